@@ -1,0 +1,190 @@
+"""The typed graph: what a model means once its spec is elaborated.
+
+A `Graph` is flat: `nodes` in execution order, each naming the `layer` whose parameters it uses
+(a path such as `layer2.0.conv1`; a shared layer has one path and several nodes) and the
+`scope` (block instance) it sits in. `scopes` keep the block hierarchy for generators that
+emit one class per block. Dimensions are `int` or `Sym`; in JSON a symbolic dimension is a
+string (`"B"`, `"(H + 1)//2"`), so `Graph.model_validate_json(g.model_dump_json())` round-trips.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+
+from archdsl.diagnostics import Loc
+from archdsl.symbolic import Dim as _Dim
+from archdsl.symbolic import Sym, format_dim, format_shape, parse_dim
+
+
+def _to_dim(v: Any) -> _Dim:
+    if isinstance(v, Sym) or (isinstance(v, int) and not isinstance(v, bool)):
+        return v
+    if isinstance(v, str):
+        return parse_dim(v)
+    raise ValueError(f"not a dimension: {v!r}")
+
+
+def _dim_json(v: _Dim) -> int | str:
+    return v if isinstance(v, int) else format_dim(v)
+
+
+DimField = Annotated[Any, BeforeValidator(_to_dim), PlainSerializer(_dim_json)]
+
+
+def _args_in(v: Any) -> Any:
+    if isinstance(v, dict):
+        if set(v) == {"dim"}:
+            return parse_dim(v["dim"])
+        return {k: _args_in(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_args_in(x) for x in v]
+    return v
+
+
+def _args_out(v: Any) -> Any:
+    if isinstance(v, Sym):
+        return {"dim": format_dim(v)}
+    if isinstance(v, dict):
+        return {k: _args_out(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_args_out(x) for x in v]
+    return v
+
+
+Args = Annotated[dict[str, Any], BeforeValidator(_args_in), PlainSerializer(_args_out)]
+
+DTYPES = ("f16", "bf16", "f32", "f64", "i32", "i64", "bool")
+FLOAT_DTYPES = ("f16", "bf16", "f32", "f64")
+DTYPE_BYTES = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8, "i32": 4, "i64": 8, "bool": 1}
+
+
+class TensorType(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    dtype: str = "f32"
+    shape: tuple[DimField, ...]
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def __str__(self) -> str:
+        return format_shape(self.shape)
+
+    def with_shape(self, shape: list[_Dim] | tuple[_Dim, ...]) -> TensorType:
+        return TensorType(dtype=self.dtype, shape=tuple(shape))
+
+
+class ParamSpec(BaseModel):
+    """One parameter or buffer of a layer, in PyTorch's layout. `key` is its state-dict name."""
+
+    name: str  # "weight", "out_proj.bias"; "" for a bare `Parameter`
+    shape: tuple[int, ...]
+    kind: Literal["param", "buffer"] = "param"
+    dtype: str = "f32"
+    init: str = "default"
+
+
+class Layer(BaseModel):
+    """A layer instance: its op, its resolved arguments and its parameters."""
+
+    path: str
+    op: str
+    args: Args = {}
+    params: list[ParamSpec] = []
+    loc: Loc | None = None
+
+    def key(self, p: ParamSpec) -> str:
+        return f"{self.path}.{p.name}" if p.name else self.path
+
+
+class Node(BaseModel):
+    id: int
+    op: str
+    inputs: list[int] = []
+    args: Args = {}
+    type: TensorType
+    layer: str | None = None
+    scope: str = ""
+    name: str | None = None
+    loc: Loc | None = None
+
+
+class Scope(BaseModel):
+    """A block (or model-as-layer) instance: where its nodes live and how it was called."""
+
+    path: str
+    definition: str
+    args: Args = {}
+    inputs: list[int] = []
+    input_names: list[str] = []
+    outputs: list[int] = []
+    output_names: list[str] = []
+    loc: Loc | None = None
+
+
+class SymbolSource(BaseModel):
+    """Where a symbolic dimension comes from at run time: `inputs[input].shape[axis]`."""
+
+    input: int
+    axis: int
+
+
+class Optimizer(BaseModel):
+    name: Literal["SGD", "Adam", "AdamW"]
+    args: dict[str, Any] = {}
+
+
+class TrainConfig(BaseModel):
+    loss: str | None = None
+    optimizer: Optimizer | None = None
+    g_optimizer: Optimizer | None = None
+    d_optimizer: Optimizer | None = None
+    batch: int | None = None
+    epochs: int | None = None
+    n_critic: int | None = None
+    clip: float | None = None
+    data: str | None = None
+
+
+class Graph(BaseModel):
+    kind: Literal["model"] = "model"
+    name: str
+    file: str = ""
+    params: dict[str, Any] = {}
+    inputs: list[int] = []
+    input_names: list[str] = []
+    outputs: list[int] = []
+    output_names: list[str] = []
+    nodes: list[Node] = []
+    layers: dict[str, Layer] = {}
+    scopes: list[Scope] = []
+    symbols: dict[str, SymbolSource] = {}
+    train: TrainConfig | None = None
+    loc: Loc | None = None
+
+    def node(self, i: int) -> Node:
+        return self.nodes[i]
+
+    def parameters(self, kind: str = "param") -> dict[str, ParamSpec]:
+        """State-dict key -> spec, each shared parameter once, in creation order."""
+        return {layer.key(p): p for layer in self.layers.values() for p in layer.params
+                if p.kind == kind}
+
+
+class GanGraph(BaseModel):
+    kind: Literal["gan"] = "gan"
+    name: str
+    file: str = ""
+    params: dict[str, Any] = {}
+    generator: Graph
+    discriminator: Graph
+    loss: str = "nonsaturating"
+    train: TrainConfig | None = None
+    loc: Loc | None = None
+
+
+GAN_LOSSES = ("minimax", "nonsaturating", "hinge", "wasserstein", "lsgan")
+TRAIN_LOSSES = ("cross_entropy", "bce_with_logits", "mse", "l1")

@@ -1,0 +1,20 @@
+"""Resource limits, enforced before the work they bound is done (docs/limits.md)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class Limits(BaseModel):
+    """Generous defaults for real models; pass your own to `archdsl.load(..., limits=...)`."""
+
+    max_source_chars: int = 4_000_000
+    max_nesting: int = 200
+    max_literal_digits: int = 30
+    max_repeat: int = 10_000
+    max_loop: int = 10_000
+    max_nodes: int = 1_000_000
+    max_rank: int = 8
+    max_dim: int = 2**40
+    max_imports: int = 256
+    max_call_depth: int = 64

@@ -1,0 +1,6 @@
+"""Every op of the language, registered on import. See `registry` for the declaration format."""
+
+from archdsl.ops import activation, arith, attention, conv, dense, norm, recurrent, shape  # noqa: F401
+from archdsl.ops.registry import REGISTRY, OpDef, functions, layers
+
+__all__ = ["REGISTRY", "OpDef", "functions", "layers"]

@@ -1,0 +1,417 @@
+"""Text -> syntax tree, with every lexical and syntax problem turned into a located diagnostic.
+
+The grammar ships inside the package (`archdsl/grammars/arch.lark`). Parsing is LALR with the
+contextual lexer; the parse tree is built without recursion and converted by Lark's
+non-recursive transformer, so deep nesting cannot overflow Python's stack. Nesting depth and
+input size are bounded before Lark sees the text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer_NonRecursive, Tree, UnexpectedInput, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
+
+from archdsl import syntax as ast
+from archdsl.diagnostics import Diagnostic, Loc, Problem
+from archdsl.limits import Limits
+
+KEYWORDS = frozenset(
+    "model block gan train input output assert const import for in range if then else and or "
+    "not true false".split()
+)
+
+# Readable names for the grammar's terminals, used in "expected ..." lists.
+_TERMINALS = {
+    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
+    "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`",
+    "RBRACE": "`}`", "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`", "DOT": "`.`",
+    "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "an operator", "MINUS": "`-`",
+    "PIPE": "`|>`", "$END": "end of file", "POW_OP": "`**`",
+}
+
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@cache
+def _lark() -> Lark:
+    text = resources.files("archdsl.grammars").joinpath("arch.lark").read_text(encoding="utf-8")
+    return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True)
+
+
+def decode(data: bytes, file: str) -> str:
+    """UTF-8 bytes -> text (a leading BOM is dropped); a bad byte is reported where it is."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        loc = Loc(file=file, line=line, col=col, end_line=line, end_col=col + 1)
+        raise Problem("E0001", "the file is not valid UTF-8", loc=loc,
+                      label=f"byte 0x{data[exc.start]:02x} cannot start a character here",
+                      hint="save the spec as UTF-8") from None
+
+
+def _loc_at(text: str, pos: int, file: str, length: int = 1) -> Loc:
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return Loc(file=file, line=line, col=col, end_line=line, end_col=col + length)
+
+
+def prescan(text: str, file: str, limits: Limits) -> None:
+    """Refuse what the grammar should never see: oversize input, control bytes, deep nesting."""
+    if len(text) > limits.max_source_chars:
+        raise Problem("E0801", f"the spec is {len(text):,} characters long",
+                      loc=Loc(file=file, line=1, col=1, end_line=1, end_col=2),
+                      label=f"the limit is {limits.max_source_chars:,}",
+                      hint="raise Limits.max_source_chars if this is intended")
+    for pattern, what in ((_CONTROL, "control character"), (_BIDI, "bidirectional control")):
+        m = pattern.search(text)
+        if m:
+            raise Problem("E0002", f"a {what} (U+{ord(m.group()):04X}) in the spec",
+                          loc=_loc_at(text, m.start(), file),
+                          label="not allowed anywhere in a spec, not even in comments",
+                          hint="such characters can hide or reorder the text a reader sees")
+    depth = 0
+    in_string = in_comment = False
+    for pos, ch in enumerate(text):
+        if in_comment:
+            in_comment = ch != "\n"
+        elif in_string:
+            if ch == '"' or ch == "\n":
+                in_string = False
+        elif ch == "#":
+            in_comment = True
+        elif ch == '"':
+            in_string = True
+        elif ch in "([{":
+            depth += 1
+            if depth > limits.max_nesting:
+                raise Problem("E0801", "brackets nested too deeply", loc=_loc_at(text, pos, file),
+                              label=f"nesting depth {depth} exceeds the limit of "
+                                    f"{limits.max_nesting}")
+        elif ch in ")]}":
+            depth -= 1
+
+
+def parse(text: str, file: str, limits: Limits) -> ast.Module:
+    prescan(text, file, limits)
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_problem(exc, text, file) from None
+    try:
+        items = _ToAst(file, limits).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, Problem):
+            raise exc.orig_exc from None
+        raise
+    module = ast.Module(file=file, items=list(items))
+    _check_expression_depth(module, limits)
+    return module
+
+
+def _check_expression_depth(module: ast.Module, limits: Limits) -> None:
+    """Long operator chains (`a+a+a+...`) nest without brackets; bound them iteratively."""
+    stack: list[tuple[object, int]] = [(item, 0) for item in module.items]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limits.max_nesting:
+            loc = getattr(node, "loc", None)
+            raise Problem("E0801", "an expression nested too deeply", loc=loc,
+                          label=f"nesting depth exceeds the limit of {limits.max_nesting}",
+                          hint="split the expression into several statements")
+        for name in getattr(node, "__slots__", ()):
+            child = getattr(node, name, None)
+            if isinstance(child, ast.Node):
+                stack.append((child, depth + 1))
+            elif isinstance(child, tuple):
+                stack.extend((c, depth + 1) for c in child if isinstance(c, ast.Node))
+
+
+def _token_text(tok: Token) -> str:
+    return "end of file" if tok.type == "$END" else f"`{tok}`"
+
+
+def _syntax_problem(exc: UnexpectedInput, text: str, file: str) -> Problem:
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        ch = text[pos] if pos < len(text) else ""
+        if ch == '"':
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            return Problem("E0004", "a string that is not closed",
+                           loc=_loc_at(text, pos, file, max(1, end - pos)),
+                           label="the closing `\"` must be on the same line")
+        if ch.isdigit() or ch == ".":
+            return Problem("E0003", "a malformed number", loc=_loc_at(text, pos, file),
+                           label="not a valid integer or float literal")
+        shown = ch if ch.isprintable() else f"U+{ord(ch):04X}"
+        return Problem("E0002", f"unexpected character `{shown}`", loc=_loc_at(text, pos, file),
+                       label="not part of the language",
+                       hint=_char_hint(ch))
+    if isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    ):
+        pos = len(text.rstrip())
+        expected = _expected(getattr(exc, "expected", set()) or set())
+        return Problem("E0102", "the file ends in the middle of a definition",
+                       loc=_loc_at(text, max(pos - 1, 0), file),
+                       label=f"expected {expected} after this" if expected else "",
+                       hint="check for a missing `}` or `)`")
+    assert isinstance(exc, UnexpectedToken)
+    tok = exc.token
+    loc = Loc(file=file, line=tok.line or 1, col=tok.column or 1,
+              end_line=tok.end_line or tok.line or 1,
+              end_col=(tok.end_column or (tok.column or 1) + 1))
+    expected = _expected(exc.expected)
+    if str(tok) in KEYWORDS and "NAME" in exc.expected:
+        return Problem("E0103", f"`{tok}` is a keyword and cannot be used as a name", loc=loc,
+                       label="a name is expected here", hint=f"rename it, e.g. `{tok}_`")
+    hint = None
+    if tok.type == "NAME" and "EQUAL" in exc.expected:
+        hint = "a statement needs `=` after the name"
+    return Problem("E0101", f"unexpected {_token_text(tok)}", loc=loc,
+                   label=f"expected {expected}" if expected else "", hint=hint)
+
+
+def _char_hint(ch: str) -> str | None:
+    if ch == ";":
+        return "statements need no `;`: put each on its own line"
+    if ch in "'`":
+        return 'strings use double quotes: "same"'
+    if ch == "\\":
+        return "a line may simply continue on the next one; no `\\` is needed"
+    return None
+
+
+def _expected(names: set[str]) -> str:
+    readable = sorted({_TERMINALS.get(n, f"`{n.lower()}`" if n.isalpha() else n) for n in names
+                       if not n.startswith("_") or n in _TERMINALS})
+    if len(readable) > 6:
+        return "a statement or an expression" if "a name" in readable else "something else"
+    if len(readable) > 1:
+        return ", ".join(readable[:-1]) + " or " + readable[-1]
+    return readable[0] if readable else ""
+
+
+# ---- parse tree -> syntax tree --------------------------------------------------------------
+def _tok_loc(file: str, tok: Token) -> Loc:
+    return Loc(file=file, line=tok.line, col=tok.column, end_line=tok.end_line,
+               end_col=tok.end_column)
+
+
+def _span(file: str, *parts: object) -> Loc:
+    locs = [p if isinstance(p, Loc) else (_tok_loc(file, p) if isinstance(p, Token) else p.loc)
+            for p in parts if p is not None]
+    first, last = locs[0], locs[-1]
+    return Loc(file=file, line=first.line, col=first.col, end_line=last.end_line,
+               end_col=last.end_col)
+
+
+_STRING_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def _unquote(tok: Token, file: str) -> str:
+    body = str(tok)[1:-1]
+    out, i = [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            nxt = body[i + 1]
+            if nxt not in _STRING_ESCAPES:
+                raise Problem("E0004", f"unknown escape `\\{nxt}` in a string",
+                              loc=_tok_loc(file, tok), label="only \\n \\t \\\" \\\\ are allowed")
+            out.append(_STRING_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+@v_args(inline=True)
+class _ToAst(Transformer_NonRecursive):
+    def __init__(self, file: str, limits: Limits):
+        super().__init__()
+        self.file = file
+        self.limits = limits
+
+    def _loc(self, *parts: object) -> Loc:
+        return _span(self.file, *parts)
+
+    # -- literals and names --------------------------------------------------------------
+    def name(self, tok: Token) -> ast.Name:
+        return ast.Name(self._loc(tok), str(tok))
+
+    def int_lit(self, tok: Token) -> ast.Literal:
+        digits = str(tok).replace("_", "")
+        if len(digits) > self.limits.max_literal_digits:
+            raise Problem("E0003", "an integer literal with too many digits",
+                          loc=_tok_loc(self.file, tok),
+                          label=f"{len(digits)} digits; at most {self.limits.max_literal_digits}")
+        return ast.Literal(self._loc(tok), int(digits))
+
+    def float_lit(self, tok: Token) -> ast.Literal:
+        text = str(tok).replace("_", "")
+        if len(text) > self.limits.max_literal_digits + 8:
+            raise Problem("E0003", "a number literal that is too long",
+                          loc=_tok_loc(self.file, tok), label="too many digits")
+        value = float(text)
+        if not math.isfinite(value):
+            raise Problem("E0003", "a number literal out of range", loc=_tok_loc(self.file, tok),
+                          label=f"`{tok}` does not fit a 64-bit float")
+        return ast.Literal(self._loc(tok), value)
+
+    def string_lit(self, tok: Token) -> ast.Literal:
+        return ast.Literal(self._loc(tok), _unquote(tok, self.file))
+
+    def bool_lit(self, tok: Token) -> ast.Literal:
+        return ast.Literal(self._loc(tok), str(tok) == "true")
+
+    def tuple_lit(self, lpar: Token, *rest: object) -> ast.TupleExpr:
+        items = tuple(x for x in rest[:-1] if x is not None)
+        return ast.TupleExpr(self._loc(lpar, rest[-1]), items)
+
+    def list_lit(self, lsqb: Token, *rest: object) -> ast.ListExpr:
+        items = tuple(x for x in rest[:-1] if x is not None)
+        return ast.ListExpr(self._loc(lsqb, rest[-1]), items)
+
+    # -- operators -----------------------------------------------------------------------
+    def pipeline(self, source: ast.Node, _pipe: Token, stage: ast.Node) -> ast.Pipeline:
+        return ast.Pipeline(self._loc(source, stage), source, stage)
+
+    def ifelse(self, cond: ast.Node, then: ast.Node, orelse: ast.Node) -> ast.IfElse:
+        return ast.IfElse(self._loc(cond, orelse), cond, then, orelse)
+
+    def or_op(self, a: ast.Node, b: ast.Node) -> ast.BinOp:
+        return ast.BinOp(self._loc(a, b), "or", a, b)
+
+    def and_op(self, a: ast.Node, b: ast.Node) -> ast.BinOp:
+        return ast.BinOp(self._loc(a, b), "and", a, b)
+
+    def not_op(self, a: ast.Node) -> ast.UnaryOp:
+        return ast.UnaryOp(a.loc, "not", a)
+
+    def compare(self, a: ast.Node, op: Token, b: ast.Node) -> ast.BinOp:
+        return ast.BinOp(self._loc(a, b), str(op), a, b, _tok_loc(self.file, op))
+
+    def binop(self, a: ast.Node, op: Token, b: ast.Node) -> ast.BinOp:
+        return ast.BinOp(self._loc(a, b), str(op), a, b, _tok_loc(self.file, op))
+
+    def neg(self, a: ast.Node) -> ast.Node:
+        if isinstance(a, ast.Literal) and isinstance(a.value, (int, float)) \
+                and not isinstance(a.value, bool):
+            loc = Loc(file=self.file, line=a.loc.line, col=max(1, a.loc.col - 1),
+                      end_line=a.loc.end_line, end_col=a.loc.end_col)
+            return ast.Literal(loc, -a.value)
+        return ast.UnaryOp(a.loc, "-", a)
+
+    def pow(self, a: ast.Node, op: Token, b: ast.Node) -> ast.BinOp:
+        return ast.BinOp(self._loc(a, b), "**", a, b, _tok_loc(self.file, op))
+
+    # -- postfix -------------------------------------------------------------------------
+    def arguments(self, *items: object) -> tuple:
+        return tuple(x for x in items if x is not None)
+
+    def kwarg(self, name: Token, value: ast.Node) -> ast.Keyword:
+        return ast.Keyword(self._loc(name, value), str(name), value)
+
+    def call(self, func: ast.Node, args: tuple, rpar: Token) -> ast.Call:
+        positional = tuple(a for a in args if not isinstance(a, ast.Keyword))
+        keywords = tuple(a for a in args if isinstance(a, ast.Keyword))
+        return ast.Call(self._loc(func, rpar), func, positional, keywords)
+
+    def subscripts(self, *items: object) -> tuple:
+        return tuple(x for x in items if x is not None)
+
+    def slice(self, start: object, stop: object, step: object = None) -> ast.Slice:
+        parts = [p for p in (start, stop, step) if p is not None]
+        loc = self._loc(*parts) if parts else Loc(file=self.file, line=1, col=1, end_line=1,
+                                                   end_col=1)
+        return ast.Slice(loc, start, stop, step)  # type: ignore[arg-type]
+
+    def index(self, value: ast.Node, items: tuple, rsqb: Token) -> ast.Index:
+        return ast.Index(self._loc(value, rsqb), value, items)
+
+    def attr(self, value: ast.Node, name: Token) -> ast.Attribute:
+        return ast.Attribute(self._loc(value, name), value, str(name))
+
+    # -- statements ----------------------------------------------------------------------
+    def tensor_type(self, dtype: Token | None, *rest: object) -> ast.TensorTypeExpr:
+        rsqb = rest[-1]
+        dims = tuple(x for x in rest[:-1] if x is not None)
+        start = dtype if dtype is not None else (dims[0] if dims else rsqb)
+        return ast.TensorTypeExpr(self._loc(start, rsqb), str(dtype) if dtype else None,
+                                  _tok_loc(self.file, dtype) if dtype else None, dims)
+
+    def input_stmt(self, name: Token, ttype: ast.TensorTypeExpr) -> ast.Input:
+        return ast.Input(self._loc(name, ttype), str(name), ttype)
+
+    def assign_stmt(self, name: Token, ttype: object, value: ast.Node) -> ast.Assign:
+        return ast.Assign(self._loc(name, value), str(name), ttype, value,  # type: ignore[arg-type]
+                          _tok_loc(self.file, name))
+
+    def output_stmt(self, name: Token, ttype: object, value: ast.Node) -> ast.Output:
+        return ast.Output(self._loc(name, value), str(name), ttype, value,  # type: ignore[arg-type]
+                          _tok_loc(self.file, name))
+
+    def assert_shape(self, name: Token, ttype: ast.TensorTypeExpr) -> ast.AssertShape:
+        return ast.AssertShape(self._loc(name, ttype), str(name), ttype,
+                               _tok_loc(self.file, name))
+
+    def assert_cond(self, cond: ast.Node, message: Token) -> ast.AssertCond:
+        return ast.AssertCond(self._loc(cond, message), cond, _unquote(message, self.file))
+
+    def for_stmt(self, var: Token, args: tuple, body: tuple) -> ast.For:
+        return ast.For(_tok_loc(self.file, var), str(var), args, body)
+
+    def setting(self, name: Token, value: ast.Node) -> ast.Setting:
+        return ast.Setting(self._loc(name, value), str(name), value)
+
+    def train_stmt(self, *settings: ast.Setting) -> ast.Train:
+        loc = self._loc(settings[0], settings[-1]) if settings else \
+            Loc(file=self.file, line=1, col=1, end_line=1, end_col=1)
+        return ast.Train(loc, tuple(settings))
+
+    def body(self, *stmts: ast.Node) -> tuple:
+        return stmts
+
+    # -- definitions ---------------------------------------------------------------------
+    def param(self, name: Token, ptype: Token, default: object) -> ast.Param:
+        return ast.Param(self._loc(name, default if default is not None else ptype), str(name),
+                         str(ptype), _tok_loc(self.file, ptype), default)  # type: ignore[arg-type]
+
+    def param_list(self, *params: object) -> tuple:
+        return tuple(p for p in params if p is not None)
+
+    def _definition(self, kind: str, name: Token, params: object, body: tuple) -> ast.Definition:
+        return ast.Definition(_tok_loc(self.file, name), kind, str(name),
+                              _tok_loc(self.file, name), tuple(params or ()), body, self.file)
+
+    def block_def(self, name: Token, params: object, body: tuple) -> ast.Definition:
+        return self._definition("block", name, params, body)
+
+    def model_def(self, name: Token, params: object, body: tuple) -> ast.Definition:
+        return self._definition("model", name, params, body)
+
+    def gan_def(self, name: Token, params: object, body: tuple) -> ast.Definition:
+        return self._definition("gan", name, params, body)
+
+    def const_def(self, name: Token, value: ast.Node) -> ast.Const:
+        return ast.Const(self._loc(name, value), str(name), value, _tok_loc(self.file, name))
+
+    def import_stmt(self, path: Token) -> ast.Import:
+        return ast.Import(_tok_loc(self.file, path), _unquote(path, self.file))
+
+    def start(self, *items: ast.Node) -> tuple:
+        return items
