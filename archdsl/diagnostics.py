@@ -71,12 +71,13 @@ class Diagnostic(BaseModel):
         if self.loc is not None:
             lines += _excerpt(self.loc, self.label, sources)
         elif self.label:
-            lines.append(f"   = {self.label}")
+            lines.append(f"  = {self.label}")
         for note in self.notes:
             lines.append(f"note: {note.message}")
             lines += _excerpt(note.loc, "", sources)
         if self.hint:
-            lines.append(f"   = hint: {self.hint}")
+            gutter = " " * (len(str(self.loc.line)) + 1 if self.loc else 3)
+            lines.append(f"{gutter}= hint: {self.hint}")
         return "\n".join(lines)
 
 

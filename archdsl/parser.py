@@ -38,11 +38,24 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+class _KeywordAsName(Exception):
+    def __init__(self, token: Token):
+        self.token = token
+
+
+def _reject_keyword(tok: Token) -> Token:
+    """The contextual lexer reads `model` as a NAME where only a name fits; the language
+    reserves its keywords everywhere."""
+    if tok in KEYWORDS:
+        raise _KeywordAsName(tok)
+    return tok
+
+
 @cache
 def _lark() -> Lark:
     text = resources.files("archdsl.grammars").joinpath("arch.lark").read_text(encoding="utf-8")
     return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True)
+                maybe_placeholders=True, lexer_callbacks={"NAME": _reject_keyword})
 
 
 def decode(data: bytes, file: str) -> str:
@@ -109,6 +122,11 @@ def parse(text: str, file: str, limits: Limits) -> ast.Module:
         tree = _lark().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_problem(exc, text, file) from None
+    except _KeywordAsName as exc:
+        tok = exc.token
+        raise Problem("E0103", f"`{tok}` is a keyword and cannot be used as a name",
+                      loc=_tok_loc(file, tok), label="a name is expected here",
+                      hint=f"rename it, e.g. `{tok}_`") from None
     try:
         items = _ToAst(file, limits).transform(tree)
     except VisitError as exc:

@@ -1,0 +1,239 @@
+"""The `archdsl` command. Exit status: 0 clean, 1 errors in the spec, 2 misuse of the command."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from archdsl import __version__
+from archdsl.diagnostics import SpecError
+
+app = typer.Typer(
+    name="archdsl",
+    help="Write a network once in a .arch file; check its shapes, count its cost, and compile "
+         "it to PyTorch, TensorFlow/Keras or NumPy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_STATE = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"archdsl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks of internal "
+                                        "errors.")] = False,
+) -> None:
+    _STATE["debug"] = debug
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def run_guarded(fn: Callable[[], int | None]) -> None:
+    """Run a command body: spec errors print as diagnostics (exit 1), never as tracebacks."""
+    try:
+        code = fn() or 0
+    except SpecError as err:
+        typer.echo(err.render(), err=True)
+        n = len(err.diagnostics)
+        typer.echo(f"\n{n} error{'s' if n != 1 else ''} found", err=True)
+        raise typer.Exit(1) from None
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if _STATE["debug"]:
+            traceback.print_exc()
+        typer.echo(f"internal error: {exc!r} (run with --debug for details; please report it)",
+                   err=True)
+        raise typer.Exit(3) from None
+    raise typer.Exit(code)
+
+
+def parse_assignments(items: list[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            fail(f"{what} takes NAME=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_binds(items: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, value in parse_assignments(items, "--bind").items():
+        try:
+            out[key] = int(value.replace("_", ""))
+        except ValueError:
+            fail(f"--bind {key} needs an integer, got {value!r}")
+        if out[key] < 1:
+            fail(f"--bind {key} must be at least 1")
+    return out
+
+
+def _search_paths(paths: list[Path] | None) -> list[str]:
+    return [str(p) for p in paths or []]
+
+
+FileArg = Annotated[Path, typer.Argument(help="A .arch spec.", show_default=False)]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m",
+                                              help="Which model or gan of the file.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a model parameter: "
+                                                  "--set layers=24 (repeatable).")]
+PathOpt = Annotated[list[Path] | None, typer.Option("--path", "-I", help="Another folder "
+                                                    "imports may come from (repeatable).")]
+
+
+@app.command()
+def check(
+    files: Annotated[list[Path], typer.Argument(help="One or more .arch specs.",
+                                                show_default=False)],
+    emit_ir: Annotated[str | None, typer.Option("--emit-ir", help="Print the typed graph: "
+                                                "json.")] = None,
+    model: ModelOpt = None,
+    set_: SetOpt = None,
+    path: PathOpt = None,
+) -> None:
+    """Parse and check specs: every shape proved, every error reported with its location."""
+    if emit_ir not in (None, "json"):
+        fail(f"--emit-ir supports json, not {emit_ir!r}")
+    params = parse_assignments(set_ or [], "--set")
+
+    def body() -> int:
+        from archdsl.api import load
+        failed = 0
+        for f in files:
+            try:
+                program = load(str(f), search_paths=_search_paths(path), check=emit_ir is None
+                               and not params and model is None)
+                if emit_ir or params or model:
+                    g = program.graph(model, params)
+                    if emit_ir:
+                        typer.echo(g.model_dump_json(indent=2))
+                        continue
+                    names = [g.name]
+                else:
+                    names = program.check()
+                for w in program.warnings:
+                    typer.echo(w.render(program.sources), err=True)
+                if not emit_ir:
+                    typer.echo(f"{f}: ok ({', '.join(names) or 'no models'})")
+            except SpecError as err:
+                failed += len(err.diagnostics)
+                typer.echo(err.render() + "\n", err=True)
+        if failed:
+            typer.echo(f"{failed} error{'s' if failed != 1 else ''} found", err=True)
+            return 1
+        return 0
+
+    run_guarded(body)
+
+
+@app.command()
+def analyze(
+    file: FileArg,
+    model: ModelOpt = None,
+    bind: Annotated[list[str] | None, typer.Option("--bind", help="Give a symbolic dimension a "
+                                                   "value: --bind T=128 (B defaults to 1).")]
+    = None,
+    set_: SetOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or markdown.")]
+    = "table",
+    depth: Annotated[int, typer.Option("--depth", help="Block nesting shown in the table.",
+                                       min=0)] = 1,
+    train: Annotated[bool, typer.Option("--train", help="Also estimate training memory "
+                                        "(weights, gradients, optimizer state, activations).")]
+    = False,
+    path: PathOpt = None,
+) -> None:
+    """Exact parameters, FLOPs and memory, per layer and in total."""
+    if fmt not in ("table", "json", "markdown"):
+        fail(f"--format is table, json or markdown, not {fmt!r}")
+    params = parse_assignments(set_ or [], "--set")
+    binds = parse_binds(bind or [])
+
+    def body() -> int:
+        from archdsl.analyze import analyze_graph, render
+        from archdsl.api import graph
+        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        report = analyze_graph(g, bind=binds, train=train)
+        typer.echo(render(report, fmt, depth))
+        return 0
+
+    run_guarded(body)
+
+
+@app.command("compile")
+def compile_(
+    file: FileArg,
+    backend: Annotated[str, typer.Option("--backend", "-b", help="torch, tensorflow or numpy.")]
+    = "torch",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the module here "
+                                                "instead of standard output.")] = None,
+    model: ModelOpt = None,
+    set_: SetOpt = None,
+    path: PathOpt = None,
+) -> None:
+    """Generate a readable, standalone module for one backend."""
+    from archdsl.api import BACKENDS
+    if backend not in BACKENDS:
+        fail(f"--backend is one of {', '.join(BACKENDS)}, not {backend!r}")
+    params = parse_assignments(set_ or [], "--set")
+
+    def body() -> int:
+        from archdsl.api import graph
+        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        source = _generate(g, backend)
+        if output is None:
+            sys.stdout.write(source)
+        else:
+            _write_atomic(output, source)
+            typer.echo(f"wrote {output} ({backend}, {g.name})", err=True)
+        return 0
+
+    run_guarded(body)
+
+
+def _generate(g: Any, backend: str) -> str:
+    from archdsl.api import backend as backend_module
+    return backend_module(backend).generate(g)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

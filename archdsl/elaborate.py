@@ -1,0 +1,1201 @@
+"""Elaboration: a definition's statements, with concrete parameters, become a typed `Graph`.
+
+Every shape rule runs here (through the op registry), every `assert` and declared shape is
+proved or reported, and `if`/`for` are decided and unrolled. A failing statement reports once
+and poisons the names it binds, so later statements that use them stay quiet while
+independent statements are still checked: one run reports every independent error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from archdsl import syntax as ast
+from archdsl.diagnostics import Loc, Note, Problem, Reporter, suggest
+from archdsl.graph import (
+    DTYPES, FLOAT_DTYPES, GAN_LOSSES, TRAIN_LOSSES, Graph, Layer, Node, Optimizer, Scope,
+    SymbolSource, TensorType, TrainConfig,
+)
+from archdsl.limits import Limits
+from archdsl.ops import REGISTRY
+from archdsl.ops.registry import OpDef, bind_args
+from archdsl.symbolic import Dim, Sym, SymbolicError, format_dim, format_shape
+from archdsl.values import (
+    POISON, Function, LayerClass, LayerValue, OptimizerClass, OptimizerValue, ParamRef, Poison,
+    ScalarFunction, Skip, Tensor, kind_of,
+)
+
+PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+MAX_INT = 2**63
+
+
+# ---- the file-level environment ----------------------------------------------------------
+@dataclass
+class FileScope:
+    """The names visible at the top of one file: its own definitions and imported ones."""
+
+    file: str
+    definitions: dict[str, ast.Definition] = field(default_factory=dict)
+    consts: dict[str, ast.Const] = field(default_factory=dict)
+    const_scopes: dict[str, FileScope] = field(default_factory=dict)
+    own: list[str] = field(default_factory=list)
+    const_values: dict[str, Any] = field(default_factory=dict)
+    evaluating: set[str] = field(default_factory=set)
+
+
+# ---- the graph under construction ------------------------------------------------------------
+class GraphBuilder:
+    def __init__(self, name: str, file: str, limits: Limits, counter: list[int]):
+        self.graph = Graph(name=name, file=file)
+        self.limits = limits
+        self.steps = counter  # shared across the whole elaboration: bounds total work
+
+    def add(self, op: str, inputs: list[Tensor], args: dict, type_: TensorType, loc: Loc | None,
+            scope: str, layer: str | None = None) -> Tensor:
+        nodes = self.graph.nodes
+        if len(nodes) >= self.limits.max_nodes:
+            raise Problem("E0801", "the model has too many operations",
+                          label=f"more than {self.limits.max_nodes:,} nodes",
+                          hint="raise Limits.max_nodes if this is intended")
+        if type_.rank > self.limits.max_rank:
+            raise Problem("E0801", f"a tensor of rank {type_.rank}",
+                          label=f"the limit is {self.limits.max_rank}")
+        for d in type_.shape:
+            if isinstance(d, int) and d > self.limits.max_dim:
+                raise Problem("E0801", "a dimension larger than the limit",
+                              label=f"{d:,} > {self.limits.max_dim:,}")
+        node = Node.model_construct(id=len(nodes), op=op, inputs=[t.node for t in inputs],
+                                    args=args, type=type_, layer=layer, scope=scope, name=None,
+                                    loc=loc)
+        nodes.append(node)
+        return Tensor(node.id, type_)
+
+
+# ---- a frame: one definition instance being elaborated ---------------------------------------
+@dataclass
+class Frame:
+    scope: FileScope
+    definition: ast.Definition
+    builder: GraphBuilder
+    path: str
+    env: dict[str, Any] = field(default_factory=dict)
+    loop: tuple[int, ...] = ()
+    reuse: bool = False
+    sites: dict[int, str] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    outputs: list[tuple[str, Tensor | Poison, Loc]] = field(default_factory=list)
+    inputs: list[tuple[str, Tensor]] = field(default_factory=list)
+    used_inputs: set[int] = field(default_factory=set)
+    train: TrainConfig | None = None
+    depth: int = 0
+    call_note: Note | None = None
+    stack: tuple[str, ...] = ()
+    taken: set[str] = field(default_factory=set)
+
+    def child_path(self, base: str) -> str:
+        return f"{self.path}.{base}" if self.path else base
+
+    def site_base(self, site: int, stem: str) -> str:
+        base = self.sites.get(site)
+        if base is None:
+            n = self.counters.get(stem, 0)
+            while f"{stem}_{n}" in self.taken:
+                n += 1
+            self.counters[stem] = n + 1
+            base = f"{stem}_{n}"
+            self.taken.add(base)
+            self.sites[site] = base
+        return base
+
+    def loop_suffix(self) -> str:
+        return "".join(f".{i}" for i in self.loop)
+
+
+class Elaborator:
+    def __init__(self, reporter: Reporter, limits: Limits):
+        self.reporter = reporter
+        self.limits = limits
+        self.steps = [0]
+
+    # ---- entry points ----------------------------------------------------------------------
+    def model(self, defn: ast.Definition, scope: FileScope, params: dict[str, Any],
+              param_locs: dict[str, Loc] | None = None) -> Graph:
+        builder = GraphBuilder(defn.name, defn.file, self.limits, self.steps)
+        frame = Frame(scope, defn, builder, "", stack=(defn.name,))
+        frame.env.update(params)
+        frame.taken.update(params)
+        self._run_model_body(frame)
+        g = builder.graph
+        g.params = {k: v for k, v in params.items()}
+        g.loc = defn.name_loc
+        g.train = frame.train
+        return g
+
+    def _run_model_body(self, frame: Frame) -> None:
+        defn = frame.definition
+        self.run_body(defn.body, frame, top=True)
+        g = frame.builder.graph
+        g.inputs = [t.node for _, t in frame.inputs]
+        g.input_names = [n for n, _ in frame.inputs]
+        outs = [(n, t) for n, t, _ in frame.outputs]
+        if not frame.outputs:
+            self.reporter.error("E0604", f"`{defn.name}` has no output", defn.name_loc,
+                                label="declare one with `output name = ...`")
+            return
+        if any(isinstance(t, Poison) for _, t in outs):
+            raise Skip
+        g.outputs = [t.node for _, t in outs]  # type: ignore[union-attr]
+        g.output_names = [n for n, _ in outs]
+        self._check_unused_inputs(frame)
+
+    def _check_unused_inputs(self, frame: Frame) -> None:
+        nodes = frame.builder.graph.nodes
+        used = {i for n in nodes for i in n.inputs}
+        used |= {t.node for _, t, _ in frame.outputs if isinstance(t, Tensor)}
+        for name, t in frame.inputs:
+            if t.node not in used and t.node not in frame.used_inputs:
+                node = nodes[t.node]
+                self.reporter.error("E0606", f"input `{name}` is never used", node.loc,
+                                    label="declared here", hint="remove it or use it")
+
+    # ---- statements ------------------------------------------------------------------------
+    def run_body(self, stmts: tuple[ast.Node, ...], frame: Frame, top: bool) -> None:
+        for stmt in stmts:
+            self.steps[0] += 1
+            if self.steps[0] > self.limits.max_nodes * 2:
+                raise Problem("E0801", "elaboration takes too many steps", loc=stmt.loc,
+                              label="loops and repeats unroll to too much work")
+            try:
+                self.statement(stmt, frame, top)
+            except Problem as p:
+                diag = p.at(stmt.loc)
+                if frame.call_note and not diag.notes and (
+                        diag.loc is None or diag.loc.file != "" ):
+                    diag.notes = [frame.call_note]
+                self.reporter.add(diag)
+                self._poison(stmt, frame)
+            except Skip:
+                self._poison(stmt, frame)
+
+    def _poison(self, stmt: ast.Node, frame: Frame) -> None:
+        if isinstance(stmt, (ast.Assign, ast.Input)):
+            frame.env[stmt.name] = POISON
+        elif isinstance(stmt, ast.Output):
+            frame.env[stmt.name] = POISON
+            if not any(n == stmt.name for n, _, _ in frame.outputs):
+                frame.outputs.append((stmt.name, POISON, stmt.loc))
+        elif isinstance(stmt, ast.For):
+            for inner in stmt.body:
+                self._poison(inner, frame)
+
+    def statement(self, stmt: ast.Node, frame: Frame, top: bool) -> None:
+        if isinstance(stmt, ast.Input):
+            self.input(stmt, frame, top)
+        elif isinstance(stmt, ast.Assign):
+            value = self.ev(stmt.value, frame)
+            if stmt.type is not None:
+                self.check_declared(stmt.name, value, stmt.type, frame, stmt.value.loc)
+            self.bind(frame, stmt.name, value, stmt.name_loc)
+        elif isinstance(stmt, ast.Output):
+            if not top:
+                raise Problem("E0605", "`output` inside a `for` loop", loc=stmt.loc,
+                              label="outputs are declared at the top of a block or model")
+            if any(n == stmt.name for n, _, _ in frame.outputs):
+                raise Problem("E0202", f"output `{stmt.name}` declared twice", loc=stmt.name_loc)
+            value = self.ev(stmt.value, frame)
+            if not isinstance(value, Tensor):
+                raise Problem("E0204", f"output `{stmt.name}` must be a tensor",
+                              loc=stmt.value.loc, label=f"this is a {kind_of(value)}")
+            if stmt.type is not None:
+                self.check_declared(stmt.name, value, stmt.type, frame, stmt.value.loc)
+            self.bind(frame, stmt.name, value, stmt.name_loc)
+            frame.outputs.append((stmt.name, value, stmt.loc))
+        elif isinstance(stmt, ast.AssertShape):
+            value = self.lookup(stmt.name, frame, stmt.name_loc)
+            if not isinstance(value, Tensor):
+                raise Problem("E0204", f"`{stmt.name}` is a {kind_of(value)}, not a tensor",
+                              loc=stmt.name_loc, label="a shape assertion needs a tensor")
+            self.check_declared(stmt.name, value, stmt.type, frame, stmt.name_loc)
+        elif isinstance(stmt, ast.AssertCond):
+            cond = self.ev(stmt.cond, frame)
+            if not isinstance(cond, bool):
+                raise Problem("E0402", "an assertion needs a true/false condition",
+                              loc=stmt.cond.loc, label=f"this is a {kind_of(cond)}")
+            if not cond:
+                raise Problem("E0404", stmt.message or "assertion failed", loc=stmt.cond.loc,
+                              label="this is false" + self._explain(stmt.cond, frame))
+        elif isinstance(stmt, ast.For):
+            self.for_loop(stmt, frame)
+        elif isinstance(stmt, ast.Train):
+            if not top or frame.depth > 0:
+                if frame.depth > 0:
+                    return  # a model used as a layer keeps its own training defaults to itself
+                raise Problem("E0605", "`train` inside a loop", loc=stmt.loc)
+            if frame.definition.kind == "block":
+                raise Problem("E0605", "`train` belongs in a `model` or `gan`, not a block",
+                              loc=stmt.loc)
+            frame.train = self.train_section(stmt, frame)
+        else:  # pragma: no cover - the grammar has no other statements
+            raise Problem("E0605", "statement not allowed here", loc=stmt.loc)
+
+    def _explain(self, cond: ast.Node, frame: Frame) -> str:
+        """`: d_model = 100, heads = 3` for the names in a failed condition."""
+        names: list[str] = []
+        stack = [cond]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ast.Name) and n.id not in names:
+                names.append(n.id)
+            for attr in getattr(n, "__slots__", ()):
+                child = getattr(n, attr, None)
+                if isinstance(child, ast.Node):
+                    stack.append(child)
+        shown = []
+        for name in sorted(names):
+            v = frame.env.get(name)
+            if isinstance(v, (int, float, str, Sym)) and not isinstance(v, bool):
+                shown.append(f"{name} = {format_dim(v) if isinstance(v, Sym) else v}")
+        return (": " + ", ".join(shown)) if shown else ""
+
+    def bind(self, frame: Frame, name: str, value: Any, loc: Loc) -> None:
+        if isinstance(value, LayerValue) and value.bound is None and value.path is None:
+            value.bound = name
+            value.bound_suffix = frame.loop_suffix()
+            frame.taken.add(name)
+        if isinstance(value, Tensor):
+            node = frame.builder.graph.nodes[value.node]
+            if node.name is None and node.op != "input":
+                node.name = name
+        frame.env[name] = value
+
+    def input(self, stmt: ast.Input, frame: Frame, top: bool) -> None:
+        if not top:
+            raise Problem("E0605", "`input` inside a `for` loop", loc=stmt.loc,
+                          label="inputs are declared at the top of a block or model")
+        if any(n == stmt.name for n, _ in frame.inputs):
+            raise Problem("E0202", f"input `{stmt.name}` declared twice", loc=stmt.loc)
+        dtype = self.dtype_of(stmt.type)
+        bound = frame.env.get(f" input:{stmt.name}")
+        if bound is not None:  # a block instance: bind to the caller's tensor
+            self.unify_input(stmt, bound, dtype, frame)
+            frame.inputs.append((stmt.name, bound))
+            frame.env[stmt.name] = bound
+            return
+        shape: list[Dim] = []
+        index = len(frame.inputs)
+        g = frame.builder.graph
+        for axis, dim in enumerate(stmt.type.dims):
+            if isinstance(dim, ast.Name) and dim.id not in frame.env and \
+                    not self._is_global(dim.id, frame):
+                sym = Sym.symbol(dim.id)
+                frame.env[dim.id] = sym
+                g.symbols[dim.id] = SymbolSource(input=index, axis=axis)
+                shape.append(sym)
+                continue
+            shape.append(self.dim_value(dim, frame))
+        t = frame.builder.add("input", [], {"name": stmt.name}, TensorType(dtype=dtype,
+                              shape=tuple(shape)), stmt.loc, frame.path)
+        frame.builder.graph.nodes[t.node].name = stmt.name
+        frame.inputs.append((stmt.name, t))
+        frame.env[stmt.name] = t
+
+    def _is_global(self, name: str, frame: Frame) -> bool:
+        return name in frame.scope.consts
+
+    def dtype_of(self, t: ast.TensorTypeExpr) -> str:
+        if t.dtype is None:
+            return "f32"
+        if t.dtype not in DTYPES:
+            near = suggest(t.dtype, DTYPES)
+            raise Problem("E0402", f"unknown dtype `{t.dtype}`", loc=t.dtype_loc,
+                          label=f"one of {', '.join(DTYPES)}",
+                          hint=f"did you mean `{near}`?" if near else None)
+        return t.dtype
+
+    def dim_value(self, dim: ast.Node, frame: Frame) -> Dim:
+        v = self.ev(dim, frame)
+        if isinstance(v, bool) or not isinstance(v, (int, Sym)):
+            raise Problem("E0402", "a dimension must be an integer", loc=dim.loc,
+                          label=f"this is a {kind_of(v)}")
+        if isinstance(v, int) and v < 1:
+            raise Problem("E0403", "a dimension must be at least 1", loc=dim.loc,
+                          label=f"got {v}")
+        if isinstance(v, int) and v > self.limits.max_dim:
+            raise Problem("E0801", "a dimension larger than the limit", loc=dim.loc,
+                          label=f"{v:,} > {self.limits.max_dim:,}")
+        return v
+
+    def unify_input(self, stmt: ast.Input, actual: Tensor, dtype: str, frame: Frame) -> None:
+        declared = stmt.type
+        got = actual.type
+        if len(declared.dims) != got.rank:
+            raise Problem("E0303", f"input `{stmt.name}` of `{frame.definition.name}` expects "
+                          f"rank {len(declared.dims)}", loc=stmt.type.loc,
+                          label=f"declared {self._show_decl(declared)}, given {got}")
+        for dim, have in zip(declared.dims, got.shape, strict=True):
+            if isinstance(dim, ast.Name) and dim.id not in frame.env and \
+                    not self._is_global(dim.id, frame):
+                frame.env[dim.id] = have
+                continue
+            want = self.dim_value(dim, frame)
+            if want != have:
+                raise Problem("E0301", f"input `{stmt.name}` of `{frame.definition.name}` "
+                              "has the wrong shape", loc=stmt.type.loc,
+                              label=f"declared {self._show_decl(declared, frame)}, "
+                                    f"given {got}")
+        if dtype != got.dtype:
+            raise Problem("E0308", f"input `{stmt.name}` of `{frame.definition.name}` has the "
+                          "wrong dtype", loc=stmt.type.loc,
+                          label=f"declared {dtype}, given {got.dtype}")
+
+    def _show_decl(self, t: ast.TensorTypeExpr, frame: Frame | None = None) -> str:
+        parts = []
+        for d in t.dims:
+            if frame is not None:
+                try:
+                    v = self.ev(d, frame)
+                    if isinstance(v, (int, Sym)) and not isinstance(v, bool):
+                        parts.append(format_dim(v))
+                        continue
+                except (Problem, Skip):
+                    pass
+            parts.append(d.id if isinstance(d, ast.Name) else "?")
+        return "[" + ", ".join(parts) + "]"
+
+    def check_declared(self, name: str, value: Any, t: ast.TensorTypeExpr, frame: Frame,
+                       loc: Loc) -> None:
+        if not isinstance(value, Tensor):
+            raise Problem("E0204", f"`{name}` is a {kind_of(value)}, not a tensor", loc=loc,
+                          label="only tensors have shapes")
+        want = [self.dim_value(d, frame) for d in t.dims]
+        got = value.type
+        if len(want) != got.rank or any(a != b for a, b in zip(want, got.shape, strict=False)):
+            raise Problem("E0301", f"`{name}` does not have the declared shape", loc=t.loc,
+                          label=f"declared {format_shape(want)}, but it is {got}",
+                          hint=self._shape_hint(want, got))
+        if t.dtype is not None and self.dtype_of(t) != got.dtype:
+            raise Problem("E0308", f"`{name}` does not have the declared dtype", loc=t.loc,
+                          label=f"declared {t.dtype}, but it is {got.dtype}")
+
+    def _shape_hint(self, want: list[Dim], got: TensorType) -> str | None:
+        if len(want) != got.rank:
+            return "the ranks differ: a Flatten, Reshape or pooling step may be missing"
+        diffs = [i for i, (a, b) in enumerate(zip(want, got.shape, strict=True)) if a != b]
+        if len(diffs) == 1:
+            return f"dimension {diffs[0]} differs"
+        return None
+
+    def for_loop(self, stmt: ast.For, frame: Frame) -> None:
+        bounds = [self.ev(a, frame) for a in stmt.args]
+        if not 1 <= len(bounds) <= 3 or any(
+                isinstance(b, bool) or not isinstance(b, int) for b in bounds):
+            if any(isinstance(b, Sym) for b in bounds):
+                raise Problem("E0405", "a loop count must be known at compile time",
+                              loc=stmt.loc, label="it depends on a symbolic dimension")
+            raise Problem("E0402", "`range` takes one to three integers", loc=stmt.loc,
+                          label=f"got {', '.join(kind_of(b) for b in bounds) or 'nothing'}")
+        r = range(*bounds)
+        if len(r) > self.limits.max_loop:
+            raise Problem("E0801", "a loop with too many iterations", loc=stmt.loc,
+                          label=f"{len(r):,} > {self.limits.max_loop:,}")
+        saved = frame.env.get(stmt.var)
+        for i in r:
+            frame.env[stmt.var] = i
+            frame.loop = (*frame.loop, i)
+            try:
+                self.run_body(stmt.body, frame, top=False)
+            finally:
+                frame.loop = frame.loop[:-1]
+        if saved is None:
+            frame.env.pop(stmt.var, None)
+        else:
+            frame.env[stmt.var] = saved
+
+    # ---- expressions -----------------------------------------------------------------------
+    def ev(self, e: ast.Node, frame: Frame) -> Any:
+        method = self._dispatch[type(e)]
+        try:
+            return method(self, e, frame)
+        except Problem as p:
+            if p.loc is None:
+                p.loc = e.loc
+            raise
+        except SymbolicError as exc:
+            raise Problem("E0405", str(exc), loc=e.loc) from None
+
+    def lookup(self, name: str, frame: Frame, loc: Loc) -> Any:
+        if name in frame.env:
+            v = frame.env[name]
+            if isinstance(v, Poison):
+                raise Skip
+            return v
+        scope = frame.scope
+        if name in scope.consts:
+            return self.const(name, scope, loc)
+        if name in scope.definitions:
+            return LayerClass(name, definition=scope.definitions[name])
+        op = REGISTRY.get(name)
+        if op is not None and not op.meta.get("internal"):
+            return LayerClass(name, op=op) if op.kind == "layer" else Function(op)
+        if name in ("min", "max"):
+            return ScalarFunction(name)
+        if name in ("SGD", "Adam", "AdamW"):
+            return OptimizerClass(name)
+        if name[:1].isupper():
+            cands = [n for n, o in REGISTRY.items() if o.kind == "layer"] + list(scope.definitions)
+            near = suggest(name, cands)
+            raise Problem("E0203", f"unknown layer `{name}`", loc=loc,
+                          label="not a layer of the language or a block in scope",
+                          hint=f"did you mean `{near}`?" if near else
+                          "define it with `block` or import the file that does")
+        cands = [n for n in frame.env if not n.startswith(" ")] + list(scope.consts) + [
+            n for n, o in REGISTRY.items() if o.kind == "function" and not o.meta.get("internal")]
+        near = suggest(name, cands)
+        raise Problem("E0201", f"undefined name `{name}`", loc=loc,
+                      label="not defined before this point",
+                      hint=f"did you mean `{near}`?" if near else None)
+
+    def const(self, name: str, scope: FileScope, loc: Loc) -> Any:
+        owner = scope.const_scopes.get(name, scope)
+        if name in owner.const_values:
+            return owner.const_values[name]
+        decl = owner.consts[name]
+        if name in owner.evaluating:
+            raise Problem("E0607", f"constant `{name}` is defined in terms of itself", loc=loc)
+        owner.evaluating.add(name)
+        try:
+            tmp = Frame(owner, ast.Definition(decl.loc, "const", name, decl.name_loc, (), (),
+                                              owner.file), GraphBuilder("", "", self.limits,
+                                                                        self.steps), "")
+            value = self.ev(decl.value, tmp)
+        finally:
+            owner.evaluating.discard(name)
+        if isinstance(value, Tensor) or isinstance(value, (LayerValue,)):
+            raise Problem("E0204", f"constant `{name}` must be a number, string or bool",
+                          loc=decl.value.loc, label=f"this is a {kind_of(value)}")
+        owner.const_values[name] = value
+        return value
+
+    def _name(self, e: ast.Name, frame: Frame) -> Any:
+        v = self.lookup(e.id, frame, e.loc)
+        if isinstance(v, Tensor) and v.node in {t.node for _, t in frame.inputs}:
+            frame.used_inputs.add(v.node)
+        return v
+
+    def _literal(self, e: ast.Literal, frame: Frame) -> Any:
+        return e.value
+
+    def _tuple(self, e: ast.TupleExpr, frame: Frame) -> Any:
+        return tuple(self.ev(x, frame) for x in e.items)
+
+    def _list(self, e: ast.ListExpr, frame: Frame) -> Any:
+        return [self.ev(x, frame) for x in e.items]
+
+    def _unary(self, e: ast.UnaryOp, frame: Frame) -> Any:
+        v = self.ev(e.operand, frame)
+        if e.op == "not":
+            if not isinstance(v, bool):
+                raise Problem("E0402", "`not` needs a true/false value",
+                              label=f"this is a {kind_of(v)}")
+            return not v
+        if isinstance(v, Tensor):
+            return self.apply_op(REGISTRY["neg"], {}, [v], e.loc, frame)
+        if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
+            raise Problem("E0402", "unary `-` needs a number or a tensor",
+                          label=f"this is a {kind_of(v)}")
+        return -v
+
+    def _ifelse(self, e: ast.IfElse, frame: Frame) -> Any:
+        cond = self.ev(e.cond, frame)
+        if not isinstance(cond, bool):
+            raise Problem("E0402", "an `if` condition must be true or false", loc=e.cond.loc,
+                          label=f"this is a {kind_of(cond)}")
+        return self.ev(e.then if cond else e.orelse, frame)
+
+    def _binop(self, e: ast.BinOp, frame: Frame) -> Any:
+        if e.op in ("and", "or"):
+            a = self.ev(e.left, frame)
+            if not isinstance(a, bool):
+                raise Problem("E0402", f"`{e.op}` needs true/false values", loc=e.left.loc,
+                              label=f"this is a {kind_of(a)}")
+            if (e.op == "and" and not a) or (e.op == "or" and a):
+                return a
+            b = self.ev(e.right, frame)
+            if not isinstance(b, bool):
+                raise Problem("E0402", f"`{e.op}` needs true/false values", loc=e.right.loc,
+                              label=f"this is a {kind_of(b)}")
+            return b
+        a, b = self._both(e.left, e.right, frame)
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            return self.tensor_binop(e, a, b, frame)
+        if isinstance(a, LayerValue | LayerClass) or isinstance(b, LayerValue | LayerClass):
+            return self.repeat(e, a, b, frame)
+        return scalar_binop(e.op, a, b)
+
+    def tensor_binop(self, e: ast.BinOp, a: Any, b: Any, frame: Frame) -> Tensor:
+        names = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
+        op = names.get(e.op)
+        if op is None:
+            raise Problem("E0402", f"`{e.op}` is not defined for tensors", loc=e.op_loc or e.loc,
+                          hint="tensors support + - * / and @")
+        if op == "matmul":
+            for side, v in (("left", a), ("right", b)):
+                if not isinstance(v, Tensor):
+                    raise Problem("E0402", "`@` needs two tensors",
+                                  label=f"the {side} side is a {kind_of(v)}")
+            return self.apply_op(REGISTRY[op], {}, [a, b], e.loc, frame)
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            return self.apply_op(REGISTRY[op], {"scalar": None, "scalar_first": False}, [a, b],
+                                 e.loc, frame)
+        scalar, tensor, first = (b, a, False) if isinstance(a, Tensor) else (a, b, True)
+        if isinstance(scalar, bool) or not isinstance(scalar, (int, float)):
+            if isinstance(scalar, Sym):
+                raise Problem("E0405", f"`{e.op}` with the symbolic `{format_dim(scalar)}`",
+                              label="scaling by a symbolic size is not supported")
+            raise Problem("E0402", f"`{e.op}` between a tensor and a {kind_of(scalar)}",
+                          label="the other side must be a tensor or a number")
+        return self.apply_op(REGISTRY[op], {"scalar": scalar, "scalar_first": first}, [tensor],
+                             e.loc, frame)
+
+    def repeat(self, e: ast.BinOp, a: Any, b: Any, frame: Frame) -> LayerValue:
+        layer, n = (a, b) if isinstance(a, LayerValue | LayerClass) else (b, a)
+        if e.op != "*" or isinstance(n, bool) or not isinstance(n, int):
+            raise Problem("E0402", f"`{e.op}` is not defined for a layer and a {kind_of(n)}",
+                          label="`L * n` repeats a layer n times")
+        if n < 1:
+            raise Problem("E0403", "a layer must be repeated at least once", label=f"got {n}")
+        if n > self.limits.max_repeat:
+            raise Problem("E0801", "a repeat count above the limit",
+                          label=f"{n:,} > {self.limits.max_repeat:,}")
+        base = layer if isinstance(layer, LayerValue) else self.configure(layer, (), (), e, frame)
+        return LayerValue(base.cls, base.args, e.loc, id(e), repeat=base.repeat * n)
+
+    def _both(self, left: ast.Node, right: ast.Node, frame: Frame) -> tuple[Any, Any]:
+        """Evaluate two operands; if the left one was poisoned, still check the right one."""
+        try:
+            a = self.ev(left, frame)
+        except Skip:
+            self.ev(right, frame)
+            raise
+        return a, self.ev(right, frame)
+
+    def _pipeline(self, e: ast.Pipeline, frame: Frame) -> Any:
+        src, stage = self._both(e.source, e.stage, frame)
+        inputs = list(src) if isinstance(src, tuple) else [src]
+        for v in inputs:
+            if not isinstance(v, Tensor):
+                raise Problem("E0204", f"only tensors flow through `|>`; this is a {kind_of(v)}",
+                              loc=e.source.loc, label="the left side of `|>`")
+        try:
+            if isinstance(stage, LayerClass):
+                stage = self.configure(stage, (), (), e.stage, frame)
+            if isinstance(stage, LayerValue):
+                return self.apply_layer(stage, inputs, {}, e.stage.loc, frame)
+            if isinstance(stage, Function):
+                return self.apply_function(stage.op, inputs, [], {}, e.stage.loc, frame)
+        except Problem as p:
+            if p.loc is None:
+                p.loc = e.stage.loc
+            raise
+        raise Problem("E0204", f"a {kind_of(stage)} cannot be a pipeline stage", loc=e.stage.loc,
+                      label="expected a layer such as `ReLU` or `Linear(10)`")
+
+    def _call(self, e: ast.Call, frame: Frame) -> Any:
+        func = self.ev(e.func, frame)
+        if isinstance(func, LayerClass):
+            return self.configure(func, e.args, e.kwargs, e, frame)
+        args = [self.ev(a, frame) for a in e.args]
+        kwargs: dict[str, Any] = {}
+        for k in e.kwargs:
+            if k.name in kwargs:
+                raise Problem("E0401", f"argument `{k.name}` given twice", loc=k.loc)
+            kwargs[k.name] = self.ev(k.value, frame)
+        if isinstance(func, LayerValue):
+            for v in [*args, *kwargs.values()]:
+                if not isinstance(v, Tensor):
+                    raise Problem("E0204", f"a configured layer is applied to tensors, not a "
+                                  f"{kind_of(v)}", loc=e.loc,
+                                  hint="settings go in the first call: `Layer(settings)(x)`")
+            return self.apply_layer(func, args, kwargs, e.loc, frame)
+        if isinstance(func, Function):
+            n_in = len(func.op.inputs)
+            return self.apply_function(func.op, args[:n_in], args[n_in:], kwargs, e.loc, frame,
+                                       arg_locs=self._arg_locator(e, n_in))
+        if isinstance(func, ScalarFunction):
+            return self.scalar_function(func.name, args, kwargs, e)
+        if isinstance(func, OptimizerClass):
+            return self.optimizer(func.name, args, kwargs, e)
+        raise Problem("E0204", f"a {kind_of(func)} cannot be called", loc=e.func.loc,
+                      label="not a layer or a function")
+
+    def _arg_locator(self, e: ast.Call, skip: int) -> Callable[[str | int], Loc | None]:
+        def locate(key: str | int) -> Loc | None:
+            if isinstance(key, int):
+                i = key + skip
+                return e.args[i].loc if i < len(e.args) else None
+            for k in e.kwargs:
+                if k.name == key:
+                    return k.loc
+            return None
+        return locate
+
+    def _index(self, e: ast.Index, frame: Frame) -> Any:
+        value = self.ev(e.value, frame)
+        if isinstance(value, (tuple, list)):
+            if len(e.items) != 1 or isinstance(e.items[0], ast.Slice):
+                raise Problem("E0402", "a tuple takes one integer index")
+            i = self.ev(e.items[0], frame)
+            if isinstance(i, bool) or not isinstance(i, int):
+                raise Problem("E0402", "a tuple index must be an integer",
+                              label=f"got {kind_of(i)}")
+            if not -len(value) <= i < len(value):
+                raise Problem("E0307", f"index {i} out of range", label=f"{len(value)} items")
+            return value[i]
+        if not isinstance(value, Tensor):
+            raise Problem("E0204", f"a {kind_of(value)} cannot be indexed", loc=e.value.loc)
+        items: list[Any] = []
+        for item in e.items:
+            if isinstance(item, ast.Slice):
+                parts = [None if p is None else self._int_index(p, frame)
+                         for p in (item.start, item.stop, item.step)]
+                items.append(parts)
+            else:
+                items.append(self._int_index(item, frame))
+        return self.apply_op(REGISTRY["getitem"], {"index": items}, [value], e.loc, frame)
+
+    def _int_index(self, node: ast.Node, frame: Frame) -> int:
+        v = self.ev(node, frame)
+        if isinstance(v, Sym):
+            raise Problem("E0405", "an index must be known at compile time", loc=node.loc,
+                          label=f"`{format_dim(v)}` is symbolic")
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise Problem("E0402", "indices must be integers", loc=node.loc,
+                          label=f"got {kind_of(v)}", hint="use `x[:, 0:4]` for a range")
+        return v
+
+    def _attribute(self, e: ast.Attribute, frame: Frame) -> Any:
+        base = self.ev(e.value, frame)
+        if isinstance(base, ParamRef):
+            layer, name = base.layer, f"{base.prefix}.{e.name}"
+        elif isinstance(base, LayerValue):
+            layer, name = base, e.name
+        else:
+            raise Problem("E0204", f"a {kind_of(base)} has no attribute `{e.name}`", loc=e.loc,
+                          hint="parameters are read from a bound layer: `wte.weight`")
+        if layer.path is None or layer.repeat != 1 or layer.cls.op is None:
+            raise Problem("E0204", f"`{e.name}` cannot be read here", loc=e.loc,
+                          label="apply the layer before reading its parameters"
+                          if layer.path is None else "only a single layer's parameters are "
+                          "readable")
+        spec = frame.builder.graph.layers[layer.path]
+        for p in spec.params:
+            if p.name == name and p.kind == "param":
+                return self.apply_op(REGISTRY["param"], {"name": name, "shape": list(p.shape)},
+                                     [], e.loc, frame, layer_path=layer.path)
+        if any(p.name.startswith(name + ".") for p in spec.params):
+            return ParamRef(layer, name)
+        names = [p.name for p in spec.params if p.kind == "param"]
+        raise Problem("E0201", f"`{spec.op}` has no parameter `{name}`", loc=e.loc,
+                      label=f"its parameters: {', '.join(names) or 'none'}")
+
+    _dispatch: dict[type, Callable[..., Any]] = {
+        ast.Name: _name, ast.Literal: _literal, ast.TupleExpr: _tuple, ast.ListExpr: _list,
+        ast.UnaryOp: _unary, ast.IfElse: _ifelse, ast.BinOp: _binop, ast.Pipeline: _pipeline,
+        ast.Call: _call, ast.Index: _index, ast.Attribute: _attribute,
+    }
+
+    # ---- layers ----------------------------------------------------------------------------
+    def configure(self, cls: LayerClass, args: tuple[ast.Node, ...],
+                  kwargs: tuple[ast.Keyword, ...], site: ast.Node, frame: Frame) -> LayerValue:
+        values = [self.ev(a, frame) for a in args]
+        kw: dict[str, Any] = {}
+        for k in kwargs:
+            if k.name in kw:
+                raise Problem("E0401", f"argument `{k.name}` given twice", loc=k.loc)
+            kw[k.name] = self.ev(k.value, frame)
+        for node, v in [*zip(args, values, strict=True),
+                        *((k.value, kw[k.name]) for k in kwargs)]:
+            if isinstance(v, (Tensor, LayerValue, LayerClass)):
+                raise Problem("E0204", f"`{cls.name}` takes settings, not a {kind_of(v)}",
+                              loc=node.loc, hint=f"apply it with `x |> {cls.name}(...)`"
+                              if isinstance(v, Tensor) else None)
+        call = site if isinstance(site, ast.Call) else None
+
+        def locate(key: str | int) -> Loc | None:
+            if call is None:
+                return None
+            if isinstance(key, int):
+                return call.args[key].loc if key < len(call.args) else None
+            for k in call.kwargs:
+                if k.name == key:
+                    return k.loc
+            return None
+
+        if cls.op is not None:
+            bound = bind_args(cls.op, values, kw, locate)
+        else:
+            assert cls.definition is not None
+            bound = self.bind_params(cls.definition, values, kw, locate, site.loc)
+        return LayerValue(cls, bound, site.loc, id(site))
+
+    def bind_params(self, defn: ast.Definition, values: list[Any], kw: dict[str, Any],
+                    locate: Callable[[str | int], Loc | None], loc: Loc) -> dict[str, Any]:
+        names = [p.name for p in defn.params]
+        if len(values) > len(names):
+            raise Problem("E0401", f"`{defn.name}` takes {len(names)} argument"
+                          f"{'s' if len(names) != 1 else ''}, got {len(values)}", loc=loc,
+                          hint=_def_signature(defn))
+        given = dict(zip(names, values, strict=False))
+        for k, v in kw.items():
+            if k not in names:
+                near = suggest(k, names)
+                raise Problem("E0401", f"`{defn.name}` has no parameter `{k}`", loc=locate(k),
+                              label="unknown argument",
+                              hint=f"did you mean `{near}`?" if near else _def_signature(defn))
+            if k in given:
+                raise Problem("E0401", f"parameter `{k}` of `{defn.name}` given twice",
+                              loc=locate(k))
+            given[k] = v
+        return self.complete_params(defn, given, locate, loc)
+
+    def complete_params(self, defn: ast.Definition, given: dict[str, Any],
+                        locate: Callable[[str | int], Loc | None] | None, loc: Loc
+                        ) -> dict[str, Any]:
+        """Check given values against parameter types and fill defaults in order."""
+        scope = self.scopes[defn.file]
+        tmp = Frame(scope, defn,
+                    GraphBuilder("", "", self.limits, self.steps), "")
+        out: dict[str, Any] = {}
+        for i, p in enumerate(defn.params):
+            if p.name in given:
+                v = given[p.name]
+                where = (locate(p.name) or locate(i)) if locate else None
+            elif p.default is not None:
+                v = self.ev(p.default, tmp)
+                where = p.default.loc
+            else:
+                raise Problem("E0401", f"`{defn.name}` needs the parameter `{p.name}`",
+                              loc=loc, label=f"missing `{p.name}`", hint=_def_signature(defn))
+            out[p.name] = check_param_type(defn, p, v, where)
+            tmp.env[p.name] = out[p.name]
+        return out
+
+    def apply_layer(self, lv: LayerValue, inputs: list[Any], kw_inputs: dict[str, Any],
+                    loc: Loc, frame: Frame) -> Any:
+        if lv.repeat > 1:
+            if len(inputs) != 1 or kw_inputs:
+                raise Problem("E0401", "a repeated layer takes one tensor", loc=loc)
+            x = inputs[0]
+            base = self.layer_path(lv, frame)
+            for k in range(lv.repeat):
+                copy = LayerValue(lv.cls, lv.args, lv.loc, lv.site)
+                copy.path = f"{base}.{k}"
+                if k < len(lv.applied):
+                    copy.applied = [lv.applied[k]]
+                x = self.apply_single(copy, [x], {}, loc, frame, shared=k < len(lv.applied))
+                if k >= len(lv.applied):
+                    lv.applied.append(copy.applied[0])
+                if isinstance(x, tuple):
+                    raise Problem("E0401", "a repeated block must have one output", loc=loc)
+            return x
+        shared = bool(lv.applied)
+        if lv.path is None:
+            lv.path = self.layer_path(lv, frame)
+        out = self.apply_single(lv, inputs, kw_inputs, loc, frame, shared=shared)
+        return out
+
+    def layer_path(self, lv: LayerValue, frame: Frame) -> str:
+        if lv.bound is not None:
+            return frame.child_path(lv.bound + lv.bound_suffix)
+        stem = lv.cls.name.lower()
+        return frame.child_path(frame.site_base(lv.site, stem) + frame.loop_suffix())
+
+    def apply_single(self, lv: LayerValue, inputs: list[Any], kw_inputs: dict[str, Any],
+                     loc: Loc, frame: Frame, shared: bool) -> Any:
+        assert lv.path is not None
+        if lv.cls.op is not None:
+            op = lv.cls.op
+            tensors = self.order_inputs(op.name, list(op.inputs), op.n_min_inputs, inputs,
+                                        kw_inputs, loc)
+            out = self.apply_op(op, lv.args, tensors, loc, frame, layer_path=lv.path,
+                                shared=shared)
+            if not shared:
+                lv.applied.append(True)
+            return out
+        defn = lv.cls.definition
+        assert defn is not None
+        out = self.apply_definition(defn, lv.args, inputs, kw_inputs, loc, frame, lv.path,
+                                    reuse=shared)
+        if not shared:
+            lv.applied.append(True)
+        return out
+
+    def order_inputs(self, name: str, declared: list[str], n_min: int, inputs: list[Any],
+                     kw_inputs: dict[str, Any], loc: Loc) -> list[Tensor]:
+        tensors = list(inputs)
+        for k, v in kw_inputs.items():
+            if k not in declared:
+                raise Problem("E0401", f"`{name}` has no input `{k}`", loc=loc,
+                              label=f"its inputs: {', '.join(declared) or 'none'}")
+            idx = declared.index(k)
+            while len(tensors) <= idx:
+                tensors.append(None)
+            if tensors[idx] is not None:
+                raise Problem("E0401", f"input `{k}` of `{name}` given twice", loc=loc)
+            tensors[idx] = v
+        if any(t is None for t in tensors) or not n_min <= len(tensors) <= len(declared):
+            want = str(len(declared)) if n_min == len(declared) else \
+                f"{n_min} to {len(declared)}"
+            raise Problem("E0401", f"`{name}` takes {want} input tensor"
+                          f"{'s' if len(declared) != 1 else ''}, got {len(tensors)}", loc=loc,
+                          label=f"inputs: {', '.join(declared) or 'none'}")
+        return tensors  # type: ignore[return-value]
+
+    def apply_op(self, op: OpDef, args: dict[str, Any], inputs: list[Tensor], loc: Loc,
+                 frame: Frame, layer_path: str | None = None, shared: bool = False) -> Tensor:
+        types = [t.type for t in inputs]
+        norm = op.normalize(dict(args), types)
+        out = op.shape(norm, types)
+        g = frame.builder.graph
+        node_layer = layer_path if op.kind == "layer" or op.name == "param" else None
+        if op.kind == "layer":
+            assert layer_path is not None
+            params = op.params(norm, types)
+            existing = g.layers.get(layer_path)
+            if existing is not None:
+                if not (shared or frame.reuse):
+                    raise Problem("E0202", f"two layers named `{layer_path}`", loc=loc,
+                                  hint="rename one of the bindings")
+                if [p.shape for p in existing.params] != [p.shape for p in params] or \
+                        existing.args != norm:
+                    raise Problem("E0303", f"the shared layer `{layer_path}` is applied to an "
+                                  "input it does not fit", loc=loc,
+                                  label=f"input {', '.join(str(t) for t in types)}",
+                                  hint="a layer bound to a name shares its parameters; use a "
+                                       "fresh layer for a differently sized input")
+            else:
+                g.layers[layer_path] = Layer.model_construct(path=layer_path, op=op.name,
+                                                             args=norm, params=params, loc=loc)
+        return frame.builder.add(op.name, inputs, norm, out, loc, frame.path, node_layer)
+
+    def apply_function(self, op: OpDef, tensors: list[Any], rest: list[Any],
+                       kwargs: dict[str, Any], loc: Loc, frame: Frame,
+                       arg_locs: Callable[[str | int], Loc | None] | None = None) -> Tensor:
+        if op.tensor_list_input:
+            if not tensors or not isinstance(tensors[0], (list, tuple)):
+                raise Problem("E0402", f"`{op.name}` takes a list of tensors first",
+                              hint=f"`{op.name}([a, b], dim=1)`")
+            tensors = list(tensors[0])
+        for t in tensors:
+            if not isinstance(t, Tensor):
+                raise Problem("E0402", f"`{op.name}` needs tensor input, got a {kind_of(t)}",
+                              hint=f"`{op.name}(x, ...)`")
+        if len(tensors) < op.n_min_inputs and not op.tensor_list_input:
+            raise Problem("E0401", f"`{op.name}` needs {op.n_min_inputs} tensor argument"
+                          f"{'s' if op.n_min_inputs != 1 else ''}")
+        args = bind_args(op, rest, kwargs, arg_locs)
+        return self.apply_op(op, args, tensors, loc, frame)
+
+    def apply_definition(self, defn: ast.Definition, params: dict[str, Any], inputs: list[Any],
+                         kw_inputs: dict[str, Any], loc: Loc, caller: Frame, path: str,
+                         reuse: bool) -> Any:
+        if defn.kind == "gan":
+            raise Problem("E0204", f"the gan `{defn.name}` cannot be used as a layer", loc=loc)
+        if defn.name in caller.stack:
+            cycle = " -> ".join([*caller.stack, defn.name])
+            raise Problem("E0607", f"`{defn.name}` uses itself", loc=loc, label=cycle)
+        if caller.depth + 1 > self.limits.max_call_depth:
+            raise Problem("E0801", "blocks nested too deeply", loc=loc,
+                          label=f"more than {self.limits.max_call_depth} levels")
+        declared = [s.name for s in defn.body if isinstance(s, ast.Input)]
+        tensors = self.order_inputs(defn.name, declared, len(declared), inputs, kw_inputs, loc)
+        scope = self.scopes[defn.file]
+        frame = Frame(scope, defn, caller.builder, path,
+                      reuse=reuse or caller.reuse, depth=caller.depth + 1,
+                      call_note=Note(message=f"in `{defn.name}` used here", loc=loc),
+                      stack=(*caller.stack, defn.name))
+        frame.env.update(params)
+        frame.taken.update(params)
+        for name, t in zip(declared, tensors, strict=True):
+            frame.env[f" input:{name}"] = t
+        g = caller.builder.graph
+        scope_entry = Scope.model_construct(path=path, definition=defn.name, args=dict(params),
+                                            inputs=[t.node for t in tensors],
+                                            input_names=declared, outputs=[], output_names=[],
+                                            loc=loc)
+        g.scopes.append(scope_entry)
+        before = len(self.reporter.errors)
+        self.run_body(defn.body, frame, top=True)
+        for k in [k for k in frame.env if k.startswith(" input:")]:
+            del frame.env[k]
+        if len(self.reporter.errors) > before:
+            raise Skip
+        if not frame.outputs:
+            raise Problem("E0604", f"`{defn.name}` has no output", loc=defn.name_loc,
+                          label="declare one with `output name = ...`")
+        outs = [t for _, t, _ in frame.outputs]
+        if any(isinstance(t, Poison) for t in outs):
+            raise Skip
+        self._check_unused_inputs(frame)
+        scope_entry.outputs = [t.node for t in outs]  # type: ignore[union-attr]
+        scope_entry.output_names = [n for n, _, _ in frame.outputs]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    # ---- scalars, optimizers, train sections -----------------------------------------------
+    def scalar_function(self, name: str, args: list[Any], kwargs: dict[str, Any],
+                        e: ast.Call) -> Any:
+        if kwargs or len(args) < 2:
+            raise Problem("E0401", f"`{name}` takes two or more numbers", loc=e.loc)
+        for a in args:
+            if isinstance(a, bool) or not isinstance(a, (int, float, Sym)):
+                raise Problem("E0402", f"`{name}` takes numbers, not a {kind_of(a)}", loc=e.loc)
+        if any(isinstance(a, Sym) for a in args):
+            if all(a == args[0] for a in args):
+                return args[0]
+            raise Problem("E0405", f"`{name}` of symbolic sizes cannot be decided", loc=e.loc)
+        return min(args) if name == "min" else max(args)
+
+    def optimizer(self, name: str, args: list[Any], kwargs: dict[str, Any], e: ast.Call
+                  ) -> OptimizerValue:
+        spec = OPTIMIZERS[name]
+        if args:
+            if len(args) > 1:
+                raise Problem("E0701", f"`{name}` takes its settings by name", loc=e.loc,
+                              hint=f"`{name}(lr=1e-3)`")
+            kwargs = {"lr": args[0], **kwargs}
+        out = dict(spec)
+        for k, v in kwargs.items():
+            if k not in spec:
+                near = suggest(k, spec)
+                raise Problem("E0701", f"`{name}` has no setting `{k}`", loc=e.loc,
+                              hint=f"did you mean `{near}`?" if near else
+                              f"settings: {', '.join(spec)}")
+            out[k] = _check_optimizer_value(name, k, v)
+        return OptimizerValue(name, out)
+
+    def train_section(self, stmt: ast.Train, frame: Frame) -> TrainConfig:
+        is_gan = frame.definition.kind == "gan"
+        allowed = TRAIN_KEYS_GAN if is_gan else TRAIN_KEYS_MODEL
+        cfg: dict[str, Any] = {}
+        for s in stmt.settings:
+            if s.name not in allowed:
+                near = suggest(s.name, allowed)
+                self.reporter.error("E0701", f"unknown `train` setting `{s.name}`", s.loc,
+                                    hint=f"did you mean `{near}`?" if near else
+                                    f"settings: {', '.join(allowed)}")
+                continue
+            if s.name in cfg:
+                self.reporter.error("E0701", f"`{s.name}` set twice", s.loc)
+                continue
+            try:
+                cfg[s.name] = self.train_value(s, frame)
+            except Problem as p:
+                self.reporter.add(p.at(s.loc))
+        return TrainConfig(**cfg)
+
+    def train_value(self, s: ast.Setting, frame: Frame) -> Any:
+        v = self.ev(s.value, frame)
+        if s.name in ("optimizer", "g_optimizer", "d_optimizer"):
+            if isinstance(v, OptimizerClass):
+                v = self.optimizer(v.name, [], {}, s.value)  # type: ignore[arg-type]
+            if not isinstance(v, OptimizerValue):
+                raise Problem("E0701", f"`{s.name}` must be SGD(...), Adam(...) or AdamW(...)",
+                              loc=s.value.loc, label=f"this is a {kind_of(v)}")
+            return Optimizer(name=v.name, args=v.args)  # type: ignore[arg-type]
+        if s.name == "loss":
+            choices = GAN_LOSSES if frame.definition.kind == "gan" else TRAIN_LOSSES
+            if v not in choices:
+                raise Problem("E0701", "unknown loss", loc=s.value.loc,
+                              label=f"one of {', '.join(choices)}")
+            return v
+        if s.name in ("batch", "epochs", "n_critic"):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise Problem("E0701", f"`{s.name}` must be a positive integer", loc=s.value.loc,
+                              label=f"got {v!r}")
+            return v
+        if s.name == "clip":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                raise Problem("E0701", "`clip` must be a positive number", loc=s.value.loc)
+            return float(v)
+        if s.name == "data":
+            if not isinstance(v, str):
+                raise Problem("E0701", "`data` must be a string", loc=s.value.loc)
+            return v
+        raise AssertionError(s.name)  # pragma: no cover
+
+    scopes: dict[str, FileScope]
+
+
+TRAIN_KEYS_MODEL = ("loss", "optimizer", "batch", "epochs", "data")
+TRAIN_KEYS_GAN = ("optimizer", "g_optimizer", "d_optimizer", "batch", "epochs", "n_critic",
+                  "clip", "data")
+
+OPTIMIZERS: dict[str, dict[str, Any]] = {
+    "SGD": {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "dampening": 0.0,
+            "nesterov": False},
+    "Adam": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+    "AdamW": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2},
+}
+
+
+def _check_optimizer_value(name: str, key: str, v: Any) -> Any:
+    if key == "nesterov":
+        if not isinstance(v, bool):
+            raise Problem("E0701", "`nesterov` must be true or false")
+        return v
+    if key == "betas":
+        if not (isinstance(v, tuple) and len(v) == 2 and all(
+                isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1
+                for b in v)):
+            raise Problem("E0701", "`betas` must be two numbers in [0, 1)", label=f"got {v!r}")
+        return tuple(float(b) for b in v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise Problem("E0701", f"`{key}` of `{name}` must be a number", label=f"got {v!r}")
+    v = float(v)
+    if key in ("lr", "eps") and v <= 0 or v < 0:
+        raise Problem("E0701", f"`{key}` of `{name}` must be "
+                      f"{'positive' if key in ('lr', 'eps') else 'non-negative'}",
+                      label=f"got {v}")
+    return v
+
+
+def check_param_type(defn: ast.Definition, p: ast.Param, v: Any, loc: Loc | None) -> Any:
+    want = PARAM_TYPES.get(p.type)
+    if want is None:
+        raise Problem("E0402", f"unknown parameter type `{p.type}`", loc=p.type_loc,
+                      label="one of int, float, bool, str")
+    ok = (isinstance(v, bool) if want is bool else
+          (isinstance(v, (int, Sym)) and not isinstance(v, bool)) if want is int else
+          (isinstance(v, (int, float)) and not isinstance(v, bool)) if want is float else
+          isinstance(v, str))
+    if not ok:
+        raise Problem("E0402", f"parameter `{p.name}` of `{defn.name}` is a {p.type}", loc=loc,
+                      label=f"got a {kind_of(v)}")
+    return float(v) if want is float else v
+
+
+def _def_signature(defn: ast.Definition) -> str:
+    parts = [f"{p.name}: {p.type}" + (" = ..." if p.default is not None else "")
+             for p in defn.params]
+    return f"`{defn.name}({', '.join(parts)})`"
+
+
+def scalar_binop(op: str, a: Any, b: Any) -> Any:
+    """Arithmetic and comparisons on numbers, strings and symbolic sizes."""
+    if op in ("==", "!="):
+        eq = _equal(a, b)
+        return eq if op == "==" else not eq
+    for v in (a, b):
+        if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
+            if op == "+" and isinstance(a, str) and isinstance(b, str):
+                return a + b
+            raise Problem("E0402", f"`{op}` needs numbers, got a {kind_of(v)}")
+    if op in ("<", "<=", ">", ">="):
+        diff = a - b
+        if isinstance(diff, Sym):
+            raise Problem("E0405", f"cannot decide `{op}` between symbolic sizes",
+                          label=f"{_show(a)} {op} {_show(b)}")
+        return {"<": diff < 0, "<=": diff <= 0, ">": diff > 0, ">=": diff >= 0}[op]
+    if op in ("//", "%"):
+        if b == 0:
+            raise Problem("E0406", "division by zero")
+        if isinstance(a, float) or isinstance(b, float):
+            return a // b if op == "//" else a % b
+        if isinstance(b, Sym) and op == "%":
+            raise Problem("E0405", "modulo a symbolic size cannot be decided")
+        return _bounded(a // b if op == "//" else a % b)
+    if op == "/":
+        if isinstance(a, Sym) or isinstance(b, Sym):
+            raise Problem("E0405", "`/` of symbolic sizes", hint="use `//` for sizes")
+        if b == 0:
+            raise Problem("E0406", "division by zero")
+        return a / b
+    if op == "**":
+        if isinstance(a, Sym) or isinstance(b, Sym):
+            raise Problem("E0405", "`**` of symbolic sizes")
+        if isinstance(b, int) and isinstance(a, int):
+            if b < 0:
+                return float(a) ** b if a != 0 else _raise_zero()
+            if a not in (0, 1, -1) and b * math.log2(abs(a)) > 64:
+                raise Problem("E0406", "an integer too large", label=f"{a} ** {b}")
+            return a**b
+        try:
+            return float(a) ** float(b)
+        except (OverflowError, ZeroDivisionError) as exc:
+            raise Problem("E0406", f"`**` failed: {exc}") from None
+    if op == "@":
+        raise Problem("E0402", "`@` needs two tensors")
+    result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b}[op]()
+    if isinstance(result, float) and not math.isfinite(result):
+        raise Problem("E0406", "a number out of range")
+    return _bounded(result)
+
+
+def _raise_zero() -> Any:
+    raise Problem("E0406", "division by zero")
+
+
+def _bounded(v: Any) -> Any:
+    if isinstance(v, int) and abs(v) >= MAX_INT:
+        raise Problem("E0406", "an integer too large", label=f"{v:.3e}")
+    return v
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, Sym) or isinstance(b, Sym):
+        if isinstance(a, (int, Sym)) and isinstance(b, (int, Sym)) and \
+                not isinstance(a, bool) and not isinstance(b, bool):
+            if a == b:
+                return True
+            if isinstance(a - b, int):
+                return False
+            raise Problem("E0405", "cannot decide whether two symbolic sizes are equal",
+                          label=f"{_show(a)} vs {_show(b)}")
+        return False
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    return bool(a == b)
+
+
+def _show(v: Any) -> str:
+    return format_dim(v) if isinstance(v, Sym) else repr(v)
+
+
+def check_gan_pairing(gen: Graph, disc: Graph, gen_loc: Loc, disc_loc: Loc) -> None:
+    """The generator's output type must be the discriminator's input type, and the
+    discriminator must give one score per example: [B, 1] or [B]."""
+    if len(gen.outputs) != 1 or len(disc.inputs) != 1:
+        raise Problem("E0603", "a gan needs a generator with one output and a discriminator "
+                      "with one input", loc=gen_loc,
+                      label=f"generator outputs {len(gen.outputs)}, discriminator inputs "
+                            f"{len(disc.inputs)}",
+                      notes=[Note(message="the discriminator", loc=disc_loc)])
+    out = gen.nodes[gen.outputs[0]].type
+    inp = disc.nodes[disc.inputs[0]].type
+    binding: dict[str, Dim] = {}
+    ok = out.rank == inp.rank and out.dtype == inp.dtype
+    if ok:
+        for want, have in zip(inp.shape, out.shape, strict=True):
+            if isinstance(want, Sym) and len(want.terms) == 1 and want.terms[0][1] == 1 and \
+                    len(want.terms[0][0]) == 1 and want.terms[0][0][0][0] == "sym":
+                name = want.terms[0][0][0][1]
+                if name in binding and binding[name] != have:
+                    ok = False
+                binding[name] = have
+            elif want != have:
+                ok = False
+    if not ok:
+        raise Problem("E0603", "the generator's output does not fit the discriminator",
+                      loc=gen_loc, label=f"the generator makes {out.dtype}{out}",
+                      notes=[Note(message=f"the discriminator takes {inp.dtype}{inp}",
+                                  loc=disc_loc)])
+    score = disc.nodes[disc.outputs[0]].type
+    batch = inp.shape[0]
+    if not (score.rank in (1, 2) and score.shape[0] == batch and
+            (score.rank == 1 or score.shape[1] == 1)):
+        raise Problem("E0603", "the discriminator must give one score per example",
+                      loc=disc_loc, label=f"it gives {score}, expected [{format_dim(batch)}, 1] "
+                      f"or [{format_dim(batch)}]")

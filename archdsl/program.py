@@ -1,0 +1,444 @@
+"""Loading a spec: files and imports, definitions in scope, choosing and elaborating targets."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel
+
+from archdsl import syntax as ast
+from archdsl.diagnostics import Diagnostic, Loc, Note, Problem, Reporter, SourceMap, SpecError
+from archdsl.elaborate import (
+    PARAM_TYPES, Elaborator, FileScope, Frame, GraphBuilder, check_gan_pairing,
+)
+from archdsl.graph import GAN_LOSSES, GanGraph, Graph
+from archdsl.limits import Limits
+from archdsl.ops import REGISTRY
+from archdsl.parser import decode, parse
+from archdsl.values import LayerClass, LayerValue, Skip
+
+Source = str | bytes | os.PathLike
+
+
+class ParamInfo(BaseModel):
+    name: str
+    type: str
+    has_default: bool
+
+
+class DefinitionInfo(BaseModel):
+    name: str
+    kind: str
+    file: str
+    params: list[ParamInfo]
+    loc: Loc
+
+
+class Program:
+    """A loaded, checked spec. `graph()` elaborates one target with chosen parameters."""
+
+    def __init__(self, entry: str, scopes: dict[str, FileScope], sources: SourceMap,
+                 limits: Limits):
+        self.entry = entry
+        self.scopes = scopes
+        self.sources = sources
+        self.limits = limits
+        self.warnings: list[Diagnostic] = []
+
+    @property
+    def scope(self) -> FileScope:
+        return self.scopes[self.entry]
+
+    @property
+    def definitions(self) -> list[DefinitionInfo]:
+        out = []
+        for name in self.scope.own:
+            d = self.scope.definitions.get(name)
+            if d is None:
+                continue
+            out.append(DefinitionInfo(
+                name=d.name, kind=d.kind, file=d.file, loc=d.name_loc,
+                params=[ParamInfo(name=p.name, type=p.type, has_default=p.default is not None)
+                        for p in d.params]))
+        return out
+
+    @property
+    def targets(self) -> list[str]:
+        """Models and gans of the entry file that no other definition of the file uses."""
+        own = [self.scope.definitions[n] for n in self.scope.own if n in self.scope.definitions]
+        used: set[str] = set()
+        for d in own:
+            used |= _referenced_names(d) - {d.name}
+        return [d.name for d in own if d.kind in ("model", "gan") and d.name not in used]
+
+    def select(self, name: str | None) -> ast.Definition:
+        if name is not None:
+            d = self.scope.definitions.get(name)
+            if d is None or d.kind not in ("model", "gan"):
+                models = [n for n, x in self.scope.definitions.items()
+                          if x.kind in ("model", "gan")]
+                from archdsl.diagnostics import suggest
+                near = suggest(name, models)
+                raise SpecError([Diagnostic(
+                    code="E0602", message=f"no model or gan named `{name}` in {self.entry}",
+                    label=f"available: {', '.join(models) or 'none'}",
+                    hint=f"did you mean `{near}`?" if near else None)], self.sources)
+            return d
+        targets = self.targets
+        if len(targets) != 1:
+            own = [n for n in self.scope.own
+                   if self.scope.definitions.get(n, None) is not None
+                   and self.scope.definitions[n].kind in ("model", "gan")]
+            msg = (f"{self.entry} defines no model or gan" if not own else
+                   f"{self.entry} defines several models: choose one with --model")
+            raise SpecError([Diagnostic(
+                code="E0601", message=msg,
+                label=f"candidates: {', '.join(targets or own)}" if own else "",
+                hint="add `model Name(...) { ... }`" if not own else
+                f"e.g. --model {(targets or own)[0]}")], self.sources)
+        return self.scope.definitions[targets[0]]
+
+    def graph(self, name: str | None = None, params: dict[str, Any] | None = None
+              ) -> Graph | GanGraph:
+        """Elaborate a target (the only one, or `name`) with parameter overrides."""
+        defn = self.select(name)
+        reporter = Reporter(self.sources)
+        elab = Elaborator(reporter, self.limits)
+        elab.scopes = self.scopes
+        result: Graph | GanGraph | None = None
+        try:
+            values = _coerce_params(defn, params or {})
+            given = elab.complete_params(defn, values, None, defn.name_loc)
+            if defn.kind == "gan":
+                result = self._gan(defn, given, elab, reporter)
+            else:
+                result = elab.model(defn, self.scopes[defn.file], given)
+        except Problem as p:
+            reporter.add(p.at(defn.name_loc))
+        except Skip:
+            pass
+        except RecursionError:
+            reporter.error("E0801", "the spec nests too deeply to elaborate", defn.name_loc)
+        self.warnings = reporter.warnings
+        reporter.raise_if_errors()
+        assert result is not None
+        return result
+
+    def _gan(self, defn: ast.Definition, params: dict[str, Any], elab: Elaborator,
+             reporter: Reporter) -> GanGraph | None:
+        scope = self.scopes[defn.file]
+        frame = Frame(scope, defn, GraphBuilder(defn.name, defn.file, self.limits, elab.steps), "")
+        frame.env.update(params)
+        parts: dict[str, tuple[Any, Loc]] = {}
+        for stmt in defn.body:
+            try:
+                if isinstance(stmt, ast.Train):
+                    frame.train = elab.train_section(stmt, frame)
+                elif isinstance(stmt, ast.Assign) and stmt.type is None:
+                    if stmt.name not in ("generator", "discriminator", "loss"):
+                        raise Problem("E0605", f"`{stmt.name}` is not a gan setting",
+                                      loc=stmt.name_loc,
+                                      label="a gan sets generator, discriminator and loss")
+                    if stmt.name in parts:
+                        raise Problem("E0202", f"`{stmt.name}` set twice", loc=stmt.name_loc,
+                                      notes=[Note(message="first set here",
+                                                  loc=parts[stmt.name][1])])
+                    parts[stmt.name] = (elab.ev(stmt.value, frame), stmt.value.loc)
+                else:
+                    raise Problem("E0605", "a gan holds only generator, discriminator, loss "
+                                  "and train", loc=stmt.loc)
+            except Problem as p:
+                reporter.add(p.at(stmt.loc))
+            except Skip:
+                pass
+        graphs: dict[str, Graph] = {}
+        for side in ("generator", "discriminator"):
+            if side not in parts:
+                reporter.error("E0603", f"the gan `{defn.name}` has no {side}", defn.name_loc,
+                               hint=f"add `{side} = ModelName(...)`")
+                continue
+            value, loc = parts[side]
+            if isinstance(value, LayerClass):
+                value = elab.configure(value, (), (), ast.Name(loc, value.name), frame)
+            if not isinstance(value, LayerValue) or value.cls.definition is None or \
+                    value.cls.definition.kind != "model":
+                reporter.error("E0603", f"the {side} must be a model", loc,
+                               label="e.g. `Generator(nz=nz)`")
+                continue
+            sub = value.cls.definition
+            before = len(reporter.errors)
+            try:
+                graphs[side] = elab.model(sub, self.scopes[sub.file], value.args)
+            except Skip:
+                pass
+            if len(reporter.errors) > before:
+                graphs.pop(side, None)
+        loss = "nonsaturating"
+        if "loss" in parts:
+            loss, loc = parts["loss"]
+            if loss not in GAN_LOSSES:
+                reporter.error("E0701", "unknown gan loss", loc,
+                               label=f"one of {', '.join(GAN_LOSSES)}")
+        if len(graphs) == 2 and not reporter.errors:
+            check_gan_pairing(graphs["generator"], graphs["discriminator"],
+                              parts["generator"][1], parts["discriminator"][1])
+            return GanGraph(name=defn.name, file=defn.file, params=params,
+                            generator=graphs["generator"], discriminator=graphs["discriminator"],
+                            loss=loss, train=frame.train, loc=defn.name_loc)
+        return None
+
+    def check(self) -> list[str]:
+        """Elaborate every model and gan of the entry file whose parameters all have
+        defaults; raise one SpecError with every error found. Returns the names checked."""
+        diags: list[Diagnostic] = []
+        checked = []
+        for d in self.definitions:
+            if d.kind not in ("model", "gan") or not all(p.has_default for p in d.params):
+                continue
+            try:
+                self.graph(d.name)
+                checked.append(d.name)
+            except SpecError as err:
+                diags += [x for x in err.diagnostics if x not in diags]
+        if diags:
+            raise SpecError(diags, self.sources)
+        return checked
+
+
+def _coerce_params(defn: ast.Definition, params: dict[str, Any]) -> dict[str, Any]:
+    names = {p.name: p for p in defn.params}
+    out = {}
+    for k, v in params.items():
+        p = names.get(k)
+        if p is None:
+            from archdsl.diagnostics import suggest
+            near = suggest(k, names)
+            raise Problem("E0401", f"`{defn.name}` has no parameter `{k}`", loc=defn.name_loc,
+                          label=f"parameters: {', '.join(names) or 'none'}",
+                          hint=f"did you mean `{near}`?" if near else None)
+        out[k] = _coerce(p, v)
+    return out
+
+
+def _coerce(p: ast.Param, v: Any) -> Any:
+    if not isinstance(v, str) or p.type == "str":
+        return v
+    try:
+        if p.type == "int":
+            return int(v.replace("_", ""))
+        if p.type == "float":
+            return float(v)
+        if p.type == "bool" and v.lower() in ("true", "false"):
+            return v.lower() == "true"
+    except ValueError:
+        pass
+    raise Problem("E0402", f"parameter `{p.name}` is a {p.type}", loc=p.loc,
+                  label=f"cannot read {v!r} as {p.type}")
+
+
+def _referenced_names(d: ast.Definition) -> set[str]:
+    names: set[str] = set()
+    stack: list[Any] = list(d.body) + [p.default for p in d.params if p.default is not None]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Name):
+            names.add(n.id)
+        for attr in getattr(n, "__slots__", ()):
+            child = getattr(n, attr, None)
+            if isinstance(child, ast.Node):
+                stack.append(child)
+            elif isinstance(child, tuple):
+                stack.extend(c for c in child if isinstance(c, ast.Node))
+    return names
+
+
+# ---- loading files ------------------------------------------------------------------------
+_RESERVED = set(REGISTRY) | {"min", "max", "SGD", "Adam", "AdamW"}
+
+
+class Loader:
+    def __init__(self, limits: Limits, roots: list[str], reporter: Reporter, sources: SourceMap):
+        self.limits = limits
+        self.roots = roots
+        self.reporter = reporter
+        self.sources = sources
+        self.scopes: dict[str, FileScope] = {}
+        self.by_real: dict[str, str] = {}
+
+    def load_text(self, display: str, real: str | None, text: str, stack: tuple[str, ...]
+                  ) -> FileScope:
+        self.sources.add(display, text)
+        scope = FileScope(display)
+        self.scopes[display] = scope
+        if real is not None:
+            self.by_real[real] = display
+        try:
+            module = parse(text, display, self.limits)
+        except Problem as p:
+            self.reporter.add(p.at(None))
+            return scope
+        except RecursionError:
+            self.reporter.error("E0801", "the spec nests too deeply to parse",
+                                Loc(file=display, line=1, col=1, end_line=1, end_col=2))
+            return scope
+        if not module.items:
+            self.reporter.error("E0601", f"{display} defines nothing",
+                                Loc(file=display, line=1, col=1, end_line=1, end_col=1),
+                                label="the file is empty or holds only comments",
+                                hint="add `model Name(...) { ... }`")
+        first: dict[str, Loc] = {}
+        for item in module.items:
+            if isinstance(item, ast.Import):
+                self._import(item, scope, real, stack, first)
+        for item in module.items:
+            if isinstance(item, ast.Definition):
+                self._define(scope, item.name, item.name_loc, first, item)
+            elif isinstance(item, ast.Const):
+                self._define(scope, item.name, item.name_loc, first, item)
+        return scope
+
+    def _define(self, scope: FileScope, name: str, loc: Loc, first: dict[str, Loc],
+                item: ast.Node) -> None:
+        if name in first:
+            self.reporter.error("E0202", f"`{name}` is defined twice", loc,
+                                label="second definition",
+                                notes=[Note(message="first defined here", loc=first[name])],
+                                hint="rename one of them")
+            return
+        if name in _RESERVED:
+            self.reporter.error("E0205", f"`{name}` is a built-in name of the language", loc,
+                                label="a definition cannot replace it",
+                                hint=f"rename it, e.g. `My{name[:1].upper()}{name[1:]}`")
+            return
+        first[name] = loc
+        scope.own.append(name)
+        if isinstance(item, ast.Definition):
+            seen: dict[str, Loc] = {}
+            for p in item.params:
+                if p.name in seen:
+                    self.reporter.error("E0202", f"parameter `{p.name}` appears twice", p.loc,
+                                        notes=[Note(message="first here", loc=seen[p.name])])
+                seen[p.name] = p.loc
+            scope.definitions[name] = item
+        else:
+            assert isinstance(item, ast.Const)
+            scope.consts[name] = item
+            scope.const_scopes[name] = scope
+
+    def _import(self, item: ast.Import, scope: FileScope, parent_real: str | None,
+                stack: tuple[str, ...], first: dict[str, Loc]) -> None:
+        if len(self.scopes) >= self.limits.max_imports:
+            self.reporter.error("E0801", "too many imported files", item.loc,
+                                label=f"more than {self.limits.max_imports}")
+            return
+        base = os.path.dirname(parent_real) if parent_real else self.roots[0]
+        candidates = [os.path.realpath(os.path.join(base, item.path))]
+        candidates += [os.path.realpath(os.path.join(r, item.path)) for r in self.roots[1:]]
+        real = next((c for c in candidates if os.path.isfile(c)), None)
+        if real is None:
+            self.reporter.error("E0501", f"cannot find `{item.path}`", item.loc,
+                                label="no such file next to this spec",
+                                hint="imports are relative to the importing file")
+            return
+        if not any(_inside(real, r) for r in self.roots):
+            self.reporter.error("E0503", f"`{item.path}` is outside the allowed folders",
+                                item.loc, label="imports stay inside the root spec's folder",
+                                hint="pass more search paths to allow another folder")
+            return
+        if real in stack:
+            names = [self.by_real.get(s, s) for s in stack[stack.index(real):]]
+            cycle = " -> ".join([*names, self.by_real.get(real, real)])
+            self.reporter.error("E0502", "an import cycle", item.loc, label=cycle)
+            return
+        display = self.by_real.get(real)
+        if display is None:
+            display = os.path.normpath(os.path.join(os.path.dirname(scope.file), item.path))
+            data = _read(real, self.limits, item.loc)
+            if isinstance(data, Problem):
+                self.reporter.add(data.at(item.loc))
+                return
+            try:
+                text = decode(data, display)
+            except Problem as p:
+                self.reporter.add(p.at(item.loc))
+                return
+            self.load_text(display, real, text, (*stack, real))
+        imported = self.scopes[display]
+        for name in imported.own:
+            if name in first:
+                self.reporter.error("E0202", f"`{name}` is defined twice", item.loc,
+                                    label=f"imported from {display}",
+                                    notes=[Note(message="first defined here", loc=first[name])])
+                continue
+            first[name] = item.loc
+            if name in imported.definitions:
+                scope.definitions[name] = imported.definitions[name]
+            else:
+                scope.consts[name] = imported.consts[name]
+                scope.const_scopes[name] = imported
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:
+        return False
+
+
+def _read(real: str, limits: Limits, loc: Loc | None) -> bytes | Problem:
+    try:
+        size = os.path.getsize(real)
+        if size > limits.max_source_chars * 4:
+            return Problem("E0801", f"the file is {size:,} bytes", loc=loc,
+                           label=f"the limit is {limits.max_source_chars * 4:,}")
+        with open(real, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        return Problem("E0501", f"cannot read the file: {exc.strerror}", loc=loc)
+
+
+def load_program(source: Source, *, search_paths: list[str] | tuple[str, ...] = (),
+                 limits: Limits | None = None, name: str | None = None) -> Program:
+    """Parse a spec (a path, or the text itself) and everything it imports."""
+    limits = limits or Limits()
+    sources = SourceMap()
+    reporter = Reporter(sources)
+    extra = [os.path.realpath(p) for p in search_paths]
+    if isinstance(source, bytes):
+        display = name or "<spec>"
+        real = None
+        roots = [os.path.realpath(os.getcwd()), *extra]
+        try:
+            text = decode(source, display)
+        except Problem as p:
+            raise SpecError([p.at(None)], sources) from None
+    elif isinstance(source, os.PathLike) or (
+        isinstance(source, str) and "\n" not in source and "{" not in source
+        and (source.endswith(".arch") or os.path.isfile(source))
+    ):
+        display = os.fspath(source)
+        real = os.path.realpath(display)
+        roots = [os.path.dirname(real), *extra]
+        if not os.path.isfile(real):
+            raise SpecError([Diagnostic(code="E0501", message=f"cannot find `{display}`",
+                                        label="no such file")], sources)
+        data = _read(real, limits, None)
+        if isinstance(data, Problem):
+            raise SpecError([data.at(None)], sources)
+        try:
+            text = decode(data, display)
+        except Problem as p:
+            raise SpecError([p.at(None)], sources) from None
+    elif isinstance(source, str):
+        display = name or "<spec>"
+        real = None
+        roots = [os.path.realpath(os.getcwd()), *extra]
+        text = source
+    else:
+        raise TypeError(f"a spec is a path, text or bytes, not {type(source).__name__}")
+    loader = Loader(limits, roots, reporter, sources)
+    stack = (real,) if real else ()
+    loader.load_text(display, real, text, stack)  # type: ignore[arg-type]
+    reporter.raise_if_errors()
+    return Program(display, loader.scopes, sources, limits)

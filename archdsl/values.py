@@ -1,0 +1,106 @@
+"""What an expression evaluates to while a definition is elaborated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archdsl import syntax as ast
+from archdsl.diagnostics import Loc
+from archdsl.graph import TensorType
+from archdsl.ops.registry import OpDef
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    node: int
+    type: TensorType
+    kind_name = "tensor"
+
+
+@dataclass(frozen=True, slots=True)
+class LayerClass:
+    """A layer not yet configured: `ReLU`, `Conv2d`, a block or a model by name."""
+
+    name: str
+    op: OpDef | None = None
+    definition: ast.Definition | None = None
+    kind_name = "layer"
+
+
+@dataclass(eq=False, slots=True)
+class LayerValue:
+    """A configured layer. Bound to a name it is one instance: applied twice, it shares its
+    parameters. `repeat` > 1 stands for `L * n`, n fresh copies chained."""
+
+    cls: LayerClass
+    args: dict[str, Any]
+    loc: Loc
+    site: int  # identity of the expression that created it, for stable anonymous names
+    repeat: int = 1
+    bound: str | None = None
+    bound_suffix: str = ""
+    path: str | None = None  # set at first application
+    applied: list[Any] = field(default_factory=list)  # per-copy first-application records
+    kind_name = "layer"
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    op: OpDef
+    kind_name = "function"
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarFunction:
+    name: str  # min | max
+    kind_name = "function"
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizerClass:
+    name: str
+    kind_name = "optimizer"
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizerValue:
+    name: str
+    args: dict[str, Any]
+    kind_name = "optimizer"
+
+
+@dataclass(frozen=True, slots=True)
+class ParamRef:
+    """`layer.out_proj` on the way to `layer.out_proj.weight`."""
+
+    layer: LayerValue
+    prefix: str
+    kind_name = "parameter path"
+
+
+class Poison:
+    """Stands for a name whose statement failed; reading it skips silently (no cascade)."""
+
+    kind_name = "error"
+
+
+POISON = Poison()
+
+
+class Skip(Exception):
+    """Abandon the current statement without a new diagnostic (one was already reported)."""
+
+
+def kind_of(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, (tuple, list)):
+        return "tuple"
+    return getattr(v, "kind_name", "int")

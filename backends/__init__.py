@@ -1,0 +1,1 @@
+"""Code generators and runtimes for each target framework."""

@@ -1,0 +1,64 @@
+"""Broadcasting `+ - * /` (tensor-tensor or with a scalar), unary minus and torch.matmul."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Kernel, unbroadcast
+
+# op -> (forward, (dL/da, dL/db) from (dy, a, b))
+_BINARY = {
+    "add": (np.add, lambda dy, x, y: (dy, dy)),
+    "sub": (np.subtract, lambda dy, x, y: (dy, -dy)),
+    "mul": (np.multiply, lambda dy, x, y: (dy * y, dy * x)),
+    "div": (np.true_divide, lambda dy, x, y: (dy / y, -dy * x / (y * y))),
+}
+
+
+def _grad_of(x) -> bool:
+    return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)
+
+
+def _binary(op: str) -> Kernel:
+    f, df = _BINARY[op]
+
+    def forward(a, p, xs, ctx):
+        if len(xs) == 2:
+            (x, y), slots = xs, (0, 1)
+        elif a["scalar_first"]:
+            (x, y), slots = (a["scalar"], xs[0]), (1,)
+        else:
+            (x, y), slots = (xs[0], a["scalar"]), (0,)
+        return f(x, y), (x, y, slots)
+
+    def backward(dy, cache):
+        x, y, slots = cache
+        grads = [unbroadcast(g, v.shape) if _grad_of(v) else None
+                 for g, v in zip(df(dy, x, y), (x, y), strict=True)]
+        return [grads[i] for i in slots], {}
+
+    return Kernel(forward, backward)
+
+
+def _matmul_fwd(a, p, xs, ctx):
+    x, y = xs
+    return x @ y, (x, y)
+
+
+def _matmul_back(dy, cache):
+    """Promote 1-d operands as torch.matmul does, then sum out broadcast batch dims."""
+    x, y = cache
+    x2 = x[None] if x.ndim == 1 else x
+    y2 = y[:, None] if y.ndim == 1 else y
+    dy = dy.reshape(np.broadcast_shapes(x2.shape[:-2], y2.shape[:-2]) + (x2.shape[-2],
+                                                                          y2.shape[-1]))
+    dx = unbroadcast(dy @ y2.swapaxes(-1, -2), x2.shape).reshape(x.shape)
+    dyy = unbroadcast(x2.swapaxes(-1, -2) @ dy, y2.shape).reshape(y.shape)
+    return [dx, dyy], {}
+
+
+KERNELS: dict[str, Kernel] = {
+    **{op: _binary(op) for op in _BINARY},
+    "neg": Kernel(lambda a, p, xs, ctx: (-xs[0], None), lambda dy, c: ([-dy], {})),
+    "matmul": Kernel(_matmul_fwd, _matmul_back),
+}

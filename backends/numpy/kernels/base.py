@@ -1,0 +1,65 @@
+"""What every kernel shares: the `Kernel` pair, the run-time context and small helpers.
+
+A kernel's `forward(a, p, xs, ctx)` takes the node's normalized args `a` (symbols already
+resolved to integers), its layer's parameters `p` (local name -> array, PyTorch layout), the
+input arrays `xs` and a `Ctx`; it returns the output and a cache. `backward(dy, cache)` returns
+one gradient per input (None where there is none, e.g. integer ids) and a dict of parameter
+gradients keyed like `p`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Args = dict[str, Any]
+Params = dict[str, np.ndarray]
+Grads = tuple[list[np.ndarray | None], Params]
+
+
+@dataclass
+class Ctx:
+    """Run-time state a kernel may read: the mode and the dropout generator."""
+
+    training: bool = False
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    forward: Callable[[Args, Params, list[np.ndarray], Ctx], tuple[np.ndarray, Any]]
+    backward: Callable[[np.ndarray, Any], Grads]
+
+
+def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum `g` down to `shape`, undoing NumPy broadcasting."""
+    lead = g.ndim - len(shape)
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def softmax_back(y: np.ndarray, dy: np.ndarray, axis: int = -1) -> np.ndarray:
+    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Overflow-free logistic function."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def dropout_mask(shape: tuple[int, ...], p: float, ctx: Ctx, dtype: np.dtype) -> np.ndarray | None:
+    """The scaled keep-mask of inverted dropout, or None when dropout is off."""
+    if not ctx.training or p == 0:
+        return None
+    return (ctx.rng.random(shape) >= p).astype(dtype) / dtype.type(1 - p)

@@ -1,0 +1,1 @@
+"""The .arch grammar, shipped as package data (arch.lark)."""
