@@ -97,6 +97,6 @@ def analyze(source: Source | Program, model: str | None = None,
             params: dict[str, Any] | None = None, bind: dict[str, int] | None = None,
             train: bool = False) -> Any:
     """Exact parameters, FLOPs and memory of one model (see docs/analyze.md)."""
-    from archdsl.analyze import analyze_graph
+    from archdsl.cost import analyze_graph
     g = graph(source, model, params)
     return analyze_graph(g, bind=bind, train=train)

@@ -175,11 +175,11 @@ def analyze(
     binds = parse_binds(bind or [])
 
     def body() -> int:
-        from archdsl.analyze import analyze_graph, render
+        from archdsl.cost import analyze_graph, render
         from archdsl.api import graph
         g = graph(str(file), model, params, search_paths=_search_paths(path))
         report = analyze_graph(g, bind=binds, train=train)
-        typer.echo(render(report, fmt, depth))
+        typer.echo(render(report, fmt, depth, {s.path: s.definition for s in g.scopes}))
         return 0
 
     run_guarded(body)

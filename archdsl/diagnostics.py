@@ -76,7 +76,7 @@ class Diagnostic(BaseModel):
             lines.append(f"note: {note.message}")
             lines += _excerpt(note.loc, "", sources)
         if self.hint:
-            gutter = " " * (len(str(self.loc.line)) + 1 if self.loc else 3)
+            gutter = " " * (len(str(self.loc.line)) + 1 if self.loc else 2)
             lines.append(f"{gutter}= hint: {self.hint}")
         return "\n".join(lines)
 
