@@ -175,8 +175,8 @@ def analyze(
     binds = parse_binds(bind or [])
 
     def body() -> int:
-        from archdsl.cost import analyze_graph, render
         from archdsl.api import graph
+        from archdsl.cost import analyze_graph, render
         g = graph(str(file), model, params, search_paths=_search_paths(path))
         report = analyze_graph(g, bind=binds, train=train)
         typer.echo(render(report, fmt, depth, {s.path: s.definition for s in g.scopes}))

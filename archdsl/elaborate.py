@@ -16,16 +16,35 @@ from typing import Any
 from archdsl import syntax as ast
 from archdsl.diagnostics import Loc, Note, Problem, Reporter, suggest
 from archdsl.graph import (
-    DTYPES, FLOAT_DTYPES, GAN_LOSSES, TRAIN_LOSSES, Graph, Layer, Node, Optimizer, Scope,
-    SymbolSource, TensorType, TrainConfig,
+    DTYPES,
+    GAN_LOSSES,
+    TRAIN_LOSSES,
+    Graph,
+    Layer,
+    Node,
+    Optimizer,
+    Scope,
+    SymbolSource,
+    TensorType,
+    TrainConfig,
 )
 from archdsl.limits import Limits
 from archdsl.ops import REGISTRY
 from archdsl.ops.registry import OpDef, bind_args
-from archdsl.symbolic import Dim, Sym, SymbolicError, format_dim, format_shape
+from archdsl.symbolic import Dim, Sym, SymbolicError, format_dim, format_shape, symbol_name
 from archdsl.values import (
-    POISON, Function, LayerClass, LayerValue, OptimizerClass, OptimizerValue, ParamRef, Poison,
-    ScalarFunction, Skip, Tensor, kind_of,
+    POISON,
+    Function,
+    LayerClass,
+    LayerValue,
+    OptimizerClass,
+    OptimizerValue,
+    ParamRef,
+    Poison,
+    ScalarFunction,
+    Skip,
+    Tensor,
+    kind_of,
 )
 
 PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
@@ -1179,9 +1198,8 @@ def check_gan_pairing(gen: Graph, disc: Graph, gen_loc: Loc, disc_loc: Loc) -> N
     ok = out.rank == inp.rank and out.dtype == inp.dtype
     if ok:
         for want, have in zip(inp.shape, out.shape, strict=True):
-            if isinstance(want, Sym) and len(want.terms) == 1 and want.terms[0][1] == 1 and \
-                    len(want.terms[0][0]) == 1 and want.terms[0][0][0][0] == "sym":
-                name = want.terms[0][0][0][1]
+            name = symbol_name(want)
+            if name is not None:
                 if name in binding and binding[name] != have:
                     ok = False
                 binding[name] = have

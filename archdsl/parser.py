@@ -13,11 +13,11 @@ import re
 from functools import cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer_NonRecursive, Tree, UnexpectedInput, v_args
+from lark import Lark, Token, Transformer_NonRecursive, UnexpectedInput, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
 from archdsl import syntax as ast
-from archdsl.diagnostics import Diagnostic, Loc, Problem
+from archdsl.diagnostics import Loc, Problem
 from archdsl.limits import Limits
 
 KEYWORDS = frozenset(

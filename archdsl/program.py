@@ -10,7 +10,11 @@ from pydantic import BaseModel
 from archdsl import syntax as ast
 from archdsl.diagnostics import Diagnostic, Loc, Note, Problem, Reporter, SourceMap, SpecError
 from archdsl.elaborate import (
-    PARAM_TYPES, Elaborator, FileScope, Frame, GraphBuilder, check_gan_pairing,
+    Elaborator,
+    FileScope,
+    Frame,
+    GraphBuilder,
+    check_gan_pairing,
 )
 from archdsl.graph import GAN_LOSSES, GanGraph, Graph
 from archdsl.limits import Limits

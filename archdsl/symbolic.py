@@ -248,9 +248,17 @@ def _fmt_atom(a: Atom, in_product: bool) -> str:
     return f"({text})" if in_product else text
 
 
+def symbol_name(d: Dim) -> str | None:
+    """The name if `d` is a bare symbol (`T`), else None."""
+    if isinstance(d, Sym) and len(d.terms) == 1:
+        mono, coeff = d.terms[0]
+        if coeff == 1 and len(mono) == 1 and mono[0][0] == "sym":
+            return mono[0][1]
+    return None
+
+
 def _is_simple(d: Dim) -> bool:
-    return isinstance(d, int) or (len(d.terms) == 1 and d.terms[0][1] == 1 and len(d.terms[0][0]) == 1
-                                  and d.terms[0][0][0][0] == "sym")
+    return isinstance(d, int) or symbol_name(d) is not None
 
 
 def format_shape(shape: list[Dim] | tuple[Dim, ...]) -> str:

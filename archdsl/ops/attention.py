@@ -5,7 +5,14 @@ from __future__ import annotations
 from archdsl.diagnostics import Problem
 from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops.registry import (
-    Arg, Flops, OpDef, fmt, need_float, need_known, need_rank, register,
+    Arg,
+    Flops,
+    OpDef,
+    fmt,
+    need_float,
+    need_known,
+    need_rank,
+    register,
 )
 
 
@@ -29,7 +36,7 @@ def _mha_norm(a: dict, ins: list[TensorType]) -> dict:
     if e % a["heads"]:
         raise Problem("E0403", f"`heads` must divide the model dimension of `{op}`",
                       label=f"{e} is not divisible by {a['heads']} heads",
-                      hint=f"choose heads among {[h for h in range(1, min(e, 64) + 1) if e % h == 0]}")
+                      hint=f"choose heads among {[h for h in range(1, 65) if e % h == 0]}")
     return {**a, "embed_dim": e, "kdim": need_known(op, "key size", k.shape[2]),
             "vdim": need_known(op, "value size", v.shape[2]), "self_attention": len(ins) == 1}
 

@@ -7,7 +7,16 @@ from __future__ import annotations
 from archdsl.diagnostics import Problem
 from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops.registry import (
-    Arg, Flops, OpDef, fmt, need_float, need_known, need_rank, numel, pair, positive_out,
+    Arg,
+    Flops,
+    OpDef,
+    fmt,
+    need_float,
+    need_known,
+    need_rank,
+    numel,
+    pair,
+    positive_out,
     register,
 )
 from archdsl.symbolic import Sym, format_dim
@@ -136,7 +145,8 @@ register(OpDef(
     flops=lambda a, ins, out: Flops(
         flops=2 * numel(ins[0].shape) * (a["out"] // a["groups"]) * numel(a["kernel"]),
         other=numel(out.shape) if a["bias"] else 0),
-    doc="Transposed 2-d convolution, as torch.nn.ConvTranspose2d (weight [in, out/groups, kh, kw]).",
+    doc="Transposed 2-d convolution, as torch.nn.ConvTranspose2d "
+        "(weight [in, out/groups, kh, kw]).",
 ))
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from archdsl.diagnostics import Problem
 from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops.registry import (
-    Arg, Flops, OpDef, need_float, need_known, need_rank, numel, register,
+    Arg,
+    Flops,
+    OpDef,
+    need_float,
+    need_known,
+    need_rank,
+    numel,
+    register,
 )
 
 

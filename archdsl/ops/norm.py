@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops.registry import (
-    POSITIVE, Arg, Flops, OpDef, need_float, need_known, need_rank, numel, register,
+    POSITIVE,
+    Arg,
+    Flops,
+    OpDef,
+    need_float,
+    need_known,
+    need_rank,
+    numel,
+    register,
 )
 
 

@@ -1,0 +1,141 @@
+"""`analyze`: each FLOP and parameter rule against figures worked out by hand, the published
+reference figures, and the JSON/API contract. Expected values are written out, not computed
+by archdsl."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import archdsl
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "specs"
+
+
+def one_layer(input_type: str, layer: str, extra_inputs: str = "", apply: str = "") -> str:
+    body = apply or f"x |> {layer}"
+    return f"model M {{\n input x: {input_type}\n {extra_inputs}\n output y = {body}\n}}\n"
+
+
+# (case, spec text, bind, expected params, expected flops)
+RULES = [
+    ("linear", one_layer("[B, 7]", "Linear(5)"), {}, 7 * 5 + 5, 2 * 7 * 5),
+    ("linear over leading dims", one_layer("[B, 3, 7]", "Linear(5, bias=false)"), {"B": 2},
+     35, 2 * 2 * 3 * 7 * 5),
+    ("grouped dilated conv", one_layer("[B, 4, 10, 10]",
+                                       "Conv2d(6, 3, dilation=2, groups=2, bias=false)"), {},
+     6 * 2 * 9, 2 * (6 * 6) * 6 * 2 * 9),
+    ("conv1d same stride 2", one_layer("[B, 3, 9]", "Conv1d(4, 3, stride=2, padding=\"same\")"),
+     {}, 4 * 3 * 3 + 4, 2 * 5 * 4 * 3 * 3),
+    ("transposed conv with output_padding",
+     one_layer("[B, 4, 5, 5]", "ConvTranspose2d(3, 3, stride=2, padding=1, output_padding=1)"),
+     {}, 4 * 3 * 9 + 3, 2 * 25 * 4 * 3 * 9),
+    ("bidirectional 2-layer LSTM", one_layer("[B, 6, 5]", "LSTM(4, layers=2, bidirectional=true)"),
+     {}, 2 * (16 * 5 + 16 * 4 + 32) + 2 * (16 * 8 + 16 * 4 + 32),
+     2 * 6 * 2 * 16 * (5 + 4) + 2 * 6 * 2 * 16 * (8 + 4)),
+    ("GRU", one_layer("[B, 3, 2]", "GRU(5)"), {}, 15 * 2 + 15 * 5 + 30, 3 * 2 * 15 * (2 + 5)),
+    ("RNN last state", one_layer("[B, 3, 2]", "RNN(5, return_sequences=false)"), {},
+     5 * 2 + 5 * 5 + 10, 3 * 2 * 5 * (2 + 5)),
+    ("cross attention with kdim != qdim",
+     one_layer("[B, 4, 8]", "", "input kv: [B, 6, 12]",
+               "MultiHeadAttention(2)(x, kv, kv)"), {},
+     64 + 96 + 96 + 24 + 64 + 8,
+     2 * (4 * 8 * 8 + 6 * 12 * 8 + 6 * 12 * 8 + 4 * 8 * 8) + 4 * 4 * 6 * 8),
+    ("causal self attention counts the full T x T", one_layer("[B, T, 8]",
+     "MultiHeadAttention(2, causal=true)"), {"T": 5},
+     3 * 64 + 24 + 64 + 8, 2 * 4 * 5 * 8 * 8 + 4 * 5 * 5 * 8),
+    ("additive attention", one_layer("[B, 6]", "", "input v: [B, 4, 3]",
+                                     "AdditiveAttention(5)(x, v)"), {},
+     5 * 6 + 5 * 3 + 5 + 5, 2 * 6 * 5 + 2 * 4 * 3 * 5 + 2 * 4 * 5 + 2 * 4 * 3),
+    ("matmul", one_layer("[B, 3, 4]", "", "input w: [4, 6]", "x @ w"), {"B": 2}, 0,
+     2 * 2 * 3 * 6 * 4),
+    ("shared layer counted once, applied twice",
+     "model M {\n input x: [B, 4]\n l = Linear(4)\n output y = x |> l |> l\n}\n", {},
+     20, 2 * 2 * 4 * 4),
+    ("batchnorm has buffers, no FLOPs", one_layer("[B, 3, 4, 4]", "BatchNorm2d"), {}, 6, 0),
+    ("embedding has no FLOPs", one_layer("i64[B, 9]", "Embedding(100, 8)"), {}, 800, 0),
+]
+
+
+@pytest.mark.parametrize("case,text,bind,params,flops", RULES, ids=[r[0] for r in RULES])
+def test_rule(case, text, bind, params, flops):
+    report = archdsl.analyze(text, bind=bind)
+    assert report.total.params == params
+    assert report.total.flops == flops
+    assert report.total.macs == flops // 2
+
+
+def test_batchnorm_buffers():
+    report = archdsl.analyze(one_layer("[B, 3, 4, 4]", "BatchNorm2d"))
+    assert report.total.buffers == 3 + 3 + 1
+
+
+def test_resnet50_reference_figures():
+    # torchvision resnet50 (v1.5), 1000 classes, B=1 at 224x224.
+    report = archdsl.analyze(SPECS / "resnet50.arch")
+    assert report.total.params == 25_557_032
+    assert report.total.flops == 8_178_368_512
+
+
+def test_gpt2_small_reference_figures():
+    # GPT-2 small with the output projection tied to the token embedding, T=1024.
+    report = archdsl.analyze(SPECS / "gpt2_small.arch", bind={"T": 1024})
+    assert report.total.params == 124_439_808
+    assert report.total.flops == 291_648_307_200
+    attention_products = 12 * 4 * 1024 * 1024 * 768
+    assert attention_products == 38_654_705_664
+    projections = sum(r.flops for r in report.layers if r.op == "MultiHeadAttention") \
+        - attention_products
+    assert projections == 12 * 2 * 1024 * 4 * 768 * 768
+
+
+def test_set_and_bind():
+    # TextClassifier: embedding 10000x256, per layer 789,760, classifier 514.
+    report = archdsl.analyze(SPECS / "text_transformer.arch", params={"layers": 2},
+                             bind={"T": 16, "B": 3})
+    assert report.total.params == 10_000 * 256 + 2 * 789_760 + 514
+    assert report.bind == {"B": 3, "T": 16}
+    assert report.params["layers"] == 2
+
+
+def test_unbound_symbol_is_a_clear_error():
+    with pytest.raises(archdsl.SpecError) as err:
+        archdsl.analyze(SPECS / "char_lstm.arch")
+    assert err.value.codes == ["E0405"]
+    assert "T" in str(err.value) and "--bind T=" in str(err.value)
+
+
+def test_training_memory_counts_adam_state():
+    report = archdsl.analyze(one_layer("[B, 7]", "Linear(5)"), train=True)
+    m = report.train
+    assert m is not None and m.optimizer == "Adam"
+    assert m.weights == 40 * 4 and m.gradients == 40 * 4 and m.optimizer_state == 2 * 40 * 4
+    assert m.total == m.weights + m.gradients + m.optimizer_state + m.activations
+
+
+def test_json_output_equals_api_model_dump(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "archdsl.cli", "analyze",
+                          str(SPECS / "resnet_block.arch"), "--format", "json"],
+                         capture_output=True, text=True, check=True)
+    api = archdsl.analyze(SPECS / "resnet_block.arch").model_dump()
+    assert json.loads(out.stdout) == api
+    assert set(api) == {"model", "bind", "params", "total", "layers"}
+    assert set(api["total"]) == {"params", "trainable_params", "buffers", "flops", "macs",
+                                 "other_flops", "param_bytes", "activation_bytes"}
+    assert set(api["layers"][0]) == {"path", "op", "output_shape", "params", "flops"}
+
+
+def test_gpt3_sized_spec_is_exact_arithmetic():
+    # 96 layers, d=12288, T=2048: parameters and FLOPs follow the closed forms exactly.
+    report = archdsl.analyze(SPECS / "gpt2_small.arch", bind={"T": 2048},
+                             params={"layers": 96, "d": 12288, "heads": 96, "context": 2048})
+    d, v, t = 12288, 50257, 2048
+    norms, attn = 2 * 2 * d, (3 * d * d + 3 * d) + (d * d + d)
+    per_layer = norms + attn + (4 * d * d + 4 * d) + (4 * d * d + d)
+    assert report.total.params == v * d + t * d + 96 * per_layer + 2 * d
+    linear = 96 * 2 * t * 12 * d * d
+    attention = 96 * 4 * t * t * d
+    assert report.total.flops == linear + attention + 2 * t * d * v
