@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from archdsl.diagnostics import Diagnostic, SpecError
@@ -13,11 +16,30 @@ from archdsl.program import Program, Source, load_program
 BACKENDS = ("torch", "tensorflow", "numpy")
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing and elaboration allocate many small acyclic objects; the cyclic collector's
+    repeated passes over them would make large specs take superlinear time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load(source: Source | Program, *, search_paths: list[str] | tuple[str, ...] = (),
          limits: Limits | None = None, check: bool = True) -> Program:
     """Parse and check a spec given as a path or as text; raise `SpecError` on any problem."""
     if isinstance(source, Program):
         return source
+    with _gc_paused():
+        return _load(source, search_paths, limits, check)
+
+
+def _load(source: Source, search_paths: list[str] | tuple[str, ...], limits: Limits | None,
+          check: bool) -> Program:
     try:
         program = load_program(source, search_paths=search_paths, limits=limits)
         if check:
@@ -37,7 +59,8 @@ def graph(source: Source | Program, model: str | None = None,
           params: dict[str, Any] | None = None, **kw: Any) -> Graph | GanGraph:
     program = load(source, check=False, **kw)
     try:
-        return program.graph(model, params)
+        with _gc_paused():
+            return program.graph(model, params)
     except SpecError:
         raise
     except Exception as exc:

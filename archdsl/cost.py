@@ -90,6 +90,7 @@ def _shape(shape: tuple[Dim, ...], values: dict[str, int]) -> list[int]:
 
 def analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None = None,
                   train: bool = False) -> Report:
+    """Parameters, FLOPs and memory of a checked graph at the given dimension values."""
     if isinstance(graph, GanGraph):
         raise SpecError([Diagnostic(
             code="E0601", message=f"`{graph.name}` is a gan: analyze its generator or "

@@ -172,10 +172,8 @@ class Elaborator:
 
     def _check_unused_inputs(self, frame: Frame) -> None:
         nodes = frame.builder.graph.nodes
-        used = {i for n in nodes for i in n.inputs}
-        used |= {t.node for _, t, _ in frame.outputs if isinstance(t, Tensor)}
         for name, t in frame.inputs:
-            if t.node not in used and t.node not in frame.used_inputs:
+            if t.node not in frame.used_inputs:
                 node = nodes[t.node]
                 self.reporter.error("E0606", f"input `{name}` is never used", node.loc,
                                     label="declared here", hint="remove it or use it")

@@ -74,7 +74,8 @@ class TensorType(BaseModel):
         return format_shape(self.shape)
 
     def with_shape(self, shape: list[_Dim] | tuple[_Dim, ...]) -> TensorType:
-        return TensorType(dtype=self.dtype, shape=tuple(shape))
+        # Shape rules call this for every node; the dims are already ints or Syms.
+        return TensorType.model_construct(dtype=self.dtype, shape=tuple(shape))
 
 
 class ParamSpec(BaseModel):
