@@ -29,6 +29,7 @@ from archdsl.graph import (
     TrainConfig,
 )
 from archdsl.limits import Limits
+from archdsl.names import check_name
 from archdsl.ops import REGISTRY
 from archdsl.ops.registry import OpDef, bind_args
 from archdsl.symbolic import Dim, Sym, SymbolicError, format_dim, format_shape, symbol_name
@@ -209,6 +210,10 @@ class Elaborator:
                 self._poison(inner, frame)
 
     def statement(self, stmt: ast.Node, frame: Frame, top: bool) -> None:
+        if isinstance(stmt, (ast.Input, ast.Assign, ast.Output)):
+            check_name(stmt.name, getattr(stmt, "name_loc", stmt.loc))
+        elif isinstance(stmt, ast.For):
+            check_name(stmt.var, stmt.loc, "loop variable")
         if isinstance(stmt, ast.Input):
             self.input(stmt, frame, top)
         elif isinstance(stmt, ast.Assign):

@@ -18,6 +18,7 @@ from archdsl.elaborate import (
 )
 from archdsl.graph import GAN_LOSSES, GanGraph, Graph
 from archdsl.limits import Limits
+from archdsl.names import check_name
 from archdsl.ops import REGISTRY
 from archdsl.parser import decode, parse
 from archdsl.values import LayerClass, LayerValue, Skip
@@ -49,6 +50,7 @@ class Program:
         self.sources = sources
         self.limits = limits
         self.warnings: list[Diagnostic] = []
+        self.load_errors: list[Diagnostic] = []  # from loading; `check` reports them too
 
     @property
     def scope(self) -> FileScope:
@@ -106,6 +108,8 @@ class Program:
     def graph(self, name: str | None = None, params: dict[str, Any] | None = None
               ) -> Graph | GanGraph:
         """Elaborate a target (the only one, or `name`) with parameter overrides."""
+        if self.load_errors:
+            raise SpecError(self.load_errors, self.sources)
         defn = self.select(name)
         reporter = Reporter(self.sources)
         elab = Elaborator(reporter, self.limits)
@@ -195,7 +199,8 @@ class Program:
     def check(self) -> list[str]:
         """Elaborate every model and gan of the entry file whose parameters all have
         defaults; raise one SpecError with every error found. Returns the names checked."""
-        diags: list[Diagnostic] = []
+        diags: list[Diagnostic] = list(self.load_errors)
+        load_errors, self.load_errors = self.load_errors, []
         checked = []
         for d in self.definitions:
             if d.kind not in ("model", "gan") or not all(p.has_default for p in d.params):
@@ -205,6 +210,7 @@ class Program:
                 checked.append(d.name)
             except SpecError as err:
                 diags += [x for x in err.diagnostics if x not in diags]
+        self.load_errors = load_errors
         if diags:
             raise SpecError(diags, self.sources)
         return checked
@@ -310,6 +316,11 @@ class Loader:
                                 notes=[Note(message="first defined here", loc=first[name])],
                                 hint="rename one of them")
             return
+        try:
+            check_name(name, loc, "definition name")
+        except Problem as p:
+            self.reporter.add(p.at(loc))
+            return
         if name in _RESERVED:
             self.reporter.error("E0205", f"`{name}` is a built-in name of the language", loc,
                                 label="a definition cannot replace it",
@@ -320,6 +331,10 @@ class Loader:
         if isinstance(item, ast.Definition):
             seen: dict[str, Loc] = {}
             for p in item.params:
+                try:
+                    check_name(p.name, p.loc, "parameter name")
+                except Problem as problem:
+                    self.reporter.add(problem.at(p.loc))
                 if p.name in seen:
                     self.reporter.error("E0202", f"parameter `{p.name}` appears twice", p.loc,
                                         notes=[Note(message="first here", loc=seen[p.name])])
@@ -444,5 +459,6 @@ def load_program(source: Source, *, search_paths: list[str] | tuple[str, ...] = 
     loader = Loader(limits, roots, reporter, sources)
     stack = (real,) if real else ()
     loader.load_text(display, real, text, stack)  # type: ignore[arg-type]
-    reporter.raise_if_errors()
-    return Program(display, loader.scopes, sources, limits)
+    program = Program(display, loader.scopes, sources, limits)
+    program.load_errors = reporter.errors
+    return program
