@@ -216,6 +216,63 @@ def compile_(
     run_guarded(body)
 
 
+@app.command()
+def train(
+    file: FileArg,
+    backend: Annotated[str, typer.Option("--backend", "-b", help="torch, tensorflow or numpy.")]
+    = "torch",
+    data: Annotated[str | None, typer.Option("--data", help="An embedded dataset (digits, "
+                                             "chars, copy, reverse, sort, first) or an .npz "
+                                             "file; by default the one that fits the spec.")]
+    = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=0, help="Override the spec's "
+                                               "epochs.")] = None,
+    batch: Annotated[int | None, typer.Option("--batch", min=1, help="Override the spec's "
+                                              "batch size.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Override the "
+                                             "optimizer's learning rate.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for checkpoint, "
+                                             "metrics and plots (default runs/<model>).")]
+    = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in "
+                                         "--out.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for weights, data order and "
+                                      "dropout.")] = 0,
+    model: ModelOpt = None,
+    set_: SetOpt = None,
+    path: PathOpt = None,
+) -> None:
+    """Train a model on embedded or .npz data, with checkpoints, metrics and a plot."""
+    from archdsl.api import BACKENDS
+    if backend not in BACKENDS:
+        fail(f"--backend is one of {', '.join(BACKENDS)}, not {backend!r}")
+    params = parse_assignments(set_ or [], "--set")
+
+    def body() -> int:
+        from archdsl.api import graph
+        from archdsl.checkpoint import CheckpointError
+        from archdsl.data import DataError
+        from archdsl.graph import GanGraph
+        from archdsl.train import fit
+        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        if isinstance(g, GanGraph):
+            fail(f"`{g.name}` is a gan; adversarial training is not available yet", 2)
+        folder = out or Path("runs") / g.name
+        try:
+            result = fit(g, file.read_text(encoding="utf-8"), backend, folder, data=data,
+                         epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,
+                         progress=sys.stderr.isatty(), log=lambda m: typer.echo(m, err=True))
+        except (DataError, CheckpointError) as exc:
+            fail(str(exc), 1)
+        if result.stopped:
+            typer.echo(f"stopped: {result.stopped}", err=True)
+        typer.echo(f"{g.name}: held-out accuracy {result.accuracy:.2%}, loss {result.loss:.4f} "
+                   f"({backend}); metrics, checkpoint and curves in {folder}")
+        return 1 if result.stopped and "interrupted" not in result.stopped else 0
+
+    run_guarded(body)
+
+
 def _generate(g: Any, backend: str) -> str:
     from archdsl.api import backend as backend_module
     return backend_module(backend).generate(g)

@@ -1,0 +1,62 @@
+"""Checkpoints you can trust: one `.npz` of plain arrays (never a pickle), written atomically.
+
+A checkpoint holds `state/<name>` arrays (weights, optimizer state, RNG states: whatever the
+backend's trainer returns) and a `meta` JSON document (epoch, step, spec hash, ...). It is
+written to a temporary file in the same folder, flushed and fsynced, then renamed over the
+old one, so a crash mid-save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def save(path: Path, state: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"state/{k}": np.asarray(v) for k, v in state.items()}
+    arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    for k, v in arrays.items():
+        if v.dtype == object:
+            raise CheckpointError(f"{k} is an object array; checkpoints hold plain arrays only")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(f["meta"].tobytes().decode())
+            state = {k[len("state/"):]: f[k] for k in f.files if k.startswith("state/")}
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is not a readable archdsl checkpoint ({exc})") from None
+    return state, meta

@@ -1,0 +1,256 @@
+"""Training data that needs no download: embedded datasets, synthetic tasks, user `.npz` files.
+
+A `Dataset` holds arrays named after the model's inputs plus `target`, already split into a
+training and a held-out part. Which embedded dataset fits a spec is decided from its inputs
+and outputs (`default_dataset`); `--data NAME|PATH` or the spec's `train { data = ... }`
+override it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from archdsl.graph import FLOAT_DTYPES, Graph
+from archdsl.symbolic import Sym
+
+NUMPY_DTYPES = {"f16": np.float16, "bf16": np.float32, "f32": np.float32, "f64": np.float64,
+                "i32": np.int32, "i64": np.int64, "bool": np.bool_}
+EMBEDDED = ("digits", "chars", "copy", "reverse", "sort", "first")
+
+
+class DataError(ValueError):
+    """Data that does not fit the spec; the message says what and how to fix it."""
+
+
+def label_key(graph: Graph) -> str:
+    """The labels' array name: `target`, or `labels` when an input is itself named target."""
+    return "labels" if "target" in graph.input_names else "target"
+
+
+@dataclass
+class Dataset:
+    name: str
+    train: dict[str, np.ndarray]
+    test: dict[str, np.ndarray]
+    task: str  # "classify" (labels [N]) or "sequence" (labels [N, T])
+    label: str = "target"
+    description: str = ""
+
+    def __len__(self) -> int:
+        return len(self.train[self.label])
+
+    def batches(self, split: str, batch: int, rng: np.random.Generator | None = None,
+                shard: tuple[int, int] = (0, 1)):
+        """Minibatches of `split`, shuffled when `rng` is given; `shard=(rank, world)` takes
+        every world-th example of each global batch, so shards add up to the global batch."""
+        data = self.train if split == "train" else self.test
+        n = len(data[self.label])
+        order = rng.permutation(n) if rng is not None else np.arange(n)
+        rank, world = shard
+        # Training drops a last partial batch so every step sees the same batch size.
+        stop = max(n - batch + 1, 1) if split == "train" else n
+        for start in range(0, stop, batch):
+            idx = order[start:start + batch][rank::world]
+            yield {k: v[idx] for k, v in data.items()}
+
+
+def _input_shapes(graph: Graph, bind: dict[str, int]) -> list[tuple[str, str, list[int]]]:
+    out = []
+    for name, node_id in zip(graph.input_names, graph.inputs, strict=True):
+        t = graph.nodes[node_id].type
+        dims = []
+        for d in t.shape:
+            if isinstance(d, Sym):
+                dims.append(d.substitute(bind))
+            else:
+                dims.append(d)
+        out.append((name, t.dtype, dims))
+    return out
+
+
+def default_dataset(graph: Graph) -> str:
+    """The embedded dataset that fits the spec's inputs and outputs."""
+    ins = [graph.nodes[i].type for i in graph.inputs]
+    out = graph.nodes[graph.outputs[0]].type
+    if len(ins) == 1 and ins[0].dtype in FLOAT_DTYPES and ins[0].rank == 4:
+        return "digits"
+    if all(t.dtype in ("i32", "i64") for t in ins):
+        if len(ins) == 2 and out.rank == 3:
+            return "reverse"
+        if len(ins) == 1 and out.rank == 3:
+            return "chars"
+        if len(ins) == 1 and out.rank == 2:
+            return "first"
+    raise DataError(f"no embedded dataset fits `{graph.name}`: give one with --data PATH.npz "
+                    f"(arrays named {', '.join(graph.input_names)} and target)")
+
+
+def load_dataset(name_or_path: str, graph: Graph, seed: int = 0, seq_len: int = 32,
+                 size: int = 4096) -> Dataset:
+    if name_or_path in EMBEDDED:
+        return _embedded(name_or_path, graph, seed, seq_len, size)
+    path = Path(name_or_path)
+    if path.suffix != ".npz" or not path.is_file():
+        raise DataError(f"--data is one of {', '.join(EMBEDDED)} or an existing .npz file, "
+                        f"not {name_or_path!r}")
+    return load_npz(path, graph, seed)
+
+
+# ---- embedded datasets --------------------------------------------------------------------
+def _split(arrays: dict[str, np.ndarray], seed: int, test_fraction: float = 0.2
+           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    n = len(next(iter(arrays.values())))
+    order = np.random.default_rng(seed).permutation(n)
+    cut = int(round(n * (1 - test_fraction)))
+    return ({k: v[order[:cut]] for k, v in arrays.items()},
+            {k: v[order[cut:]] for k, v in arrays.items()})
+
+
+def resize_bilinear(images: np.ndarray, height: int, width: int) -> np.ndarray:
+    """[N, H, W] -> [N, height, width] with half-pixel centres (PyTorch align_corners=False)."""
+    n, h, w = images.shape
+
+    def axis(out: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = np.clip((np.arange(out) + 0.5) * size / out - 0.5, 0, size - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, size - 1)
+        return lo, hi, pos - lo
+
+    y0, y1, fy = axis(height, h)
+    x0, x1, fx = axis(width, w)
+    top = images[:, y0][:, :, x0] * (1 - fx) + images[:, y0][:, :, x1] * fx
+    bottom = images[:, y1][:, :, x0] * (1 - fx) + images[:, y1][:, :, x1] * fx
+    return top * (1 - fy)[None, :, None] + bottom * fy[None, :, None]
+
+
+def digits_images(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 real 8x8 handwritten digits (shipped inside the package), scaled
+    to [0, 1] and resized to the spec's size."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:  # pragma: no cover - part of the `train` extra
+        raise DataError("the digits dataset needs scikit-learn: pip install "
+                        "'archdsl[train]'") from exc
+    d = load_digits()
+    images = resize_bilinear(d.images.astype(np.float64) / 16.0, height, width)
+    return images.astype(np.float32), d.target.astype(np.int64)
+
+
+def _embedded(name: str, graph: Graph, seed: int, seq_len: int, size: int) -> Dataset:
+    key = label_key(graph)
+    shapes = _input_shapes(graph, {"T": seq_len, "S": seq_len, "B": 1})
+    out = graph.nodes[graph.outputs[0]].type
+    if name == "digits":
+        (iname, dtype, dims), = shapes if len(shapes) == 1 else [(None, None, None)]
+        if iname is None or len(dims) != 4 or dims[1] != 1 or dtype not in FLOAT_DTYPES:
+            raise DataError(f"digits are grey images [B, 1, H, W]; `{graph.name}` takes "
+                            + ", ".join(f"{n}: {t}{d}" for n, t, d in shapes))
+        images, labels = digits_images(int(dims[2]), int(dims[3]))
+        images = (images - images.mean()) / images.std()  # standardised: faster to fit
+        classes = out.shape[-1]
+        if isinstance(classes, int) and classes < 10:
+            raise DataError(f"digits have 10 classes; `{graph.name}` outputs {classes}")
+        train, test = _split({iname: images[:, None], key: labels}, seed)
+        return Dataset("digits", train, test, "classify", key,
+                       f"{len(labels)} real 8x8 handwritten digits (scikit-learn) resized to "
+                       f"{dims[2]}x{dims[3]}")
+    vocab = out.shape[-1]
+    if not isinstance(vocab, int):
+        raise DataError(f"`{graph.name}` has a symbolic output width")
+    if name == "chars":
+        text = corpus()
+        chars = sorted(set(text))
+        if len(chars) > vocab:
+            raise DataError(f"the character corpus has {len(chars)} symbols; `{graph.name}` "
+                            f"predicts {vocab}")
+        ids = np.array([chars.index(c) for c in text], dtype=np.int64)
+        (iname, _, _), = shapes
+        rng = np.random.default_rng(seed)
+        starts = rng.integers(0, len(ids) - seq_len - 1, size=size)
+        x = np.stack([ids[s:s + seq_len] for s in starts])
+        y = np.stack([ids[s + 1:s + seq_len + 1] for s in starts])
+        train, test = _split({iname: x, key: y}, seed)
+        return Dataset("chars", train, test, "sequence", key,
+                       f"{len(text):,} characters of public-domain English text")
+    rng = np.random.default_rng(seed)
+    n_tokens = min(vocab, 16)
+    if name == "first":
+        (iname, _, _), = shapes
+        x = rng.integers(0, n_tokens, size=(size, seq_len)).astype(np.int64)
+        train, test = _split({iname: x, key: x[:, 0] % vocab}, seed)
+        return Dataset("first", train, test, "classify", key,
+                       "synthetic: recall the first token of the sequence")
+    if name in ("copy", "reverse", "sort"):
+        if len(shapes) != 2:
+            raise DataError(f"`{name}` is a sequence-to-sequence task: the model takes "
+                            "(source, target) token sequences")
+        (src_name, _, _), (tgt_name, _, _) = shapes
+        # token 0 starts the decoder input; data tokens are 1..n_tokens-1
+        src = rng.integers(1, n_tokens, size=(size, seq_len)).astype(np.int64)
+        goal = {"copy": src, "reverse": src[:, ::-1],
+                "sort": np.sort(src, axis=1)}[name].copy()
+        dec_in = np.concatenate([np.zeros((size, 1), np.int64), goal[:, :-1]], axis=1)
+        train, test = _split({src_name: src, tgt_name: dec_in, key: goal}, seed)
+        return Dataset(name, train, test, "sequence", key,
+                       f"synthetic: {name} a sequence of {seq_len} tokens (teacher forcing)")
+    raise DataError(f"unknown dataset {name!r}")  # pragma: no cover
+
+
+def corpus() -> str:
+    return resources.files("archdsl").joinpath("corpus.txt").read_text(encoding="utf-8")
+
+
+# ---- user data ----------------------------------------------------------------------------
+def load_npz(path: Path, graph: Graph, seed: int) -> Dataset:
+    """An .npz whose arrays are named after the spec's inputs plus `target` (`labels` when an
+    input is named target), optionally with `test_<name>` arrays for a fixed held-out split.
+    Never unpickles anything."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except ValueError as exc:
+        raise DataError(f"{path}: cannot read it without unpickling objects ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    key = label_key(graph)
+    shapes = _input_shapes(graph, {})
+    wanted = [n for n, _, _ in shapes] + [key]
+    missing = [n for n in wanted if n not in arrays]
+    if missing:
+        raise DataError(f"{path}: missing array(s) {', '.join(missing)}; the spec's inputs are "
+                        f"{', '.join(graph.input_names)}, plus `{key}`. Found: "
+                        f"{', '.join(sorted(arrays)) or 'nothing'}")
+    n = len(arrays[key])
+    for name, dtype, dims in shapes:
+        a = arrays[name]
+        want_float = dtype in FLOAT_DTYPES
+        if want_float != np.issubdtype(a.dtype, np.floating) and not (
+                not want_float and np.issubdtype(a.dtype, np.integer)):
+            raise DataError(f"{path}: `{name}` is {a.dtype}; the spec declares {dtype}")
+        if a.ndim != len(dims):
+            raise DataError(f"{path}: `{name}` has shape {list(a.shape)}; the spec declares "
+                            f"rank {len(dims)}: [{', '.join(map(str, dims))}]")
+        for axis, (have, want) in enumerate(zip(a.shape, dims, strict=True)):
+            if axis and isinstance(want, int) and have != want:
+                raise DataError(f"{path}: `{name}` has shape {list(a.shape)}; the spec declares "
+                                f"[{', '.join(map(str, dims))}] (dimension {axis} differs)")
+        if len(a) != n:
+            raise DataError(f"{path}: `{name}` has {len(a)} examples but `{key}` has {n}")
+        arrays[name] = a.astype(NUMPY_DTYPES[dtype])
+    keep = {k: arrays[k] for k in wanted}
+    if all(f"test_{k}" in arrays for k in wanted):
+        test = {k: arrays[f"test_{k}"].astype(keep[k].dtype) for k in wanted}
+        train = keep
+    else:
+        train, test = _split(keep, seed)
+    task = "classify" if arrays[key].ndim == 1 else "sequence"
+    return Dataset(path.name, train, test, task, key, f"{n} examples from {path}")
+
+
+def fingerprint(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

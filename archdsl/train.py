@@ -1,0 +1,239 @@
+"""`archdsl train`: one loop for every backend.
+
+The loop owns data, epochs, progress, metrics and checkpoints; each backend supplies a small
+trainer (`backends/<name>/training.py`, class `Trainer`) that takes one optimisation step on a
+batch of NumPy arrays, predicts, and exports or restores its whole state (weights, optimizer,
+RNG) as plain arrays. Resuming replays the interrupted epoch's shuffle and skips the batches
+already done, so an interrupted run continues bit-for-bit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from archdsl import checkpoint
+from archdsl.data import Dataset, default_dataset, load_dataset
+from archdsl.graph import Graph, Optimizer, TrainConfig
+
+DEFAULTS = {"loss": "cross_entropy", "batch": 64, "epochs": 5}
+
+
+@dataclass
+class Settings:
+    """Resolved training settings: the spec's `train` block, then command-line overrides."""
+
+    loss: str
+    optimizer: Optimizer
+    batch: int
+    epochs: int
+    inputs: list[str]
+    label: str = "target"
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve(graph: Graph, epochs: int | None = None, batch: int | None = None,
+            lr: float | None = None, seed: int = 0, label: str = "target") -> Settings:
+    cfg = graph.train or TrainConfig()
+    opt = cfg.optimizer or Optimizer(name="Adam", args={"lr": 1e-3, "betas": (0.9, 0.999),
+                                                         "eps": 1e-8, "weight_decay": 0.0})
+    if lr is not None:
+        opt = Optimizer(name=opt.name, args={**opt.args, "lr": lr})
+    return Settings(loss=cfg.loss or DEFAULTS["loss"], optimizer=opt,
+                    batch=batch or cfg.batch or DEFAULTS["batch"],
+                    epochs=epochs if epochs is not None else (cfg.epochs or DEFAULTS["epochs"]),
+                    inputs=list(graph.input_names), label=label, seed=seed)
+
+
+class Trainer(Protocol):
+    def step(self, batch: dict[str, np.ndarray]) -> float: ...
+    def predict(self, batch: dict[str, np.ndarray]) -> np.ndarray: ...
+    def state(self) -> dict[str, np.ndarray]: ...
+    def load_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+
+def make_trainer(backend: str, graph: Graph, settings: Settings) -> Trainer:
+    module = importlib.import_module(f"archdsl.backends.{backend}.training")
+    return module.Trainer(graph, settings)
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+# ---- metrics ------------------------------------------------------------------------------
+def loss_and_accuracy(logits: np.ndarray, target: np.ndarray, loss: str) -> tuple[float, float]:
+    """Held-out loss (same definition as training) and accuracy for classification losses."""
+    logits = logits.astype(np.float64)
+    if loss == "cross_entropy":
+        flat = logits.reshape(-1, logits.shape[-1])
+        labels = target.reshape(-1).astype(np.int64)
+        shifted = flat - flat.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        value = -logp[np.arange(len(labels)), labels].mean()
+        return float(value), float((flat.argmax(axis=1) == labels).mean())
+    t = target.astype(np.float64).reshape(logits.shape)
+    if loss == "bce_with_logits":
+        value = np.mean(np.maximum(logits, 0) - logits * t + np.log1p(np.exp(-np.abs(logits))))
+        return float(value), float(((logits > 0) == (t > 0.5)).mean())
+    if loss == "mse":
+        return float(np.mean((logits - t) ** 2)), float("nan")
+    return float(np.mean(np.abs(logits - t))), float("nan")
+
+
+def evaluate(trainer: Trainer, data: Dataset, settings: Settings) -> tuple[float, float]:
+    total_loss = total_acc = 0.0
+    n = 0
+    for batch in data.batches("test", max(settings.batch, 256)):
+        out = trainer.predict(batch)
+        k = len(batch[data.label])
+        batch_loss, batch_acc = loss_and_accuracy(out, batch[data.label], settings.loss)
+        total_loss += batch_loss * k
+        total_acc += batch_acc * k
+        n += k
+    return total_loss / max(n, 1), total_acc / max(n, 1)
+
+
+def plot(history: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax1.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train")
+    ax1.plot(epochs, [h["val_loss"] for h in history], marker="o", label="held-out")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    ax2.plot(epochs, [h["val_accuracy"] for h in history], marker="o", color="tab:green")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("held-out accuracy")
+    ax2.set_ylim(0, 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---- the loop -----------------------------------------------------------------------------
+@dataclass
+class Result:
+    history: list[dict[str, Any]]
+    accuracy: float
+    loss: float
+    out: Path
+    stopped: str | None = None
+
+
+def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None = None,
+        epochs: int | None = None, batch: int | None = None, lr: float | None = None,
+        seed: int = 0, resume: bool = False, seq_len: int = 32, progress: bool = True,
+        log: Any = print) -> Result:
+    from archdsl.data import fingerprint, label_key
+    spec_hash = fingerprint(spec_text)
+    settings = resolve(graph, epochs, batch, lr, seed, label_key(graph))
+    dataset_name = data or (graph.train.data if graph.train and graph.train.data else None) \
+        or default_dataset(graph)
+    dataset = load_dataset(dataset_name, graph, seed=seed, seq_len=seq_len)
+    trainer = make_trainer(backend, graph, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "checkpoint.npz"
+    metrics = out / "metrics.jsonl"
+    history: list[dict[str, Any]] = []
+    shuffle = np.random.default_rng(seed)
+    start_epoch, skip = 0, 0
+    if resume:
+        if not ckpt.exists():
+            raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
+        state, meta = checkpoint.load(ckpt)
+        if meta.get("spec_hash") != spec_hash:
+            raise checkpoint.CheckpointError(
+                f"{ckpt} was written for a different spec (the spec changed since); "
+                "start a new run with another --out, or drop --resume")
+        if meta.get("backend") != backend:
+            raise checkpoint.CheckpointError(f"{ckpt} is a {meta.get('backend')} checkpoint")
+        trainer.load_state(state)
+        shuffle.bit_generator.state = meta["shuffle_state"]
+        start_epoch, skip = meta["epoch"], meta["step"]
+        history = meta.get("history", [])
+        log(f"resuming {graph.name} at epoch {start_epoch + 1}, step {skip}")
+    log(f"training {graph.name} on {dataset.name} ({dataset.description}) with {backend}: "
+        f"{settings.epochs} epochs, batch {settings.batch}, {settings.optimizer.name} "
+        f"lr={settings.optimizer.args.get('lr')}")
+
+    def save(epoch: int, step: int, shuffle_state: dict[str, Any]) -> None:
+        checkpoint.save(ckpt, trainer.state(), {
+            "spec_hash": spec_hash, "backend": backend, "epoch": epoch, "step": step,
+            "shuffle_state": shuffle_state, "history": history, "model": graph.name,
+            "dataset": dataset.name})
+
+    steps_per_epoch = max(1, len(dataset) // settings.batch)
+    stopped = None
+    bar = _progress(progress)
+    with bar:
+        task = bar.add_task(graph.name, total=steps_per_epoch * settings.epochs,
+                            completed=steps_per_epoch * start_epoch + skip, loss=float("nan"),
+                            rate=0.0)
+        for epoch in range(start_epoch, settings.epochs):
+            shuffle_state = shuffle.bit_generator.state
+            t0 = time.perf_counter()
+            losses: list[float] = []
+            step = 0
+            try:
+                for step, b in enumerate(dataset.batches("train", settings.batch, shuffle)):
+                    if step < skip:
+                        continue
+                    value = trainer.step(b)
+                    if not math.isfinite(value):
+                        raise NonFiniteLoss(f"the loss became {value} at epoch {epoch + 1}, "
+                                            f"step {step + 1}")
+                    losses.append(value)
+                    rate = len(losses) * settings.batch / (time.perf_counter() - t0)
+                    bar.update(task, advance=1, loss=value, rate=rate)
+            except KeyboardInterrupt:
+                save(epoch, step, shuffle_state)
+                stopped = f"interrupted; saved {ckpt} (resume with --resume)"
+                break
+            except NonFiniteLoss as exc:
+                stopped = f"{exc}; the last good checkpoint is kept in {ckpt}" if \
+                    ckpt.exists() else f"{exc}; no checkpoint was written"
+                break
+            skip = 0
+            val_loss, val_acc = evaluate(trainer, dataset, settings)
+            seconds = time.perf_counter() - t0
+            row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else
+                   float("nan"), "val_loss": val_loss, "val_accuracy": val_acc,
+                   "seconds": round(seconds, 3),
+                   "examples_per_s": round(len(losses) * settings.batch / seconds, 1)}
+            history.append(row)
+            with open(metrics, "a" if epoch or resume else "w", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            save(epoch + 1, 0, shuffle.bit_generator.state)
+            bar.console.print(f"epoch {epoch + 1}/{settings.epochs}: train loss "
+                              f"{row['train_loss']:.4f}, held-out loss {val_loss:.4f}, "
+                              f"accuracy {val_acc:.2%} ({seconds:.1f} s)", markup=False)
+    if history:
+        plot(history, out / "curves.png")
+    last = history[-1] if history else {"val_accuracy": float("nan"), "val_loss": float("nan")}
+    return Result(history, last["val_accuracy"], last["val_loss"], out, stopped)
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("loss {task.fields[loss]:.4f}"),
+                    TextColumn("{task.fields[rate]:.0f} ex/s"), TimeRemainingColumn(),
+                    disable=not enabled, transient=False)
