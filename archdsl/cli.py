@@ -273,6 +273,45 @@ def train(
     run_guarded(body)
 
 
+@app.command("graph")
+def graph_(
+    file: FileArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="net.svg, net.png, net.dot "
+                                         "or net.mmd (Mermaid).")],
+    depth: Annotated[int, typer.Option("--depth", min=1, help="Nesting level at which blocks "
+                                       "are drawn as one box (1: top-level blocks).")] = 1,
+    model: ModelOpt = None,
+    set_: SetOpt = None,
+    path: PathOpt = None,
+) -> None:
+    """Draw the model: one box per layer or block, shapes on the edges."""
+    fmt = output.suffix.lstrip(".").lower()
+    if fmt not in ("svg", "png", "dot", "mmd"):
+        fail(f"-o must end in .svg, .png, .dot or .mmd, not {output.name!r}")
+    params = parse_assignments(set_ or [], "--set")
+
+    def body() -> int:
+        from archdsl.api import graph
+        from archdsl.diagram import GraphvizMissing, render
+        from archdsl.graph import GanGraph
+        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        if isinstance(g, GanGraph):
+            fail(f"`{g.name}` is a gan: draw its generator or discriminator with --model")
+        try:
+            content = render(g, fmt, depth)
+        except GraphvizMissing as exc:
+            fail(str(exc), 1)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            output.write_text(content, encoding="utf-8")
+        else:
+            output.write_bytes(content)
+        typer.echo(f"wrote {output}", err=True)
+        return 0
+
+    run_guarded(body)
+
+
 def _generate(g: Any, backend: str) -> str:
     from archdsl.api import backend as backend_module
     return backend_module(backend).generate(g)
