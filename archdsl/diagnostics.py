@@ -121,13 +121,12 @@ def _excerpt(loc: Loc, label: str, sources: SourceMap | None) -> list[str]:
             out.append(f"{pad} = {label}")
         return out
     text = _printable(text)
+    start = 0
     if len(text) > 200:  # keep enormous one-line specs readable
         start = max(0, loc.col - 60)
         text = text[start : start + 160]
-        col = loc.col - start
-    else:
-        col = loc.col
-    end = loc.end_col if loc.end_line == loc.line else len(text) + 1
+    col = loc.col - start
+    end = loc.end_col - start if loc.end_line == loc.line else len(text) + 1
     span = max(1, min(end, len(text) + 1) - col)
     out.append(f"{pad} |")
     out.append(f"{loc.line} | {text}")

@@ -45,6 +45,7 @@ from archdsl.values import (
     ScalarFunction,
     Skip,
     Tensor,
+    a_kind,
     kind_of,
 )
 
@@ -63,7 +64,7 @@ class FileScope:
     const_scopes: dict[str, FileScope] = field(default_factory=dict)
     own: list[str] = field(default_factory=list)
     const_values: dict[str, Any] = field(default_factory=dict)
-    evaluating: set[str] = field(default_factory=set)
+    evaluating: list[str] = field(default_factory=list)
 
 
 # ---- the graph under construction ------------------------------------------------------------
@@ -108,12 +109,15 @@ class Frame:
     counters: dict[str, int] = field(default_factory=dict)
     outputs: list[tuple[str, Tensor | Poison, Loc]] = field(default_factory=list)
     inputs: list[tuple[str, Tensor]] = field(default_factory=list)
-    used_inputs: set[int] = field(default_factory=set)
+    used_inputs: set[str] = field(default_factory=set)
     train: TrainConfig | None = None
+    train_loc: Loc | None = None
     depth: int = 0
     call_note: Note | None = None
     stack: tuple[str, ...] = ()
     taken: set[str] = field(default_factory=set)
+    unnamed_params: set[int] = field(default_factory=set)  # Parameter nodes not yet bound
+    input_locs: dict[str, Loc] = field(default_factory=dict)
 
     def child_path(self, base: str) -> str:
         return f"{self.path}.{base}" if self.path else base
@@ -172,12 +176,11 @@ class Elaborator:
         self._check_unused_inputs(frame)
 
     def _check_unused_inputs(self, frame: Frame) -> None:
-        nodes = frame.builder.graph.nodes
-        for name, t in frame.inputs:
-            if t.node not in frame.used_inputs:
-                node = nodes[t.node]
-                self.reporter.error("E0606", f"input `{name}` is never used", node.loc,
-                                    label="declared here", hint="remove it or use it")
+        for name, _ in frame.inputs:
+            if name not in frame.used_inputs:
+                self.reporter.error("E0606", f"input `{name}` is never used",
+                                    frame.input_locs.get(name), label="declared here",
+                                    hint="remove it or use it")
 
     # ---- statements ------------------------------------------------------------------------
     def run_body(self, stmts: tuple[ast.Node, ...], frame: Frame, top: bool) -> None:
@@ -230,7 +233,7 @@ class Elaborator:
             value = self.ev(stmt.value, frame)
             if not isinstance(value, Tensor):
                 raise Problem("E0204", f"output `{stmt.name}` must be a tensor",
-                              loc=stmt.value.loc, label=f"this is a {kind_of(value)}")
+                              loc=stmt.value.loc, label=f"this is {a_kind(value)}")
             if stmt.type is not None:
                 self.check_declared(stmt.name, value, stmt.type, frame, stmt.value.loc)
             self.bind(frame, stmt.name, value, stmt.name_loc)
@@ -238,28 +241,32 @@ class Elaborator:
         elif isinstance(stmt, ast.AssertShape):
             value = self.lookup(stmt.name, frame, stmt.name_loc)
             if not isinstance(value, Tensor):
-                raise Problem("E0204", f"`{stmt.name}` is a {kind_of(value)}, not a tensor",
+                raise Problem("E0204", f"`{stmt.name}` is {a_kind(value)}, not a tensor",
                               loc=stmt.name_loc, label="a shape assertion needs a tensor")
             self.check_declared(stmt.name, value, stmt.type, frame, stmt.name_loc)
         elif isinstance(stmt, ast.AssertCond):
             cond = self.ev(stmt.cond, frame)
             if not isinstance(cond, bool):
                 raise Problem("E0402", "an assertion needs a true/false condition",
-                              loc=stmt.cond.loc, label=f"this is a {kind_of(cond)}")
+                              loc=stmt.cond.loc, label=f"this is {a_kind(cond)}")
             if not cond:
                 raise Problem("E0404", stmt.message or "assertion failed", loc=stmt.cond.loc,
                               label="this is false" + self._explain(stmt.cond, frame))
         elif isinstance(stmt, ast.For):
             self.for_loop(stmt, frame)
         elif isinstance(stmt, ast.Train):
-            if not top or frame.depth > 0:
-                if frame.depth > 0:
-                    return  # a model used as a layer keeps its own training defaults to itself
-                raise Problem("E0605", "`train` inside a loop", loc=stmt.loc)
             if frame.definition.kind == "block":
                 raise Problem("E0605", "`train` belongs in a `model` or `gan`, not a block",
                               loc=stmt.loc)
-            frame.train = self.train_section(stmt, frame)
+            if not top:
+                raise Problem("E0605", "`train` inside a loop", loc=stmt.loc)
+            if frame.train_loc is not None:
+                raise Problem("E0701", "a second `train` section", loc=stmt.loc,
+                              notes=[Note(message="the first one", loc=frame.train_loc)],
+                              hint="merge the settings into one section")
+            frame.train_loc = stmt.loc
+            if frame.depth == 0:  # a model used as a layer keeps its training defaults
+                frame.train = self.train_section(stmt, frame)
         else:  # pragma: no cover - the grammar has no other statements
             raise Problem("E0605", "statement not allowed here", loc=stmt.loc)
 
@@ -291,7 +298,20 @@ class Elaborator:
             node = frame.builder.graph.nodes[value.node]
             if node.name is None and node.op != "input":
                 node.name = name
+            if value.node in frame.unnamed_params:  # `cls = Parameter(...)`: key `cls`
+                frame.unnamed_params.discard(value.node)
+                self._rename_layer(frame, node, frame.child_path(name + frame.loop_suffix()))
         frame.env[name] = value
+
+    def _rename_layer(self, frame: Frame, node: Node, path: str) -> None:
+        g = frame.builder.graph
+        old = node.layer
+        if old is None or path in g.layers:
+            return
+        g.layers = {(path if k == old else k): v for k, v in g.layers.items()}
+        g.layers[path].path = path
+        node.layer = path
+        frame.taken.add(path.rsplit(".", 1)[-1])
 
     def input(self, stmt: ast.Input, frame: Frame, top: bool) -> None:
         if not top:
@@ -300,6 +320,7 @@ class Elaborator:
         if any(n == stmt.name for n, _ in frame.inputs):
             raise Problem("E0202", f"input `{stmt.name}` declared twice", loc=stmt.loc)
         dtype = self.dtype_of(stmt.type)
+        frame.input_locs[stmt.name] = stmt.loc
         bound = frame.env.get(f" input:{stmt.name}")
         if bound is not None:  # a block instance: bind to the caller's tensor
             self.unify_input(stmt, bound, dtype, frame)
@@ -341,7 +362,7 @@ class Elaborator:
         v = self.ev(dim, frame)
         if isinstance(v, bool) or not isinstance(v, (int, Sym)):
             raise Problem("E0402", "a dimension must be an integer", loc=dim.loc,
-                          label=f"this is a {kind_of(v)}")
+                          label=f"this is {a_kind(v)}")
         if isinstance(v, int) and v < 1:
             raise Problem("E0403", "a dimension must be at least 1", loc=dim.loc,
                           label=f"got {v}")
@@ -390,7 +411,7 @@ class Elaborator:
     def check_declared(self, name: str, value: Any, t: ast.TensorTypeExpr, frame: Frame,
                        loc: Loc) -> None:
         if not isinstance(value, Tensor):
-            raise Problem("E0204", f"`{name}` is a {kind_of(value)}, not a tensor", loc=loc,
+            raise Problem("E0204", f"`{name}` is {a_kind(value)}, not a tensor", loc=loc,
                           label="only tensors have shapes")
         want = [self.dim_value(d, frame) for d in t.dims]
         got = value.type
@@ -411,6 +432,10 @@ class Elaborator:
         return None
 
     def for_loop(self, stmt: ast.For, frame: Frame) -> None:
+        for a in stmt.args:
+            if isinstance(a, ast.Keyword):
+                raise Problem("E0401", "`range` takes its bounds by position", loc=a.loc,
+                              hint="`range(n)` or `range(start, stop, step)`")
         bounds = [self.ev(a, frame) for a in stmt.args]
         if not 1 <= len(bounds) <= 3 or any(
                 isinstance(b, bool) or not isinstance(b, int) for b in bounds):
@@ -419,6 +444,9 @@ class Elaborator:
                               loc=stmt.loc, label="it depends on a symbolic dimension")
             raise Problem("E0402", "`range` takes one to three integers", loc=stmt.loc,
                           label=f"got {', '.join(kind_of(b) for b in bounds) or 'nothing'}")
+        if len(bounds) == 3 and bounds[2] == 0:
+            raise Problem("E0403", "a `range` step of 0", loc=stmt.args[2].loc,
+                          label="the step must not be zero")
         r = range(*bounds)
         if len(r) > self.limits.max_loop:
             raise Problem("E0801", "a loop with too many iterations", loc=stmt.loc,
@@ -466,12 +494,13 @@ class Elaborator:
             return ScalarFunction(name)
         if name in ("SGD", "Adam", "AdamW"):
             return OptimizerClass(name)
-        if name[:1].isupper():
-            cands = [n for n, o in REGISTRY.items() if o.kind == "layer"] + list(scope.definitions)
-            near = suggest(name, cands)
+        layer_names = [n for n, o in REGISTRY.items() if o.kind == "layer"] + \
+            list(scope.definitions)
+        near_layer = suggest(name, layer_names) if name[:1].isupper() else None
+        if near_layer or (name[:1].isupper() and any(c.islower() for c in name)):
             raise Problem("E0203", f"unknown layer `{name}`", loc=loc,
                           label="not a layer of the language or a block in scope",
-                          hint=f"did you mean `{near}`?" if near else
+                          hint=f"did you mean `{near_layer}`?" if near_layer else
                           "define it with `block` or import the file that does")
         cands = [n for n in frame.env if not n.startswith(" ")] + list(scope.consts) + [
             n for n, o in REGISTRY.items() if o.kind == "function" and not o.meta.get("internal")]
@@ -486,25 +515,27 @@ class Elaborator:
             return owner.const_values[name]
         decl = owner.consts[name]
         if name in owner.evaluating:
-            raise Problem("E0607", f"constant `{name}` is defined in terms of itself", loc=loc)
-        owner.evaluating.add(name)
+            cycle = " -> ".join([*owner.evaluating[owner.evaluating.index(name):], name])
+            raise Problem("E0607", f"constants defined in a cycle: {cycle}", loc=loc,
+                          label="used before it has a value")
+        owner.evaluating.append(name)
         try:
             tmp = Frame(owner, ast.Definition(decl.loc, "const", name, decl.name_loc, (), (),
                                               owner.file), GraphBuilder("", "", self.limits,
                                                                         self.steps), "")
             value = self.ev(decl.value, tmp)
         finally:
-            owner.evaluating.discard(name)
+            owner.evaluating.remove(name)
         if isinstance(value, Tensor) or isinstance(value, (LayerValue,)):
             raise Problem("E0204", f"constant `{name}` must be a number, string or bool",
-                          loc=decl.value.loc, label=f"this is a {kind_of(value)}")
+                          loc=decl.value.loc, label=f"this is {a_kind(value)}")
         owner.const_values[name] = value
         return value
 
     def _name(self, e: ast.Name, frame: Frame) -> Any:
         v = self.lookup(e.id, frame, e.loc)
-        if isinstance(v, Tensor) and v.node in {t.node for _, t in frame.inputs}:
-            frame.used_inputs.add(v.node)
+        if isinstance(v, Tensor) and any(n == e.id and t is v for n, t in frame.inputs):
+            frame.used_inputs.add(e.id)
         return v
 
     def _literal(self, e: ast.Literal, frame: Frame) -> Any:
@@ -521,20 +552,20 @@ class Elaborator:
         if e.op == "not":
             if not isinstance(v, bool):
                 raise Problem("E0402", "`not` needs a true/false value",
-                              label=f"this is a {kind_of(v)}")
+                              label=f"this is {a_kind(v)}")
             return not v
         if isinstance(v, Tensor):
             return self.apply_op(REGISTRY["neg"], {}, [v], e.loc, frame)
         if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
             raise Problem("E0402", "unary `-` needs a number or a tensor",
-                          label=f"this is a {kind_of(v)}")
+                          label=f"this is {a_kind(v)}")
         return -v
 
     def _ifelse(self, e: ast.IfElse, frame: Frame) -> Any:
         cond = self.ev(e.cond, frame)
         if not isinstance(cond, bool):
             raise Problem("E0402", "an `if` condition must be true or false", loc=e.cond.loc,
-                          label=f"this is a {kind_of(cond)}")
+                          label=f"this is {a_kind(cond)}")
         return self.ev(e.then if cond else e.orelse, frame)
 
     def _binop(self, e: ast.BinOp, frame: Frame) -> Any:
@@ -542,13 +573,13 @@ class Elaborator:
             a = self.ev(e.left, frame)
             if not isinstance(a, bool):
                 raise Problem("E0402", f"`{e.op}` needs true/false values", loc=e.left.loc,
-                              label=f"this is a {kind_of(a)}")
+                              label=f"this is {a_kind(a)}")
             if (e.op == "and" and not a) or (e.op == "or" and a):
                 return a
             b = self.ev(e.right, frame)
             if not isinstance(b, bool):
                 raise Problem("E0402", f"`{e.op}` needs true/false values", loc=e.right.loc,
-                              label=f"this is a {kind_of(b)}")
+                              label=f"this is {a_kind(b)}")
             return b
         a, b = self._both(e.left, e.right, frame)
         if isinstance(a, Tensor) or isinstance(b, Tensor):
@@ -567,7 +598,7 @@ class Elaborator:
             for side, v in (("left", a), ("right", b)):
                 if not isinstance(v, Tensor):
                     raise Problem("E0402", "`@` needs two tensors",
-                                  label=f"the {side} side is a {kind_of(v)}")
+                                  label=f"the {side} side is {a_kind(v)}")
             return self.apply_op(REGISTRY[op], {}, [a, b], e.loc, frame)
         if isinstance(a, Tensor) and isinstance(b, Tensor):
             return self.apply_op(REGISTRY[op], {"scalar": None, "scalar_first": False}, [a, b],
@@ -577,7 +608,7 @@ class Elaborator:
             if isinstance(scalar, Sym):
                 raise Problem("E0405", f"`{e.op}` with the symbolic `{format_dim(scalar)}`",
                               label="scaling by a symbolic size is not supported")
-            raise Problem("E0402", f"`{e.op}` between a tensor and a {kind_of(scalar)}",
+            raise Problem("E0402", f"`{e.op}` between a tensor and {a_kind(scalar)}",
                           label="the other side must be a tensor or a number")
         return self.apply_op(REGISTRY[op], {"scalar": scalar, "scalar_first": first}, [tensor],
                              e.loc, frame)
@@ -585,7 +616,7 @@ class Elaborator:
     def repeat(self, e: ast.BinOp, a: Any, b: Any, frame: Frame) -> LayerValue:
         layer, n = (a, b) if isinstance(a, LayerValue | LayerClass) else (b, a)
         if e.op != "*" or isinstance(n, bool) or not isinstance(n, int):
-            raise Problem("E0402", f"`{e.op}` is not defined for a layer and a {kind_of(n)}",
+            raise Problem("E0402", f"`{e.op}` is not defined for a layer and {a_kind(n)}",
                           label="`L * n` repeats a layer n times")
         if n < 1:
             raise Problem("E0403", "a layer must be repeated at least once", label=f"got {n}")
@@ -593,6 +624,8 @@ class Elaborator:
             raise Problem("E0801", "a repeat count above the limit",
                           label=f"{n:,} > {self.limits.max_repeat:,}")
         base = layer if isinstance(layer, LayerValue) else self.configure(layer, (), (), e, frame)
+        if not isinstance(base, LayerValue):
+            raise Problem("E0402", f"`{layer.name}` cannot be repeated", label="it is a tensor")
         return LayerValue(base.cls, base.args, e.loc, id(e), repeat=base.repeat * n)
 
     def _both(self, left: ast.Node, right: ast.Node, frame: Frame) -> tuple[Any, Any]:
@@ -609,7 +642,7 @@ class Elaborator:
         inputs = list(src) if isinstance(src, tuple) else [src]
         for v in inputs:
             if not isinstance(v, Tensor):
-                raise Problem("E0204", f"only tensors flow through `|>`; this is a {kind_of(v)}",
+                raise Problem("E0204", f"only tensors flow through `|>`; this is {a_kind(v)}",
                               loc=e.source.loc, label="the left side of `|>`")
         try:
             if isinstance(stage, LayerClass):
@@ -622,7 +655,7 @@ class Elaborator:
             if p.loc is None:
                 p.loc = e.stage.loc
             raise
-        raise Problem("E0204", f"a {kind_of(stage)} cannot be a pipeline stage", loc=e.stage.loc,
+        raise Problem("E0204", f"{a_kind(stage)} cannot be a pipeline stage", loc=e.stage.loc,
                       label="expected a layer such as `ReLU` or `Linear(10)`")
 
     def _call(self, e: ast.Call, frame: Frame) -> Any:
@@ -650,7 +683,7 @@ class Elaborator:
             return self.scalar_function(func.name, args, kwargs, e)
         if isinstance(func, OptimizerClass):
             return self.optimizer(func.name, args, kwargs, e)
-        raise Problem("E0204", f"a {kind_of(func)} cannot be called", loc=e.func.loc,
+        raise Problem("E0204", f"{a_kind(func)} cannot be called", loc=e.func.loc,
                       label="not a layer or a function")
 
     def _arg_locator(self, e: ast.Call, skip: int) -> Callable[[str | int], Loc | None]:
@@ -677,7 +710,7 @@ class Elaborator:
                 raise Problem("E0307", f"index {i} out of range", label=f"{len(value)} items")
             return value[i]
         if not isinstance(value, Tensor):
-            raise Problem("E0204", f"a {kind_of(value)} cannot be indexed", loc=e.value.loc)
+            raise Problem("E0204", f"{a_kind(value)} cannot be indexed", loc=e.value.loc)
         items: list[Any] = []
         for item in e.items:
             if isinstance(item, ast.Slice):
@@ -705,7 +738,7 @@ class Elaborator:
         elif isinstance(base, LayerValue):
             layer, name = base, e.name
         else:
-            raise Problem("E0204", f"a {kind_of(base)} has no attribute `{e.name}`", loc=e.loc,
+            raise Problem("E0204", f"{a_kind(base)} has no attribute `{e.name}`", loc=e.loc,
                           hint="parameters are read from a bound layer: `wte.weight`")
         if layer.path is None or layer.repeat != 1 or layer.cls.op is None:
             raise Problem("E0204", f"`{e.name}` cannot be read here", loc=e.loc,
@@ -738,11 +771,17 @@ class Elaborator:
             if k.name in kw:
                 raise Problem("E0401", f"argument `{k.name}` given twice", loc=k.loc)
             kw[k.name] = self.ev(k.value, frame)
+        n_inputs = len(cls.op.inputs) if cls.op is not None else sum(
+            isinstance(s, ast.Input) for s in cls.definition.body)  # type: ignore[union-attr]
         for node, v in [*zip(args, values, strict=True),
                         *((k.value, kw[k.name]) for k in kwargs)]:
             if isinstance(v, (Tensor, LayerValue, LayerClass)):
-                raise Problem("E0204", f"`{cls.name}` takes settings, not a {kind_of(v)}",
-                              loc=node.loc, hint=f"apply it with `x |> {cls.name}(...)`"
+                settings = "(...)" if (cls.op.args if cls.op else cls.definition.params) \
+                    else "()"  # type: ignore[union-attr]
+                apply = f"x |> {cls.name}{settings}" if n_inputs == 1 else \
+                    f"{cls.name}{settings}({', '.join('xyzuvw'[:max(n_inputs, 2)])})"
+                raise Problem("E0204", f"`{cls.name}` takes settings, not {a_kind(v)}",
+                              loc=node.loc, hint=f"configure it, then apply it: `{apply}`"
                               if isinstance(v, Tensor) else None)
         call = site if isinstance(site, ast.Call) else None
 
@@ -761,7 +800,12 @@ class Elaborator:
         else:
             assert cls.definition is not None
             bound = self.bind_params(cls.definition, values, kw, locate, site.loc)
-        return LayerValue(cls, bound, site.loc, id(site))
+        lv = LayerValue(cls, bound, site.loc, id(site))
+        if cls.op is not None and not cls.op.inputs:  # `Parameter(...)` is a tensor at once
+            t = self.apply_layer(lv, [], {}, site.loc, frame)
+            frame.unnamed_params.add(t.node)
+            return t
+        return lv
 
     def bind_params(self, defn: ast.Definition, values: list[Any], kw: dict[str, Any],
                     locate: Callable[[str | int], Loc | None], loc: Loc) -> dict[str, Any]:
@@ -913,7 +957,7 @@ class Elaborator:
             tensors = list(tensors[0])
         for t in tensors:
             if not isinstance(t, Tensor):
-                raise Problem("E0402", f"`{op.name}` needs tensor input, got a {kind_of(t)}",
+                raise Problem("E0402", f"`{op.name}` needs tensor input, got {a_kind(t)}",
                               hint=f"`{op.name}(x, ...)`")
         if len(tensors) < op.n_min_inputs and not op.tensor_list_input:
             raise Problem("E0401", f"`{op.name}` needs {op.n_min_inputs} tensor argument"
@@ -973,7 +1017,7 @@ class Elaborator:
             raise Problem("E0401", f"`{name}` takes two or more numbers", loc=e.loc)
         for a in args:
             if isinstance(a, bool) or not isinstance(a, (int, float, Sym)):
-                raise Problem("E0402", f"`{name}` takes numbers, not a {kind_of(a)}", loc=e.loc)
+                raise Problem("E0402", f"`{name}` takes numbers, not {a_kind(a)}", loc=e.loc)
         if any(isinstance(a, Sym) for a in args):
             if all(a == args[0] for a in args):
                 return args[0]
@@ -1025,7 +1069,7 @@ class Elaborator:
                 v = self.optimizer(v.name, [], {}, s.value)  # type: ignore[arg-type]
             if not isinstance(v, OptimizerValue):
                 raise Problem("E0701", f"`{s.name}` must be SGD(...), Adam(...) or AdamW(...)",
-                              loc=s.value.loc, label=f"this is a {kind_of(v)}")
+                              loc=s.value.loc, label=f"this is {a_kind(v)}")
             return Optimizer(name=v.name, args=v.args)  # type: ignore[arg-type]
         if s.name == "loss":
             choices = GAN_LOSSES if frame.definition.kind == "gan" else TRAIN_LOSSES
@@ -1058,8 +1102,8 @@ TRAIN_KEYS_GAN = ("optimizer", "g_optimizer", "d_optimizer", "batch", "epochs", 
 OPTIMIZERS: dict[str, dict[str, Any]] = {
     "SGD": {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "dampening": 0.0,
             "nesterov": False},
-    "Adam": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
-    "AdamW": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2},
+    "Adam": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0},
+    "AdamW": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 1e-2},
 }
 
 
@@ -1073,7 +1117,7 @@ def _check_optimizer_value(name: str, key: str, v: Any) -> Any:
                 isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1
                 for b in v)):
             raise Problem("E0701", "`betas` must be two numbers in [0, 1)", label=f"got {v!r}")
-        return tuple(float(b) for b in v)
+        return [float(b) for b in v]
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise Problem("E0701", f"`{key}` of `{name}` must be a number", label=f"got {v!r}")
     v = float(v)
@@ -1095,7 +1139,7 @@ def check_param_type(defn: ast.Definition, p: ast.Param, v: Any, loc: Loc | None
           isinstance(v, str))
     if not ok:
         raise Problem("E0402", f"parameter `{p.name}` of `{defn.name}` is a {p.type}", loc=loc,
-                      label=f"got a {kind_of(v)}")
+                      label=f"got {a_kind(v)}")
     return float(v) if want is float else v
 
 
@@ -1114,7 +1158,7 @@ def scalar_binop(op: str, a: Any, b: Any) -> Any:
         if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
             if op == "+" and isinstance(a, str) and isinstance(b, str):
                 return a + b
-            raise Problem("E0402", f"`{op}` needs numbers, got a {kind_of(v)}")
+            raise Problem("E0402", f"`{op}` needs numbers, got {a_kind(v)}")
     if op in ("<", "<=", ">", ">="):
         diff = a - b
         if isinstance(diff, Sym):
@@ -1145,9 +1189,14 @@ def scalar_binop(op: str, a: Any, b: Any) -> Any:
                 raise Problem("E0406", "an integer too large", label=f"{a} ** {b}")
             return a**b
         try:
-            return float(a) ** float(b)
-        except (OverflowError, ZeroDivisionError) as exc:
-            raise Problem("E0406", f"`**` failed: {exc}") from None
+            result = float(a) ** float(b)
+        except OverflowError:
+            raise Problem("E0406", "a number out of range", label=f"{a} ** {b}") from None
+        except ZeroDivisionError:
+            raise Problem("E0406", "zero to a negative power", label=f"{a} ** {b}") from None
+        if not isinstance(result, float) or not math.isfinite(result):
+            raise Problem("E0406", "`**` has no real result", label=f"{a} ** {b}")
+        return result
     if op == "@":
         raise Problem("E0402", "`@` needs two tensors")
     result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b}[op]()

@@ -35,8 +35,8 @@ DimField = Annotated[Any, BeforeValidator(_to_dim), PlainSerializer(_dim_json)]
 
 def _args_in(v: Any) -> Any:
     if isinstance(v, dict):
-        if set(v) == {"dim"}:
-            return parse_dim(v["dim"])
+        if set(v) == {"$dim"}:
+            return parse_dim(v["$dim"])
         return {k: _args_in(x) for k, x in v.items()}
     if isinstance(v, list):
         return [_args_in(x) for x in v]
@@ -45,7 +45,7 @@ def _args_in(v: Any) -> Any:
 
 def _args_out(v: Any) -> Any:
     if isinstance(v, Sym):
-        return {"dim": format_dim(v)}
+        return {"$dim": format_dim(v)}
     if isinstance(v, dict):
         return {k: _args_out(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):

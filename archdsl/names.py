@@ -8,7 +8,7 @@ import keyword
 
 from archdsl.diagnostics import Loc, Problem
 
-_PYTHON_RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"self", "cls"}
+_PYTHON_RESERVED = frozenset(keyword.kwlist) | {"self"}
 
 
 def check_name(name: str, loc: Loc | None, what: str = "name") -> None:

@@ -26,6 +26,11 @@ from archdsl.values import LayerClass, LayerValue, Skip
 Source = str | bytes | os.PathLike
 
 
+# Loading errors after which elaboration would report consequences, not causes.
+FATAL_LOAD_CODES = frozenset({"E0001", "E0002", "E0003", "E0004", "E0101", "E0102", "E0103",
+                              "E0501", "E0502", "E0503", "E0801"})
+
+
 class ParamInfo(BaseModel):
     name: str
     type: str
@@ -200,6 +205,8 @@ class Program:
         """Elaborate every model and gan of the entry file whose parameters all have
         defaults; raise one SpecError with every error found. Returns the names checked."""
         diags: list[Diagnostic] = list(self.load_errors)
+        if any(d.code in FATAL_LOAD_CODES for d in diags):
+            raise SpecError(diags, self.sources)  # checking now would only cascade
         load_errors, self.load_errors = self.load_errors, []
         checked = []
         for d in self.definitions:
@@ -352,18 +359,22 @@ class Loader:
                                 label=f"more than {self.limits.max_imports}")
             return
         base = os.path.dirname(parent_real) if parent_real else self.roots[0]
-        candidates = [os.path.realpath(os.path.join(base, item.path))]
-        candidates += [os.path.realpath(os.path.join(r, item.path)) for r in self.roots[1:]]
-        real = next((c for c in candidates if os.path.isfile(c)), None)
+        written = [os.path.join(base, item.path)]
+        written += [os.path.join(r, item.path) for r in self.roots[1:]]
+        allowed = [os.path.realpath(w) for w in written
+                   if any(_inside(os.path.realpath(w), r) for r in self.roots)]
+        if not allowed:  # decided before looking for the file: existence outside stays private
+            link = next((w for w in written if os.path.islink(w)), None)
+            self.reporter.error("E0503", f"`{item.path}` is outside the allowed folders",
+                                item.loc, label="a symlink that leads outside the spec's folder"
+                                if link else "imports stay inside the root spec's folder",
+                                hint="pass more search paths to allow another folder")
+            return
+        real = next((c for c in allowed if os.path.isfile(c)), None)
         if real is None:
             self.reporter.error("E0501", f"cannot find `{item.path}`", item.loc,
                                 label="no such file next to this spec",
                                 hint="imports are relative to the importing file")
-            return
-        if not any(_inside(real, r) for r in self.roots):
-            self.reporter.error("E0503", f"`{item.path}` is outside the allowed folders",
-                                item.loc, label="imports stay inside the root spec's folder",
-                                hint="pass more search paths to allow another folder")
             return
         if real in stack:
             names = [self.by_real.get(s, s) for s in stack[stack.index(real):]]

@@ -92,6 +92,12 @@ class Skip(Exception):
     """Abandon the current statement without a new diagnostic (one was already reported)."""
 
 
+def a_kind(v: Any) -> str:
+    """`an int`, `a tensor`: the kind of a value with its article, for messages."""
+    k = kind_of(v)
+    return ("an " if k[0] in "aeiou" else "a ") + k
+
+
 def kind_of(v: Any) -> str:
     if isinstance(v, bool):
         return "bool"

@@ -42,7 +42,7 @@ for _layer, (_fn, _args, _per) in _ACTIVATIONS.items():
 def _softmax_norm(op: str):
     def norm(a: dict, ins: list[TensorType]) -> dict:
         need_float(op, ins[0])
-        return {**a, "dim": normalize_axis(op, a["dim"], ins[0].rank)}
+        return {**a, "dim": normalize_axis(op, a["dim"], ins[0].rank, ins[0])}
     return norm
 
 

@@ -79,6 +79,9 @@ def _matmul_shape(a: dict, ins: list[TensorType]) -> TensorType:
     if x.rank < 1 or y.rank < 1:
         raise Problem("E0305", "`@` needs tensors of rank 1 or more",
                       label=f"left is {fmt(x)}, right is {fmt(y)}")
+    if x.dtype != y.dtype:
+        raise Problem("E0308", "`@` needs tensors of one dtype",
+                      label=f"left is {x.dtype}, right is {y.dtype}")
     xs = list(x.shape) if x.rank > 1 else [1, *x.shape]
     ys = list(y.shape) if y.rank > 1 else [*y.shape, 1]
     if xs[-1] != ys[-2]:

@@ -279,8 +279,8 @@ def need_rank(op: str, t: TensorType, ranks: tuple[int, ...], layout: str, what:
 def _rank_hint(op: str, t: TensorType, ranks: tuple[int, ...]) -> str | None:
     if op in ("Linear",) or max(ranks) < t.rank:
         return "flatten it first: `|> Flatten`"
-    if t.rank == 2 and min(ranks) > 2:
-        return "reshape it first, e.g. `|> Reshape(C, H, W)`"
+    if t.rank < min(ranks):
+        return "reshape it first, e.g. `|> Reshape(...)` keeping the batch"
     return None
 
 

@@ -11,11 +11,11 @@ from archdsl.symbolic import Dim, Sym, ceildiv, exact_div, format_dim, format_sh
 _FREE = Flops()
 
 
-def normalize_axis(op: str, axis: int, rank: int) -> int:
+def normalize_axis(op: str, axis: int, rank: int, t: TensorType | None = None) -> int:
     if not -rank <= axis < rank:
+        what = f"the tensor {fmt(t)}" if t is not None else "the tensor"
         raise Problem("E0307", f"dimension {axis} is out of range for `{op}`",
-                      label=f"the tensor has rank {rank}, so dim must be in "
-                            f"[{-rank}, {rank - 1}]")
+                      label=f"{what} has rank {rank}, so dim must be in [{-rank}, {rank - 1}]")
     return axis % rank
 
 
@@ -59,8 +59,16 @@ register(OpDef(name="Flatten", kind="layer", category="shape", args=(), shape=_f
                doc="[B, ...] -> [B, product of the rest], in row-major (channels-first) order."))
 
 
+def _check_sizes(op: str, dims: list) -> None:
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, (int, Sym)):
+            raise Problem("E0402", f"sizes given to `{op}` must be integers",
+                          label=f"got {d!r}")
+
+
 def _reshape_layer_shape(a: dict, ins: list[TensorType]) -> TensorType:
     (x,) = ins
+    _check_sizes("Reshape", a["dims"])
     if x.rank < 1:
         raise Problem("E0303", "`Reshape` needs a batch dimension", label=f"got {fmt(x)}")
     dims = _infer("Reshape", numel(x.shape[1:]), list(a["dims"]), f"{fmt(x)} after the batch")
@@ -84,8 +92,8 @@ register(OpDef(name="reshape", kind="function", category="shape", args=(Arg("sha
 
 def _transpose_norm(a: dict, ins: list[TensorType]) -> dict:
     r = ins[0].rank
-    return {**a, "dim0": normalize_axis("transpose", a["dim0"], r),
-            "dim1": normalize_axis("transpose", a["dim1"], r)}
+    return {**a, "dim0": normalize_axis("transpose", a["dim0"], r, ins[0]),
+            "dim1": normalize_axis("transpose", a["dim1"], r, ins[0])}
 
 
 def _transpose_shape(a: dict, ins: list[TensorType]) -> TensorType:
@@ -105,10 +113,10 @@ def _permute_norm(a: dict, ins: list[TensorType]) -> dict:
     dims = a["dims"]
     if any(isinstance(d, Sym) for d in dims):
         raise Problem("E0402", "`permute` needs integer dimensions", label=f"got {dims}")
-    norm = [normalize_axis("permute", d, r) for d in dims]
+    norm = [normalize_axis("permute", d, r, ins[0]) for d in dims]
     if sorted(norm) != list(range(r)):
         raise Problem("E0307", "`permute` needs a permutation of every dimension",
-                      label=f"got {list(dims)} for a rank-{r} tensor")
+                      label=f"got {list(dims)} for the rank-{r} tensor {fmt(ins[0])}")
     return {**a, "dims": norm}
 
 
@@ -149,7 +157,7 @@ register(OpDef(name="expand", kind="function", category="shape", args=(Arg("shap
 def _concat_norm(a: dict, ins: list[TensorType]) -> dict:
     if not ins:
         raise Problem("E0303", "`concat` needs at least one tensor", label="got an empty list")
-    return {**a, "dim": normalize_axis("concat", a["dim"], ins[0].rank)}
+    return {**a, "dim": normalize_axis("concat", a["dim"], ins[0].rank, ins[0])}
 
 
 def _concat_shape(a: dict, ins: list[TensorType]) -> TensorType:
@@ -181,10 +189,15 @@ def _reduce_norm(op: str):
     def norm(a: dict, ins: list[TensorType]) -> dict:
         r = ins[0].rank
         d = a["dim"]
-        dims = None if d is None else [normalize_axis(op, x, r)
-                                       for x in (d if isinstance(d, (list, tuple)) else [d])]
+        items = [] if d is None else list(d) if isinstance(d, (list, tuple)) else [d]
+        for x in items:
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise Problem("E0402", f"`dim` of `{op}` must be an integer or a list of them",
+                              label=f"got {x!r}")
+        dims = None if d is None else [normalize_axis(op, x, r, ins[0]) for x in items]
         if dims is not None and len(set(dims)) != len(dims):
-            raise Problem("E0307", f"a dimension repeated in `{op}`", label=f"got {d}")
+            raise Problem("E0307", f"a dimension repeated in `{op}`",
+                          label=f"got {d} for the tensor {fmt(ins[0])}")
         return {**a, "dim": dims}
     return norm
 
@@ -203,6 +216,10 @@ for _name in ("mean", "sum"):
                    normalize=_reduce_norm(_name), shape=_reduce_shape,
                    flops=lambda a, ins, out: Flops(other=numel(ins[0].shape)),
                    doc=f"{_name}(x, dim, keepdim=false) over one dimension or a list of them."))
+
+
+def _slice_text(item: list) -> str:
+    return ":".join("" if v is None else str(v) for v in item).rstrip(":") or ":"
 
 
 def _index_shape(a: dict, ins: list[TensorType]) -> TensorType:
@@ -227,7 +244,13 @@ def _index_shape(a: dict, ins: list[TensorType]) -> TensorType:
             continue
         s: Dim = 0 if start is None else (n + start if start < 0 else start)
         e: Dim = n if stop is None else (n + stop if stop < 0 else stop)
-        out.append(ceildiv(e - s, step))
+        length = ceildiv(e - s, step)
+        if isinstance(length, Sym) and any(c < 0 for _, c in length.terms if _):
+            raise Problem("E0405", f"the length of slice {_slice_text(item)} of the symbolic "
+                          f"`{format_dim(n)}` cannot be decided",
+                          label="its bounds count from opposite ends",
+                          hint="use bounds from the same end, e.g. `-3:` or `0:4`")
+        out.append(length)
     for d in out:
         if isinstance(d, int) and d < 1:
             raise Problem("E0309", "the slice selects nothing", label=f"result {format_shape(out)}")
