@@ -238,6 +238,9 @@ def train(
                                          "--out.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for weights, data order and "
                                       "dropout.")] = 0,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Processes for data-parallel "
+                                       "PyTorch training under torchrun (gloo on CPU, NCCL on "
+                                       "GPUs); the batch is the global batch.")] = 1,
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
@@ -247,6 +250,10 @@ def train(
     if backend not in BACKENDS:
         fail(f"--backend is one of {', '.join(BACKENDS)}, not {backend!r}")
     params = parse_assignments(set_ or [], "--set")
+    if nproc > 1:
+        if backend != "torch":
+            fail("--nproc runs the PyTorch build; use --backend torch")
+        raise typer.Exit(_torchrun(nproc))
 
     def body() -> int:
         from archdsl.api import graph
@@ -262,8 +269,11 @@ def train(
             result = fit(g, file.read_text(encoding="utf-8"), backend, folder, data=data,
                          epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,
                          progress=sys.stderr.isatty(), log=lambda m: typer.echo(m, err=True))
-        except (DataError, CheckpointError) as exc:
+        except (DataError, CheckpointError, ValueError) as exc:
             fail(str(exc), 1)
+        from archdsl.train import distributed_rank
+        if distributed_rank()[0] != 0:
+            return 0  # rank 0 reports for everyone
         if result.stopped:
             typer.echo(f"stopped: {result.stopped}", err=True)
         typer.echo(f"{g.name}: held-out accuracy {result.accuracy:.2%}, loss {result.loss:.4f} "
@@ -310,6 +320,21 @@ def graph_(
         return 0
 
     run_guarded(body)
+
+
+def _torchrun(nproc: int) -> int:
+    """Run this same `train` command in `nproc` processes under torchrun (single node)."""
+    import subprocess
+    cleaned: list[str] = []
+    args = iter(sys.argv[1:])
+    for a in args:
+        if a == "--nproc":
+            next(args, None)
+        elif not a.startswith("--nproc="):
+            cleaned.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={nproc}", "-m", "archdsl.cli", *cleaned]
+    return subprocess.call(cmd)
 
 
 def _generate(g: Any, backend: str) -> str:

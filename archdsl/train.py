@@ -37,6 +37,8 @@ class Settings:
     inputs: list[str]
     label: str = "target"
     seed: int = 0
+    rank: int = 0
+    world: int = 1  # > 1 under torchrun: each rank trains on its shard of every batch
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -139,6 +141,16 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
     from archdsl.data import fingerprint, label_key
     spec_hash = fingerprint(spec_text)
     settings = resolve(graph, epochs, batch, lr, seed, label_key(graph))
+    settings.rank, settings.world = distributed_rank()
+    if settings.world > 1:
+        if backend != "torch":
+            raise ValueError("--nproc runs the PyTorch build; use --backend torch")
+        if settings.batch % settings.world:
+            raise ValueError(f"the batch ({settings.batch}) must be a multiple of the number "
+                             f"of processes ({settings.world})")
+    lead = settings.rank == 0
+    if not lead:
+        progress, log = False, (lambda message: None)
     dataset_name = data or (graph.train.data if graph.train and graph.train.data else None) \
         or default_dataset(graph)
     dataset = load_dataset(dataset_name, graph, seed=seed, seq_len=seq_len)
@@ -169,6 +181,8 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         f"lr={settings.optimizer.args.get('lr')}")
 
     def save(epoch: int, step: int, shuffle_state: dict[str, Any]) -> None:
+        if not lead:
+            return
         checkpoint.save(ckpt, trainer.state(), {
             "spec_hash": spec_hash, "backend": backend, "epoch": epoch, "step": step,
             "shuffle_state": shuffle_state, "history": history, "model": graph.name,
@@ -187,7 +201,9 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
             losses: list[float] = []
             step = 0
             try:
-                for step, b in enumerate(dataset.batches("train", settings.batch, shuffle)):
+                shard = (settings.rank, settings.world)
+                for step, b in enumerate(dataset.batches("train", settings.batch, shuffle,
+                                                         shard)):
                     if step < skip:
                         continue
                     value = trainer.step(b)
@@ -206,6 +222,8 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
                     ckpt.exists() else f"{exc}; no checkpoint was written"
                 break
             skip = 0
+            if not lead:
+                continue
             val_loss, val_acc = evaluate(trainer, dataset, settings)
             seconds = time.perf_counter() - t0
             row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else
@@ -219,10 +237,18 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
             bar.console.print(f"epoch {epoch + 1}/{settings.epochs}: train loss "
                               f"{row['train_loss']:.4f}, held-out loss {val_loss:.4f}, "
                               f"accuracy {val_acc:.2%} ({seconds:.1f} s)", markup=False)
-    if history:
+    if hasattr(trainer, "close"):
+        trainer.close()
+    if history and lead:
         plot(history, out / "curves.png")
     last = history[-1] if history else {"val_accuracy": float("nan"), "val_loss": float("nan")}
     return Result(history, last["val_accuracy"], last["val_loss"], out, stopped)
+
+
+def distributed_rank() -> tuple[int, int]:
+    """(rank, world size) when launched by torchrun, else (0, 1)."""
+    import os
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
 def _progress(enabled: bool) -> Any:
