@@ -322,6 +322,58 @@ def graph_(
     run_guarded(body)
 
 
+@app.command()
+def verify(
+    file: FileArg,
+    backends: Annotated[str, typer.Option("--backends", help="Comma-separated backends to "
+                                          "compare with the NumPy float64 reference.")]
+    = "torch,tensorflow,numpy",
+    bind: Annotated[list[str] | None, typer.Option("--bind", help="Sizes for symbolic "
+                                                   "dimensions (B defaults to 2, others to "
+                                                   "small distinct sizes).")] = None,
+    loss: Annotated[str | None, typer.Option("--loss", help="Loss for the gradient checks "
+                                             "(default: the spec's).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    model: ModelOpt = None,
+    set_: SetOpt = None,
+    path: PathOpt = None,
+) -> None:
+    """Check that every backend computes the same numbers: outputs, loss, gradients, running
+    statistics and one SGD and one Adam step, against a float64 NumPy reference."""
+    from archdsl.api import BACKENDS
+    chosen = [b.strip() for b in backends.split(",") if b.strip()]
+    unknown = [b for b in chosen if b not in BACKENDS]
+    if unknown or not chosen:
+        fail(f"--backends takes some of {', '.join(BACKENDS)}; got {backends!r}")
+    if fmt not in ("table", "json"):
+        fail(f"--format is table or json, not {fmt!r}")
+    if loss is not None and loss not in ("cross_entropy", "bce_with_logits", "mse", "l1"):
+        fail(f"--loss is cross_entropy, bce_with_logits, mse or l1, not {loss!r}")
+    params = parse_assignments(set_ or [], "--set")
+    binds = parse_binds(bind or [])
+
+    def body() -> int:
+        from rich.console import Console
+
+        from archdsl.api import graph
+        from archdsl.graph import GanGraph
+        from archdsl.verify import render, run
+        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        sides = [g.generator, g.discriminator] if isinstance(g, GanGraph) else [g]
+        console = Console(stderr=True)
+        ok = True
+        for side in sides:
+            with console.status(f"verifying {side.name}") as status:
+                report = run(side, chosen, bind=binds, loss=loss, seed=seed,
+                             progress=lambda m, s=status, n=side.name: s.update(f"{n}: {m}"))
+            typer.echo(report.model_dump_json(indent=2) if fmt == "json" else render(report))
+            ok = ok and report.ok
+        return 0 if ok else 1
+
+    run_guarded(body)
+
+
 def _torchrun(nproc: int) -> int:
     """Run this same `train` command in `nproc` processes under torchrun (single node)."""
     import subprocess

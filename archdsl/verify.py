@@ -1,0 +1,240 @@
+"""`archdsl verify`: one spec, one set of numbers, in every backend.
+
+One set of canonical weights is drawn once (the NumPy build in float64, with constant tensors
+such as BatchNorm's scale and running statistics perturbed so they are tested too) and loaded
+into every backend's float32 build; the same random inputs go through each. Every result is
+compared with the float64 NumPy reference by its normwise relative error,
+max|x - ref| / max|ref|, at the tolerances of docs/verify.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from archdsl.graph import Graph, Optimizer
+from archdsl.symbolic import Sym
+
+TOLERANCE = {"output": 1e-4, "loss": 1e-4, "gradient": 1e-4, "input gradient": 1e-4,
+             "running stats": 1e-4, "after SGD": 1e-4, "after Adam": 1e-4}
+SGD = Optimizer(name="SGD", args={"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3,
+                                  "dampening": 0.0, "nesterov": False})
+# Adam's first step is lr * g / (|g| + eps); with the default eps=1e-8 that is lr * sign(g),
+# which float32 cannot reproduce for gradient entries near its rounding noise. eps=1e-4
+# keeps the step well-conditioned while still exercising the whole update rule.
+ADAM = Optimizer(name="Adam", args={"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-4,
+                                    "weight_decay": 1e-3})
+
+
+class Row(BaseModel):
+    check: str
+    backend: str
+    name: str
+    max_abs: float
+    max_rel: float
+    tolerance: float
+    ok: bool
+
+
+class Report(BaseModel):
+    model: str
+    backends: list[str]
+    bind: dict[str, int]
+    rows: list[Row]
+    errors: dict[str, str] = {}
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(r.ok for r in self.rows)
+
+
+def without_dropout(graph: Graph) -> Graph:
+    """The same graph with every dropout probability 0, so train mode is deterministic."""
+    g = copy.deepcopy(graph)
+    for holder in [*g.nodes, *g.layers.values()]:
+        if holder.op == "Dropout":
+            holder.args = {**holder.args, "p": 0.0}
+        elif "dropout" in holder.args:
+            holder.args = {**holder.args, "dropout": 0.0}
+    return g
+
+
+def default_bind(graph: Graph, bind: dict[str, int] | None) -> dict[str, int]:
+    values = dict(bind or {})
+    sizes = iter((5, 4, 6, 3, 7, 2, 8))
+    for name in graph.symbols:
+        if name not in values:
+            values[name] = 2 if name == "B" else next(sizes)
+    return values
+
+
+def _int_bound(graph: Graph, node_id: int) -> int:
+    """Token ids must index every Embedding the input feeds: the smallest table size."""
+    bounds = [graph.layers[n.layer].args["num"] for n in graph.nodes
+              if n.op == "Embedding" and node_id in n.inputs and n.layer]
+    return min(bounds) if bounds else 2
+
+
+def make_inputs(graph: Graph, bind: dict[str, int], rng: np.random.Generator
+                ) -> list[np.ndarray]:
+    out = []
+    for node_id in graph.inputs:
+        t = graph.nodes[node_id].type
+        shape = [d.substitute(bind) if isinstance(d, Sym) else d for d in t.shape]
+        if t.dtype in ("i32", "i64"):
+            x = rng.integers(0, _int_bound(graph, node_id), size=shape)
+            out.append(x.astype(np.int64 if t.dtype == "i64" else np.int32))
+        elif t.dtype == "bool":
+            out.append(rng.random(shape) < 0.5)
+        else:
+            out.append(rng.normal(size=shape).astype(np.float64))
+    return out
+
+
+def make_target(loss: str, output: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if loss == "cross_entropy":
+        return rng.integers(0, output.shape[-1], size=output.shape[:-1]).astype(np.int64)
+    if loss == "bce_with_logits":
+        return (rng.random(output.shape) < 0.5).astype(np.float32)
+    return rng.normal(size=output.shape).astype(np.float32)
+
+
+def canonical_weights(reference: Any, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    state = reference.state()
+    out = {}
+    for k, v in state.items():
+        v = np.array(v, dtype=np.float64) if v.dtype.kind == "f" else np.array(v)
+        if v.dtype.kind == "f" and v.size > 1 and np.all(v == v.flat[0]):
+            if k.endswith("running_var"):
+                v = rng.uniform(0.5, 1.5, size=v.shape)
+            else:
+                v = v + rng.normal(scale=0.1, size=v.shape)
+        out[k] = v
+    return out
+
+
+def compare(check: str, backend: str, name: str, x: Any, ref: Any) -> Row:
+    x = np.asarray(x, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if x.shape != ref.shape:
+        return Row(check=check, backend=backend, name=f"{name} (shape {list(x.shape)} vs "
+                   f"{list(ref.shape)})", max_abs=float("inf"), max_rel=float("inf"),
+                   tolerance=TOLERANCE[check], ok=False)
+    err = float(np.max(np.abs(x - ref))) if x.size else 0.0
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    rel = err / scale if scale > 0 else err
+    return Row(check=check, backend=backend, name=name, max_abs=err, max_rel=rel,
+               tolerance=TOLERANCE[check], ok=bool(rel <= TOLERANCE[check]))
+
+
+def harness(backend: str, graph: Graph, **kw: Any) -> Any:
+    module = importlib.import_module(f"archdsl.backends.{backend}.harness")
+    return module.Harness(graph, **kw)
+
+
+def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
+        loss: str | None = None, seed: int = 0,
+        progress: Callable[[str], None] = lambda message: None) -> Report:
+    g = without_dropout(graph)
+    values = default_bind(g, bind)
+    rng = np.random.default_rng(seed)
+    progress("reference: NumPy float64")
+    ref = harness("numpy", g, dtype=np.float64)
+    weights = canonical_weights(ref, rng)
+    ref.load(weights)
+    inputs = make_inputs(g, values, rng)
+    loss = loss or (g.train.loss if g.train and g.train.loss else "cross_entropy")
+    ref_eval = ref.forward(inputs, train=False)
+    target = make_target(loss, ref_eval[0], rng)
+    expected = _measure(ref, weights, inputs, target, loss)
+    report = Report(model=graph.name, backends=backends, bind=values, rows=[])
+    for b in backends:
+        progress(f"{b}: building and comparing")
+        try:
+            h = harness(b, g)
+            f32 = {k: v.astype(np.float32) if v.dtype.kind == "f" else v
+                   for k, v in weights.items()}
+            got = {(c, n): v for c, n, v in _measure(
+                h, f32, [x.astype(np.float32) if x.dtype.kind == "f" else x for x in inputs],
+                target, loss)}
+        except Exception as exc:  # a backend that fails to build or run is a failed check
+            report.errors[b] = f"{type(exc).__name__}: {exc}"
+            continue
+        for check, name, ref_value in expected:
+            report.rows.append(compare(check, b, name, got[(check, name)], ref_value))
+    return report
+
+
+def render(report: Report) -> str:
+    """One row per compared quantity, one column per backend: relative error and verdict."""
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"{report.model} ({', '.join(f'{k}={v}' for k, v in report.bind.items())}"
+                  f"): relative error against NumPy float64", title_justify="left")
+    table.add_column("check")
+    table.add_column("tensor", no_wrap=True)
+    table.add_column("tolerance", justify="right")
+    for b in report.backends:
+        table.add_column(b, justify="right")
+    cells: dict[tuple[str, str], dict[str, Row]] = {}
+    for r in report.rows:
+        cells.setdefault((r.check, r.name), {})[r.backend] = r
+    for (check, name), by_backend in cells.items():
+        row = [check, name, f"{TOLERANCE[check]:.0e}"]
+        for b in report.backends:
+            r = by_backend.get(b)
+            row.append("-" if r is None else f"{r.max_rel:.1e} {'ok' if r.ok else 'FAIL'}")
+        table.add_row(*row)
+    buf = StringIO()
+    console = Console(file=buf, width=140, force_terminal=False, highlight=False)
+    console.print(table)
+    for b, err in report.errors.items():
+        console.print(f"{b}: could not run: {err}", markup=False)
+    failed = sum(not r.ok for r in report.rows)
+    console.print(f"{'PASS' if report.ok else 'FAIL'}: {len(report.rows) - failed} of "
+                  f"{len(report.rows)} comparisons within tolerance"
+                  + (f", {len(report.errors)} backend(s) failed to run" if report.errors else ""),
+                  markup=False)
+    return buf.getvalue().rstrip()
+
+
+def _measure(h: Any, weights: dict[str, np.ndarray], inputs: list[np.ndarray],
+             target: np.ndarray, loss: str) -> list[tuple[str, str, Any]]:
+    """Every compared quantity of one backend, as (check, name, value) in report order."""
+    order: list[tuple[str, str, Any]] = []
+
+    def put(check: str, name: str, value: Any) -> None:
+        order.append((check, name, value))
+
+    names = h.graph.output_names
+    h.load(weights)
+    for name, y in zip(names, h.forward(inputs, train=False), strict=True):
+        put("output", f"{name} (eval)", y)
+    h.load(weights)
+    for name, y in zip(names, h.forward(inputs, train=True), strict=True):
+        put("output", f"{name} (train)", y)
+    buffers = [k for k in weights if k.endswith(("running_mean", "running_var"))]
+    after = h.state()
+    for k in buffers:
+        put("running stats", k, after[k])
+    h.load(weights)
+    value, grads, input_grads = h.gradients(inputs, target, loss)
+    put("loss", loss, value)
+    for k in sorted(grads):
+        put("gradient", k, grads[k])
+    for name, gx in zip(h.graph.input_names, input_grads, strict=True):
+        if gx is not None:
+            put("input gradient", name, gx)
+    for check, opt in (("after SGD", SGD), ("after Adam", ADAM)):
+        h.load(weights)
+        state = h.optimizer_step(inputs, target, loss, opt)
+        for k in sorted(grads):
+            put(check, k, state[k])
+    return order
