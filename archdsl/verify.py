@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from archdsl.graph import Graph, Optimizer
 from archdsl.symbolic import Sym
@@ -48,6 +48,7 @@ class Report(BaseModel):
     rows: list[Row]
     errors: dict[str, str] = {}
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
         return not self.errors and all(r.ok for r in self.rows)
