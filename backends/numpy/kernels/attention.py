@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import Kernel, dropout_mask, softmax, softmax_back
@@ -29,7 +31,7 @@ def _mha_fwd(a, p, xs, ctx):
     biases = np.split(p["in_proj_bias"], 3) if a["bias"] else [0, 0, 0]
     q, k, v = (_heads(x @ w.T + bias, h)
                for x, w, bias in zip(ins, _projections(p), biases, strict=True))
-    scale = 1 / np.sqrt(q.shape[-1])
+    scale = 1 / math.sqrt(q.shape[-1])
     s = (q @ k.swapaxes(-1, -2)) * scale  # (B, h, Tq, Tk)
     if a["causal"]:  # query i sees keys j <= i (top-left aligned)
         s = np.where(np.tri(s.shape[-2], s.shape[-1], dtype=bool), s, -np.inf)

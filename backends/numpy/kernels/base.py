@@ -62,4 +62,4 @@ def dropout_mask(shape: tuple[int, ...], p: float, ctx: Ctx, dtype: np.dtype) ->
     """The scaled keep-mask of inverted dropout, or None when dropout is off."""
     if not ctx.training or p == 0:
         return None
-    return (ctx.rng.random(shape) >= p).astype(dtype) / dtype.type(1 - p)
+    return (ctx.rng.random(shape, dtype=np.float32) >= p) * dtype.type(1 / (1 - p))

@@ -1,12 +1,15 @@
 """Convolutions (1-d, 2-d) and the transposed 2-d convolution, channels first.
 
-Three primitives cover every case, each a window view (sliding_window_view, no copy), one
-reshape into an im2col matrix per group, and one batched matrix product:
+Three primitives cover every case. Matrices are "channels-major": one row per (input channel,
+kernel offset), one column per (batch, output position), so the copies read long runs.
 
-- `conv`: y = x * w (cross-correlation) over an already padded input;
-- `conv_weight_grad`: dL/dw from the padded input and dL/dy;
-- `conv_input_grad`: dL/dx, i.e. the transposed convolution: dL/dy with stride-1 zeros
-  inserted, padded, correlated with the flipped, group-transposed kernel.
+- `conv`: im2col (a `sliding_window_view` copied once) and one batched matrix product;
+- `conv_weight_grad`: the same im2col and one product with dL/dy;
+- `conv_input_grad`, the transposed convolution: one product gives every window's gradient,
+  then col2im adds the windows into place with one strided add per kernel offset. That loop
+  is the only one: an overlapping scatter-add has no NumPy view, np.add.at and bincount are
+  several times slower, and correlating zero-stuffed dL/dy costs O*K copies and stride^2
+  times the products where col2im needs C*K.
 
 ConvTranspose2d is `conv_input_grad` forwards and `conv` / `conv_weight_grad` backwards.
 """
@@ -43,66 +46,58 @@ def windows(xp: np.ndarray, kernel, stride, dilation) -> np.ndarray:
               *(slice(None, None, d) for d in dilation))]
 
 
-def _im2col(xp: np.ndarray, kernel, stride, dilation, groups: int) -> np.ndarray:
-    """(G, B * prod(out), C/G * prod(kernel)): one row per output position and group."""
+def regions(kernel, stride, dilation, out):
+    """For each kernel offset, the strided index of the padded input it meets at every output."""
+    for offset in np.ndindex(*kernel):
+        yield (slice(None), slice(None), *(slice(i * d, i * d + s * (m - 1) + 1, s) for i, d, s, m
+                                           in zip(offset, dilation, stride, out, strict=True)))
+
+
+def _im2col(xp: np.ndarray, kernel, stride, dilation, groups: int
+            ) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(G, C/G * prod(kernel), B * prod(out)) and the output size."""
     n = len(kernel)
-    win = windows(xp, kernel, stride, dilation)
-    b, c, out = win.shape[0], win.shape[1], win.shape[2:2 + n]
-    win = win.reshape(b, groups, c // groups, *out, *kernel)
-    order = (1, 0, *range(3, 3 + n), 2, *range(3 + n, 3 + 2 * n))
-    return win.transpose(order).reshape(groups, b * int(np.prod(out)), -1)
+    win = windows(xp, kernel, stride, dilation)  # (B, C, *out, *K)
+    out = win.shape[2:2 + n]
+    order = (1, *range(2 + n, 2 + 2 * n), 0, *range(2, 2 + n))  # (C, *K, B, *out)
+    return win.transpose(order).reshape(groups, -1, xp.shape[0] * int(np.prod(out))), out
 
 
-def _from_rows(y: np.ndarray, b: int, out: tuple[int, ...]) -> np.ndarray:
-    """(G, B * prod(out), O/G) -> (B, O, *out)."""
-    g, _, og = y.shape
-    n = len(out)
-    y = y.reshape(g, b, *out, og).transpose(1, 0, n + 2, *range(2, n + 2))
-    return y.reshape(b, g * og, *out)
-
-
-def _to_rows(dy: np.ndarray, groups: int) -> np.ndarray:
-    """(B, O, *out) -> (G, B * prod(out), O/G), the inverse of `_from_rows`."""
-    b, o, out = dy.shape[0], dy.shape[1], dy.shape[2:]
-    n = len(out)
-    dy = dy.reshape(b, groups, o // groups, *out).transpose(1, 0, *range(3, 3 + n), 2)
-    return dy.reshape(groups, -1, o // groups)
+def _rows(dy: np.ndarray, groups: int) -> np.ndarray:
+    """(B, O, *out) -> (G, O/G, B * prod(out))."""
+    b, o = dy.shape[:2]
+    return dy.reshape(b, o, -1).transpose(1, 0, 2).reshape(groups, o // groups, -1)
 
 
 def conv(xp: np.ndarray, w: np.ndarray, stride, dilation, groups: int) -> np.ndarray:
     """Cross-correlation of a padded (B, C, *size) input with w (O, C/G, *kernel)."""
-    kernel = w.shape[2:]
-    cols = _im2col(xp, kernel, stride, dilation, groups)  # (G, B*P, C/G*K)
-    wm = w.reshape(groups, w.shape[0] // groups, -1).transpose(0, 2, 1)  # (G, C/G*K, O/G)
-    out = windows(xp[:1, :1], kernel, stride, dilation).shape[2:2 + len(kernel)]
-    return _from_rows(cols @ wm, xp.shape[0], out)
+    cols, out = _im2col(xp, w.shape[2:], stride, dilation, groups)
+    y = w.reshape(groups, w.shape[0] // groups, -1) @ cols  # (G, O/G, B*P)
+    b = xp.shape[0]
+    return y.reshape(w.shape[0], b, *out).swapaxes(0, 1).copy()  # (B, O, *out)
 
 
 def conv_weight_grad(xp: np.ndarray, dy: np.ndarray, kernel, stride, dilation,
                      groups: int) -> np.ndarray:
     """dL/dw (O, C/G, *kernel) of `conv` from its padded input and dL/dy."""
-    cols = _im2col(xp, kernel, stride, dilation, groups)  # (G, B*P, C/G*K)
-    dw = cols.transpose(0, 2, 1) @ _to_rows(dy, groups)  # (G, C/G*K, O/G)
-    return dw.transpose(0, 2, 1).reshape(dy.shape[1], xp.shape[1] // groups, *kernel)
+    cols, _ = _im2col(xp, kernel, stride, dilation, groups)
+    dw = _rows(dy, groups) @ cols.swapaxes(1, 2)  # (G, O/G, C/G*K)
+    return dw.reshape(dy.shape[1], xp.shape[1] // groups, *kernel)
 
 
 def conv_input_grad(dy: np.ndarray, w: np.ndarray, size, stride, padding: Pads, dilation,
                     groups: int) -> np.ndarray:
     """dL/dx (B, C, *size) of `conv` of the input padded by `padding`: a transposed conv."""
-    n = len(size)
     kernel = w.shape[2:]
-    b, o, out = dy.shape[0], dy.shape[1], dy.shape[2:]
-    z = np.zeros((b, o, *(s * (m - 1) + 1 for s, m in zip(stride, out, strict=True))), dy.dtype)
-    z[(slice(None), slice(None), *(slice(None, None, s) for s in stride))] = dy
-    pads = []
-    for k, d, (before, _), m, zn in zip(kernel, dilation, padding, size, z.shape[2:], strict=True):
-        span = d * (k - 1) + 1
-        left = span - 1 - before
-        pads.append([left, m + span - 1 - zn - left])
-    c = w.shape[1] * groups
-    wt = w.reshape(groups, o // groups, w.shape[1], *kernel).swapaxes(1, 2)
-    wt = wt.reshape(c, o // groups, *kernel)[(..., *([slice(None, None, -1)] * n))]
-    return conv(pad(z, pads), wt, [1] * n, dilation, groups)
+    b, out = dy.shape[0], dy.shape[2:]
+    wm = w.reshape(groups, w.shape[0] // groups, -1).swapaxes(1, 2)  # (G, C/G*K, O/G)
+    cols = (wm @ _rows(dy, groups)).reshape(-1, int(np.prod(kernel)), b, *out)  # (C, K, B, *out)
+    padded = [m + before + after for m, (before, after) in zip(size, padding, strict=True)]
+    dxp = np.zeros((cols.shape[0], b, *padded), dy.dtype)  # (C, B, *padded)
+    for k, index in enumerate(regions(kernel, stride, dilation, out)):
+        dxp[index] += cols[:, k]
+    dx = pad(dxp, [[-before, -after] for before, after in padding])
+    return np.ascontiguousarray(dx.swapaxes(0, 1))
 
 
 def _conv_fwd(a, p, xs, ctx):

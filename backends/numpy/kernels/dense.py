@@ -29,6 +29,9 @@ def _linear_back(dy, cache):
 def _embedding_fwd(a, p, xs, ctx):
     (ids,) = xs
     w = p["weight"]
+    if ids.size and (ids.min() < 0 or ids.max() >= len(w)):  # NumPy would wrap negative ids
+        raise IndexError(f"Embedding ids must lie in [0, {len(w)}), got values in "
+                         f"[{ids.min()}, {ids.max()}]")
     return w[ids], (ids, w.shape)
 
 

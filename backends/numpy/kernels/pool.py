@@ -1,7 +1,8 @@
 """Max and average pooling (1-d, 2-d), adaptive average pooling and global average pooling.
 
-Backward passes scatter window gradients back with one `np.bincount` over the flat indices
-of every window element (a window view of `arange`), so overlapping windows accumulate.
+Pooling works on one strided view per kernel offset (see `conv.regions`): max pooling keeps
+a running maximum, and both backward passes add each offset's share back with one strided add
+per offset, so overlapping windows accumulate.
 """
 
 from __future__ import annotations
@@ -9,36 +10,37 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Kernel
-from .conv import pad, windows
+from .conv import pad, regions, windows
 
 
-def _scatter(shape: tuple[int, ...], index: np.ndarray, values: np.ndarray) -> np.ndarray:
-    flat = np.bincount(index.ravel(), weights=values.ravel(), minlength=int(np.prod(shape)))
-    return flat.reshape(shape).astype(values.dtype, copy=False)
-
-
-def _window_index(shape: tuple[int, ...], kernel, stride) -> np.ndarray:
-    """Flat indices into an array of `shape`, windowed like `windows`: (B, C, *out, *kernel)."""
-    return windows(np.arange(int(np.prod(shape))).reshape(shape), kernel, stride, [1] * len(kernel))
+def _geometry(a, xp: np.ndarray) -> tuple[list[tuple], list[list[int]]]:
+    out = [(m - k) // s + 1 for m, k, s in zip(xp.shape[2:], a["kernel"], a["stride"],
+                                                strict=True)]
+    return list(regions(a["kernel"], a["stride"], [1] * len(out), out)), \
+        [[-q, -q] for q in a["padding"]]
 
 
 def _maxpool_fwd(a, p, xs, ctx):
     (x,) = xs
-    n = len(a["kernel"])
     xp = pad(x, [[q, q] for q in a["padding"]], -np.inf)
-    win = windows(xp, a["kernel"], a["stride"], [1] * n)
-    flat = win.reshape(*win.shape[:2 + n], -1)  # (B, C, *out, K)
-    arg = flat.argmax(-1)[..., None]
-    return np.take_along_axis(flat, arg, -1)[..., 0], (a, xp.shape, arg)
+    index, _ = _geometry(a, xp)
+    y = xp[index[0]].copy()
+    for ix in index[1:]:
+        np.maximum(y, xp[ix], out=y)
+    return y, (a, xp, y)
 
 
 def _maxpool_back(dy, cache):
-    a, shape, arg = cache
-    n = len(a["kernel"])
-    idx = _window_index(shape, a["kernel"], a["stride"])
-    idx = np.take_along_axis(idx.reshape(*idx.shape[:2 + n], -1), arg, -1)
-    dxp = _scatter(shape, idx, dy)
-    return [pad(dxp, [[-q, -q] for q in a["padding"]])], {}
+    """Each window's gradient goes to its first maximum, the element PyTorch picks."""
+    a, xp, y = cache
+    dxp = np.zeros(xp.shape, dy.dtype)
+    index, unpad = _geometry(a, xp)
+    taken = np.zeros(y.shape, bool)
+    for ix in index:
+        first = (xp[ix] == y) & ~taken
+        taken |= first
+        dxp[ix] += dy * first
+    return [pad(dxp, unpad)], {}
 
 
 def _avgpool_fwd(a, p, xs, ctx):
@@ -51,10 +53,12 @@ def _avgpool_fwd(a, p, xs, ctx):
 
 def _avgpool_back(dy, cache):
     a, shape = cache
-    n = len(a["kernel"])
-    idx = _window_index(shape, a["kernel"], a["stride"])
-    g = np.broadcast_to((dy / np.prod(a["kernel"]))[(..., *[None] * n)], idx.shape)
-    return [pad(_scatter(shape, idx, g), [[-q, -q] for q in a["padding"]])], {}
+    dxp = np.zeros(shape, dy.dtype)
+    index, unpad = _geometry(a, dxp)
+    share = dy / len(index)
+    for ix in index:
+        dxp[ix] += share
+    return [pad(dxp, unpad)], {}
 
 
 def _bins(n_in: int, n_out: int, dtype) -> np.ndarray:

@@ -1,0 +1,103 @@
+"""`model.compile` with a spec's `train` section, meaning what PyTorch means by it.
+
+Keras's optimizers differ from PyTorch's in two places, and both are fixed here: Adam adds its
+epsilon before the bias correction of the second moment (PyTorch after), and `weight_decay` of
+SGD and Adam is PyTorch's L2 term added to the gradient, while Keras decays the weights
+directly (that is AdamW, where both agree).
+
+    model = build(graph)
+    fit_args = compile_for_training(model, graph.train)
+    model.fit(x, y, **fit_args)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from archdsl.graph import Optimizer, TrainConfig
+
+DEFAULT = TrainConfig(loss="cross_entropy", optimizer=Optimizer(name="Adam", args={"lr": 1e-3}))
+
+LOSSES = {
+    "cross_entropy": lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    "bce_with_logits": lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+    "mse": lambda: keras.losses.MeanSquaredError(),
+    "l1": lambda: keras.losses.MeanAbsoluteError(),
+}
+
+
+class SGD(keras.optimizers.SGD):
+    """torch.optim.SGD: `l2` (PyTorch's weight_decay) joins the gradient before the momentum."""
+
+    def __init__(self, l2: float = 0.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.l2 = l2
+
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
+        if self.l2:
+            gradient = tf.cast(gradient, variable.dtype) + self.l2 * variable
+        super().update_step(gradient, variable, learning_rate)
+
+
+class Adam(keras.optimizers.Adam):
+    """torch.optim.Adam (and AdamW, through Keras's decoupled `weight_decay`).
+
+    p -= lr * m_hat / (sqrt(v_hat) + eps), with `l2` (Adam's weight_decay) added to the gradient.
+    """
+
+    def __init__(self, l2: float = 0.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.l2 = l2
+
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
+        dtype = variable.dtype
+        g = tf.cast(gradient, dtype)
+        if self.l2:
+            g = g + self.l2 * variable
+        step = tf.cast(self.iterations + 1, dtype)
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        self.assign_add(m, (g - m) * (1 - self.beta_1))
+        self.assign_add(v, (tf.square(g) - v) * (1 - self.beta_2))
+        m_hat = m / (1 - self.beta_1**step)  # a Python float: no float32 round trip
+        v_hat = v / (1 - self.beta_2**step)
+        lr = tf.cast(learning_rate, dtype)
+        self.assign_sub(variable, lr * m_hat / (tf.sqrt(v_hat) + self.epsilon))
+
+
+def optimizer(spec: Optimizer, clip: float | None = None) -> keras.optimizers.Optimizer:
+    """The Keras optimizer for a spec's `Optimizer(...)`; `clip` is the global gradient norm."""
+    a = dict(spec.args)
+    common = {"learning_rate": a.pop("lr", 1e-3), "global_clipnorm": clip}
+    if spec.name == "SGD":
+        if a.pop("dampening", 0.0):
+            raise ValueError("SGD `dampening` has no Keras equivalent")
+        out = SGD(l2=a.pop("weight_decay", 0.0), momentum=a.pop("momentum", 0.0),
+                  nesterov=a.pop("nesterov", False), **common)
+    else:
+        beta_1, beta_2 = a.pop("betas", (0.9, 0.999))
+        decay = a.pop("weight_decay", 0.01 if spec.name == "AdamW" else 0.0)
+        out = Adam(beta_1=beta_1, beta_2=beta_2, epsilon=a.pop("eps", 1e-8),
+                   l2=0.0 if spec.name == "AdamW" else decay,
+                   weight_decay=decay if spec.name == "AdamW" and decay else None, **common)
+    if a:
+        raise ValueError(f"{spec.name} arguments the TensorFlow backend does not know: "
+                         f"{', '.join(sorted(a))}")
+    return out
+
+
+def compile_for_training(model: keras.Model, train: TrainConfig | None = None,
+                         **compile_args: Any) -> dict[str, Any]:
+    """Compile `model` with the spec's loss and optimizer (cross entropy and Adam(lr=1e-3) when
+    the spec has none); returns `fit`'s `batch_size` and `epochs` from the spec, if given."""
+    loss = (train and train.loss) or DEFAULT.loss
+    spec = (train and train.optimizer) or DEFAULT.optimizer
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
+    model.compile(optimizer=optimizer(spec, train.clip if train else None),
+                  loss=LOSSES[loss](), **compile_args)
+    fit = {"batch_size": train.batch if train else None, "epochs": train.epochs if train else None}
+    return {k: v for k, v in fit.items() if v is not None}

@@ -1,0 +1,16 @@
+"""The PyTorch backend: a spec's graph as a readable, standalone nn.Module source file.
+
+    source = generate(graph)              # one module, importing only torch and the stdlib
+    model = build(graph)                  # that same source, executed: an nn.Module
+    weights = state_dict(model)           # {graph key: numpy array}, PyTorch's layout
+    load_state_dict(model, weights)       # checks every name and shape first
+
+torch is imported only when a model is built or its weights are read.
+"""
+
+from __future__ import annotations
+
+from .generator import generate
+from .runtime import build, load_state_dict, state_dict
+
+__all__ = ["build", "generate", "load_state_dict", "state_dict"]
