@@ -262,9 +262,18 @@ def train(
         from archdsl.graph import GanGraph
         from archdsl.train import fit
         g = graph(str(file), model, params, search_paths=_search_paths(path))
-        if isinstance(g, GanGraph):
-            fail(f"`{g.name}` is a gan; adversarial training is not available yet", 2)
         folder = out or Path("runs") / g.name
+        if isinstance(g, GanGraph):
+            from archdsl.gan import fit as fit_gan
+            gan_result = fit_gan(g, file.read_text(encoding="utf-8"), backend, folder,
+                                 epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,
+                                 progress=sys.stderr.isatty(),
+                                 log=lambda m: typer.echo(m, err=True))
+            if gan_result.stopped:
+                typer.echo(f"stopped: {gan_result.stopped}", err=True)
+                return 1
+            typer.echo(f"{g.name}: samples, losses and judge.json in {folder}")
+            return 0
         try:
             result = fit(g, file.read_text(encoding="utf-8"), backend, folder, data=data,
                          epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,

@@ -132,6 +132,7 @@ class Result:
     loss: float
     out: Path
     stopped: str | None = None
+    trainer: Any = None
 
 
 def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None = None,
@@ -234,15 +235,23 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
             with open(metrics, "a" if epoch or resume else "w", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
             save(epoch + 1, 0, shuffle.bit_generator.state)
-            bar.console.print(f"epoch {epoch + 1}/{settings.epochs}: train loss "
-                              f"{row['train_loss']:.4f}, held-out loss {val_loss:.4f}, "
-                              f"accuracy {val_acc:.2%} ({seconds:.1f} s)", markup=False)
+            say(bar, progress, log, f"epoch {epoch + 1}/{settings.epochs}: train loss "
+                f"{row['train_loss']:.4f}, held-out loss {val_loss:.4f}, accuracy "
+                f"{val_acc:.2%} ({seconds:.1f} s)")
     if hasattr(trainer, "close"):
         trainer.close()
     if history and lead:
         plot(history, out / "curves.png")
     last = history[-1] if history else {"val_accuracy": float("nan"), "val_loss": float("nan")}
-    return Result(history, last["val_accuracy"], last["val_loss"], out, stopped)
+    return Result(history, last["val_accuracy"], last["val_loss"], out, stopped, trainer)
+
+
+def say(bar: Any, progress: bool, log: Any, message: str) -> None:
+    """A line above the live progress bar, or through `log` when there is no bar."""
+    if progress:
+        bar.console.print(message, markup=False)
+    else:
+        log(message)
 
 
 def distributed_rank() -> tuple[int, int]:

@@ -1,0 +1,264 @@
+"""`archdsl train` for a `gan`: the adversarial game, its pictures, and a judge.
+
+The losses are defined once here, on the discriminator's logits for real (`r`) and generated
+(`f`) examples, each a mean over the batch (`sp` is softplus, `σ` the sigmoid):
+
+| loss | discriminator minimises | generator minimises |
+| --- | --- | --- |
+| minimax | sp(-r) + sp(f) | -sp(f), i.e. log(1 - σ(f)) |
+| nonsaturating | sp(-r) + sp(f) | sp(-f), i.e. -log σ(f) |
+| hinge | relu(1 - r) + relu(1 + f) | -f |
+| wasserstein | f - r, then weights clipped to [-clip, clip] | -f |
+| lsgan | ((r - 1)² + f²) / 2 | (f - 1)² / 2 |
+
+Each backend implements `GanTrainer` (`backends/<name>/gan.py`) with these formulas; the
+loop below alternates `n_critic` discriminator steps with one generator step.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archdsl import checkpoint
+from archdsl.data import digits_images
+from archdsl.graph import GanGraph, Optimizer
+
+GAN_DEFAULTS = {"batch": 64, "epochs": 20, "n_critic": 1, "clip": 0.01}
+ADAM_GAN = Optimizer(name="Adam", args={"lr": 2e-4, "betas": [0.5, 0.999], "eps": 1e-8,
+                                        "weight_decay": 0.0})
+
+
+def d_loss(loss: str, r: np.ndarray, f: np.ndarray) -> float:
+    """The discriminator's loss in float64 NumPy: the reference the backends are tested on."""
+    r, f = r.astype(np.float64).ravel(), f.astype(np.float64).ravel()
+    sp = np.logaddexp  # sp(x) = logaddexp(0, x)
+    value = {"minimax": sp(0, -r).mean() + sp(0, f).mean(),
+             "nonsaturating": sp(0, -r).mean() + sp(0, f).mean(),
+             "hinge": np.maximum(1 - r, 0).mean() + np.maximum(1 + f, 0).mean(),
+             "wasserstein": f.mean() - r.mean(),
+             "lsgan": 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f ** 2).mean()}[loss]
+    return float(value)
+
+
+def g_loss(loss: str, f: np.ndarray) -> float:
+    f = f.astype(np.float64).ravel()
+    value = {"minimax": -np.logaddexp(0, f).mean(), "nonsaturating": np.logaddexp(0, -f).mean(),
+             "hinge": -f.mean(), "wasserstein": -f.mean(),
+             "lsgan": 0.5 * ((f - 1) ** 2).mean()}[loss]
+    return float(value)
+
+
+@dataclass
+class GanSettings:
+    loss: str
+    g_optimizer: Optimizer
+    d_optimizer: Optimizer
+    batch: int
+    epochs: int
+    n_critic: int
+    clip: float
+    seed: int
+    latent: list[int]  # the generator input's shape without the batch
+
+
+def resolve(gan: GanGraph, epochs: int | None = None, batch: int | None = None,
+            lr: float | None = None, seed: int = 0) -> GanSettings:
+    cfg = gan.train
+    base = (cfg.optimizer if cfg and cfg.optimizer else None) or ADAM_GAN
+    g_opt = (cfg.g_optimizer if cfg and cfg.g_optimizer else None) or base
+    d_opt = (cfg.d_optimizer if cfg and cfg.d_optimizer else None) or base
+    if lr is not None:
+        g_opt = Optimizer(name=g_opt.name, args={**g_opt.args, "lr": lr})
+        d_opt = Optimizer(name=d_opt.name, args={**d_opt.args, "lr": lr})
+    z = gan.generator.nodes[gan.generator.inputs[0]].type
+    latent = [int(d) for d in z.shape[1:]]
+    return GanSettings(
+        loss=gan.loss, g_optimizer=g_opt, d_optimizer=d_opt,
+        batch=batch or (cfg.batch if cfg and cfg.batch else GAN_DEFAULTS["batch"]),
+        epochs=epochs if epochs is not None else (cfg.epochs if cfg and cfg.epochs
+                                                  else GAN_DEFAULTS["epochs"]),
+        n_critic=(cfg.n_critic if cfg and cfg.n_critic else
+                  (5 if gan.loss == "wasserstein" else 1)),
+        clip=cfg.clip if cfg and cfg.clip else GAN_DEFAULTS["clip"], seed=seed, latent=latent)
+
+
+def real_images(gan: GanGraph) -> np.ndarray:
+    """The embedded digits at the generator's output size, scaled to [-1, 1] (tanh's range)."""
+    out = gan.generator.nodes[gan.generator.outputs[0]].type
+    if out.rank != 4 or out.shape[1] != 1:
+        raise ValueError(f"the embedded digits are grey images [B, 1, H, W]; `{gan.name}` "
+                         f"makes {out}")
+    images, _ = digits_images(int(out.shape[2]), int(out.shape[3]))
+    return (images[:, None] * 2 - 1).astype(np.float32)
+
+
+def save_grid(images: np.ndarray, path: Path, columns: int = 8) -> None:
+    """Samples in [-1, 1], [N, 1, H, W], as one PNG grid."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = len(images)
+    rows = math.ceil(n / columns)
+    h, w = images.shape[2:]
+    grid = np.ones((rows * (h + 2), columns * (w + 2)))
+    for i, img in enumerate(images):
+        r, c = divmod(i, columns)
+        grid[r * (h + 2):r * (h + 2) + h, c * (w + 2):c * (w + 2) + w] = (img[0] + 1) / 2
+    plt.imsave(path, np.clip(grid, 0, 1), cmap="gray", vmin=0, vmax=1)
+
+
+def plot_losses(history: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.plot([h["epoch"] for h in history], [h["d_loss"] for h in history], marker="o",
+            label="discriminator")
+    ax.plot([h["epoch"] for h in history], [h["g_loss"] for h in history], marker="o",
+            label="generator")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def make_trainer(backend: str, gan: GanGraph, settings: GanSettings) -> Any:
+    module = importlib.import_module(f"archdsl.backends.{backend}.gan")
+    return module.GanTrainer(gan, settings)
+
+
+@dataclass
+class GanResult:
+    history: list[dict[str, Any]]
+    out: Path
+    judge: dict[str, Any] | None
+    stopped: str | None = None
+
+
+def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | None = None,
+        batch: int | None = None, lr: float | None = None, seed: int = 0,
+        resume: bool = False, judge_samples: int = 1000, progress: bool = True,
+        log: Any = print) -> GanResult:
+    from archdsl.data import fingerprint
+    from archdsl.train import _progress, say
+    settings = resolve(gan, epochs, batch, lr, seed)
+    real = real_images(gan)
+    trainer = make_trainer(backend, gan, settings)
+    rng = np.random.default_rng(seed)
+    fixed_z = np.random.default_rng(seed + 1).normal(size=(64, *settings.latent)).astype(
+        np.float32)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "checkpoint.npz"
+    spec_hash = fingerprint(spec_text)
+    history: list[dict[str, Any]] = []
+    start = 0
+    if resume:
+        state, meta = checkpoint.load(ckpt)
+        if meta.get("spec_hash") != spec_hash or meta.get("backend") != backend:
+            raise checkpoint.CheckpointError(f"{ckpt} was written for another spec or backend")
+        trainer.load_state(state)
+        rng.bit_generator.state = meta["rng"]
+        start, history = meta["epoch"], meta["history"]
+    log(f"training {gan.name} ({settings.loss}) on {len(real)} real digits with {backend}: "
+        f"{settings.epochs} epochs, batch {settings.batch}, {settings.n_critic} critic step(s) "
+        "per generator step")
+    steps = len(real) // settings.batch
+    stopped = None
+    bar = _progress(progress)
+    with bar:
+        task = bar.add_task(gan.name, total=steps * settings.epochs, completed=steps * start,
+                            loss=float("nan"), rate=0.0)
+        for epoch in range(start, settings.epochs):
+            t0 = time.perf_counter()
+            order = rng.permutation(len(real))
+            d_losses, g_losses = [], []
+            for i in range(steps):
+                x = real[order[i * settings.batch:(i + 1) * settings.batch]]
+                z = rng.normal(size=(len(x), *settings.latent)).astype(np.float32)
+                d_losses.append(trainer.d_step(x, z))
+                if (i + 1) % settings.n_critic == 0:
+                    z = rng.normal(size=(len(x), *settings.latent)).astype(np.float32)
+                    g_losses.append(trainer.g_step(z))
+                if not (math.isfinite(d_losses[-1]) and all(map(math.isfinite, g_losses[-1:]))):
+                    stopped = f"a non-finite loss at epoch {epoch + 1}, step {i + 1}"
+                    break
+                bar.update(task, advance=1, loss=d_losses[-1],
+                           rate=(i + 1) * settings.batch / (time.perf_counter() - t0))
+            if stopped:
+                break
+            row = {"epoch": epoch + 1, "d_loss": float(np.mean(d_losses)),
+                   "g_loss": float(np.mean(g_losses)) if g_losses else float("nan"),
+                   "seconds": round(time.perf_counter() - t0, 2)}
+            history.append(row)
+            save_grid(trainer.sample(fixed_z), out / f"samples_epoch{epoch + 1:03d}.png")
+            checkpoint.save(ckpt, trainer.state(), {
+                "spec_hash": spec_hash, "backend": backend, "epoch": epoch + 1,
+                "rng": rng.bit_generator.state, "history": history})
+            say(bar, progress, log, f"epoch {epoch + 1}/{settings.epochs}: D loss "
+                f"{row['d_loss']:.4f}, G loss {row['g_loss']:.4f} ({row['seconds']:.1f} s)")
+    if history:
+        save_grid(trainer.sample(fixed_z), out / "samples.png")
+        plot_losses(history, out / "losses.png")
+        with open(out / "metrics.jsonl", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(h) + "\n" for h in history)
+    verdict = None
+    if judge_samples and history and not stopped:
+        z = np.random.default_rng(seed + 2).normal(size=(judge_samples, *settings.latent))
+        samples = np.concatenate([trainer.sample(z[i:i + 250].astype(np.float32))
+                                  for i in range(0, judge_samples, 250)])
+        verdict = judge(samples, log)
+        (out / "judge.json").write_text(json.dumps(verdict, indent=2))
+    return GanResult(history, out, verdict, stopped)
+
+
+# ---- the judge ----------------------------------------------------------------------------
+def judge(samples: np.ndarray, log: Any = print, seed: int = 0) -> dict[str, Any]:
+    """Label generated digits with the classifier of specs/cnn_digits.arch, trained here on the
+    real digits (its held-out accuracy must reach 95%); report the class histogram and the
+    mean confidence, an Inception-score analogue."""
+    import tempfile
+    from importlib import resources
+
+    from archdsl.api import load
+    from archdsl.data import digits_standardize
+    from archdsl.train import fit as fit_classifier
+    spec = resources.files("archdsl.specs").joinpath("cnn_digits.arch")
+    g = load(str(spec)).graph()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = fit_classifier(g, spec.read_text(), "torch", Path(tmp), data="digits",
+                                seed=seed, progress=False, log=lambda m: None)
+    if result.accuracy < 0.95:
+        raise RuntimeError(f"the judge reached only {result.accuracy:.1%} held-out accuracy "
+                           "on the real digits; its verdict would not be trustworthy")
+    h, w = g.nodes[g.inputs[0]].type.shape[2:]
+    x = digits_standardize(resize_samples((samples + 1) / 2, int(h), int(w)))
+    logits = np.concatenate([result.trainer.predict({g.input_names[0]: x[i:i + 500]})
+                             for i in range(0, len(x), 500)])
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    labels = p.argmax(axis=1)
+    histogram = np.bincount(labels, minlength=10).tolist()
+    verdict = {"samples": len(samples), "judge_accuracy": round(result.accuracy, 4),
+               "histogram": histogram, "classes_found": int(sum(c > 0 for c in histogram)),
+               "mean_confidence": round(float(p.max(axis=1).mean()), 4)}
+    log(f"judge (held-out accuracy {verdict['judge_accuracy']:.1%}): "
+        f"{verdict['classes_found']} of 10 digit classes, mean confidence "
+        f"{verdict['mean_confidence']:.2f}, histogram {histogram}")
+    return verdict
+
+
+def resize_samples(images: np.ndarray, h: int, w: int) -> np.ndarray:
+    from archdsl.data import resize_bilinear
+    if images.shape[2:] == (h, w):
+        return images.astype(np.float32)
+    return resize_bilinear(images[:, 0].astype(np.float64), h, w)[:, None].astype(np.float32)
