@@ -119,7 +119,10 @@ def canonical_weights(reference: Any, rng: np.random.Generator) -> dict[str, np.
     return out
 
 
-def compare(check: str, backend: str, name: str, x: Any, ref: Any) -> Row:
+def compare(check: str, backend: str, name: str, x: Any, ref: Any, floor: float = 0.0) -> Row:
+    """Normwise relative error; the denominator is at least `floor` (a hundredth of the
+    largest reference value of the same check), so a tensor whose true value is zero, such as
+    the gradient of a bias that feeds BatchNorm, is judged against its family's scale."""
     x = np.asarray(x, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if x.shape != ref.shape:
@@ -127,7 +130,7 @@ def compare(check: str, backend: str, name: str, x: Any, ref: Any) -> Row:
                    f"{list(ref.shape)})", max_abs=float("inf"), max_rel=float("inf"),
                    tolerance=TOLERANCE[check], ok=False)
     err = float(np.max(np.abs(x - ref))) if x.size else 0.0
-    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, floor)
     rel = err / scale if scale > 0 else err
     return Row(check=check, backend=backend, name=name, max_abs=err, max_rel=rel,
                tolerance=TOLERANCE[check], ok=bool(rel <= TOLERANCE[check]))
@@ -154,6 +157,9 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
     target = make_target(loss, ref_eval[0], rng)
     expected = _measure(ref, weights, inputs, target, loss)
     report = Report(model=graph.name, backends=backends, bind=values, rows=[])
+    floors: dict[str, float] = {}
+    for check, _, value in expected:
+        floors[check] = max(floors.get(check, 0.0), 1e-2 * float(np.max(np.abs(value))))
     for b in backends:
         progress(f"{b}: building and comparing")
         try:
@@ -167,7 +173,8 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
             report.errors[b] = f"{type(exc).__name__}: {exc}"
             continue
         for check, name, ref_value in expected:
-            report.rows.append(compare(check, b, name, got[(check, name)], ref_value))
+            report.rows.append(compare(check, b, name, got[(check, name)], ref_value,
+                                       floors[check]))
     return report
 
 

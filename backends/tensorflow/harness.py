@@ -16,12 +16,13 @@ from . import _key, _layers, build, load_state_dict, state_dict
 from .training import optimizer as make_optimizer
 
 
-def loss_value(loss: str, out: tf.Tensor, target: np.ndarray) -> tf.Tensor:
+def loss_value(loss: str, out: tf.Tensor, target: Any) -> tf.Tensor:
+    """The `train` losses, each a mean; cross entropy over the last dimension."""
     if loss == "cross_entropy":
         logits = tf.reshape(out, [-1, out.shape[-1]])
-        labels = tf.reshape(tf.constant(target, tf.int64), [-1])
+        labels = tf.reshape(tf.cast(target, tf.int64), [-1])
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-    t = tf.reshape(tf.constant(target, out.dtype), tf.shape(out))
+    t = tf.reshape(tf.cast(target, out.dtype), tf.shape(out))
     if loss == "bce_with_logits":
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(t, out))
     return tf.reduce_mean(tf.square(out - t)) if loss == "mse" else \

@@ -101,3 +101,50 @@ def compile_for_training(model: keras.Model, train: TrainConfig | None = None,
                   loss=LOSSES[loss](), **compile_args)
     fit = {"batch_size": train.batch if train else None, "epochs": train.epochs if train else None}
     return {k: v for k, v in fit.items() if v is not None}
+
+
+class Trainer:
+    """The trainer behind `archdsl train --backend tensorflow` (see archdsl/train.py): one
+    GradientTape step per batch, with the optimizers above."""
+
+    def __init__(self, graph: Any, settings: Any):
+        from . import build
+        keras.utils.set_random_seed(settings.seed)
+        self.settings = settings
+        self.model = build(graph)
+        self.optimizer = optimizer(settings.optimizer)
+        self.optimizer.build(self.model.trainable_variables)
+        self._step = tf.function(self._train_step, reduce_retracing=True)
+
+    def _train_step(self, inputs: list[tf.Tensor], target: tf.Tensor) -> tf.Tensor:
+        from .harness import loss_value
+        with tf.GradientTape() as tape:
+            out = self.model(*inputs, training=True)
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            value = loss_value(self.settings.loss, out, target)
+        variables = self.model.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(value, variables), variables,
+                                           strict=True))
+        return value
+
+    def _inputs(self, batch: dict[str, Any]) -> list[tf.Tensor]:
+        return [tf.constant(batch[n]) for n in self.settings.inputs]
+
+    def step(self, batch: dict[str, Any]) -> float:
+        return float(self._step(self._inputs(batch), tf.constant(batch[self.settings.label])))
+
+    def predict(self, batch: dict[str, Any]) -> Any:
+        out = self.model(*self._inputs(batch), training=False)
+        return (out[0] if isinstance(out, (tuple, list)) else out).numpy()
+
+    def state(self) -> dict[str, Any]:
+        """Every model and optimizer variable (weights, statistics, seed states, moments)."""
+        out = {f"var/{i}": v.numpy() for i, v in enumerate(self.model.variables)}
+        out.update({f"optim/{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)})
+        return out
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for prefix, variables in (("var", self.model.variables),
+                                  ("optim", self.optimizer.variables)):
+            for i, v in enumerate(variables):
+                v.assign(state[f"{prefix}/{i}"])
