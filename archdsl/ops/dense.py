@@ -99,6 +99,10 @@ def _parameter_norm(args: dict, ins: list[TensorType]) -> dict:
         if d < 1:
             raise Problem("E0403", "every size in the shape of `Parameter` must be at least 1",
                           label=f"got {d}")
+    if args["init"] == "xavier_uniform" and len(shape) < 2:
+        raise Problem("E0403", "`init=\"xavier_uniform\"` needs a shape of rank 2 or more",
+                      label=f"the shape {shape} has no fan-in and fan-out",
+                      hint='use "normal", "uniform" or "zeros" for a vector')
     return {**args, "shape": shape}
 
 

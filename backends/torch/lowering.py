@@ -131,7 +131,7 @@ _INIT = {
     "ones": "torch.ones({})",
     "uniform": "torch.rand({})",
     "xavier_uniform": "nn.init.xavier_uniform_(torch.empty({}))",
-    "trunc_normal": "nn.init.trunc_normal_(torch.empty({}), std=0.02)",
+    "trunc_normal": "nn.init.trunc_normal_(torch.empty({}), std=0.02, a=-0.04, b=0.04)",
 }
 
 
