@@ -909,8 +909,8 @@ class PositionalEmbedding(keras.layers.Layer):
 
 
 def _parameter_init(shape: tuple, init: str) -> keras.initializers.Initializer:
-    """torch.nn.init's defaults: normal N(0, 1), uniform U(0, 1), trunc_normal N(0, 1)
-    cut at +-2, xavier_uniform with PyTorch's fans (dims 1 and 0 times the rest)."""
+    """The language's inits: normal N(0, 1), uniform U(0, 1), trunc_normal N(0, 0.02) cut at
+    +-2 std, xavier_uniform with PyTorch's fans (dims 1 and 0 times the rest)."""
     if init == "xavier_uniform":
         if len(shape) < 2:
             raise ValueError(
@@ -921,7 +921,7 @@ def _parameter_init(shape: tuple, init: str) -> keras.initializers.Initializer:
     return {
         "normal": keras.initializers.RandomNormal(0.0, 1.0),
         "uniform": keras.initializers.RandomUniform(0.0, 1.0),
-        "trunc_normal": keras.initializers.TruncatedNormal(0.0, 1.0),
+        "trunc_normal": keras.initializers.TruncatedNormal(0.0, 0.02),  # cut at 2 std
         "zeros": keras.initializers.Zeros(),
         "ones": keras.initializers.Ones(),
     }[init]
