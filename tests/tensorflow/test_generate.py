@@ -11,6 +11,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from tf_cases import SPECS, Spec, graph
+
+import archdsl
 from archdsl.backends import tensorflow as backend
 from archdsl.backends.tensorflow.generator import (
     ALIASES,
@@ -19,9 +22,6 @@ from archdsl.backends.tensorflow.generator import (
     LAYERS,
     generate,
 )
-from tf_cases import SPECS, Spec, graph
-
-import archdsl
 from archdsl.ops import REGISTRY
 
 IDS = [s.id for s in SPECS]

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import torch
+from tf_cases import SPECS, Spec, graph, inputs, models, shape
+
 from archdsl.backends import tensorflow as backend
 from archdsl.backends import torch as torch_backend
 from archdsl.backends.tensorflow.training import compile_for_training
-from tf_cases import SPECS, Spec, graph, inputs, models, shape
-
 from archdsl.graph import Optimizer, TrainConfig
 
 CASES = [pytest.param(s, id=s.id, marks=[pytest.mark.slow] if s.slow else []) for s in SPECS]

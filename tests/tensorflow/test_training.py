@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import torch
-from archdsl.backends.tensorflow.training import LOSSES, compile_for_training, optimizer
 
+from archdsl.backends.tensorflow.training import LOSSES, compile_for_training, optimizer
 from archdsl.graph import Optimizer, TrainConfig
 
 OPTIMIZERS = [

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from archdsl.backends.torch import build, load_state_dict, state_dict
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 from torch_cases import (
@@ -24,6 +23,7 @@ from torch_cases import (
 )
 
 import archdsl
+from archdsl.backends.torch import build, load_state_dict, state_dict
 from archdsl.graph import Graph
 from archdsl.ops import REGISTRY
 from archdsl.symbolic import evaluate

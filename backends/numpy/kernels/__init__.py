@@ -3,8 +3,8 @@
 To add an op `Foo` of the registry (archdsl/ops/): write `forward(a, p, xs, ctx) -> (y, cache)`
 and `backward(dy, cache) -> ([dx per input], {param name: dparam})` in the family's file (see
 `base.py` for the contract), add `"Foo": Kernel(forward, backward)` to that file's table, add
-its cases to tests/numpy/test_kernels.py and its PyTorch oracle to tests/numpy/
-torch_reference.py. A test fails while any registry op lacks a kernel or a case.
+its cases to tests/numpy/test_numpy_kernels.py and its PyTorch oracle to tests/numpy/
+numpy_oracle.py. A test fails while any registry op lacks a kernel or a case.
 """
 
 from __future__ import annotations

@@ -6,16 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from numpy_cases import ROOT, inputs
+
+import archdsl
+from archdsl import gan as gan_loop
+from archdsl import train as train_loop
 from archdsl.backends import numpy as nb
 from archdsl.backends.numpy.gan import GanTrainer
 from archdsl.backends.numpy.training import Trainer
 from archdsl.backends.torch import gan as torch_gan
 from archdsl.backends.torch import training as torch_training
-from model_cases import ROOT, inputs
-
-import archdsl
-from archdsl import gan as gan_loop
-from archdsl import train as train_loop
 from archdsl.graph import Graph, Optimizer
 
 # Adam's eps is raised as `archdsl verify` does (docs/verify.md): with 1e-8 a first step is

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from archdsl.backends import numpy as nb
-from model_cases import GRAPHS, ROOT
+from numpy_cases import GRAPHS, ROOT
 
 import archdsl
 from archdsl.api import backend
+from archdsl.backends import numpy as nb
 from archdsl.graph import Graph
 
 

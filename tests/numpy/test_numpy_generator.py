@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from archdsl.backends import numpy as nb
-from model_cases import GRAPHS, ROOT, inputs
+from numpy_cases import GRAPHS, ROOT, inputs
 
 import archdsl
+from archdsl.backends import numpy as nb
 from archdsl.graph import Graph
 
 
