@@ -93,6 +93,12 @@ def parse_binds(items: list[str]) -> dict[str, int]:
     return out
 
 
+def check_backend(name: str) -> None:
+    from archdsl.api import BACKENDS
+    if name not in BACKENDS:
+        fail(f"--backend is one of {', '.join(BACKENDS)}, not {name!r}")
+
+
 def _search_paths(paths: list[Path] | None) -> list[str]:
     return [str(p) for p in paths or []]
 
@@ -102,6 +108,7 @@ ModelOpt = Annotated[str | None, typer.Option("--model", "-m",
                                               help="Which model or gan of the file.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a model parameter: "
                                                   "--set layers=24 (repeatable).")]
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="torch, tensorflow or numpy.")]
 PathOpt = Annotated[list[Path] | None, typer.Option("--path", "-I", help="Another folder "
                                                     "imports may come from (repeatable).")]
 
@@ -188,8 +195,7 @@ def analyze(
 @app.command("compile")
 def compile_(
     file: FileArg,
-    backend: Annotated[str, typer.Option("--backend", "-b", help="torch, tensorflow or numpy.")]
-    = "torch",
+    backend: BackendOpt = "torch",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the module here "
                                                 "instead of standard output.")] = None,
     model: ModelOpt = None,
@@ -197,9 +203,7 @@ def compile_(
     path: PathOpt = None,
 ) -> None:
     """Generate a readable, standalone module for one backend."""
-    from archdsl.api import BACKENDS
-    if backend not in BACKENDS:
-        fail(f"--backend is one of {', '.join(BACKENDS)}, not {backend!r}")
+    check_backend(backend)
     params = parse_assignments(set_ or [], "--set")
 
     def body() -> int:
@@ -219,8 +223,7 @@ def compile_(
 @app.command()
 def train(
     file: FileArg,
-    backend: Annotated[str, typer.Option("--backend", "-b", help="torch, tensorflow or numpy.")]
-    = "torch",
+    backend: BackendOpt = "torch",
     data: Annotated[str | None, typer.Option("--data", help="An embedded dataset (digits, "
                                              "chars, copy, reverse, sort, first) or an .npz "
                                              "file; by default the one that fits the spec.")]
@@ -246,9 +249,7 @@ def train(
     path: PathOpt = None,
 ) -> None:
     """Train a model on embedded or .npz data, with checkpoints, metrics and a plot."""
-    from archdsl.api import BACKENDS
-    if backend not in BACKENDS:
-        fail(f"--backend is one of {', '.join(BACKENDS)}, not {backend!r}")
+    check_backend(backend)
     params = parse_assignments(set_ or [], "--set")
     if nproc > 1:
         if backend != "torch":

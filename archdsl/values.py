@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archdsl import syntax as ast
 from archdsl.diagnostics import Loc
 from archdsl.graph import TensorType
-from archdsl.ops.registry import OpDef
+
+if TYPE_CHECKING:
+    from archdsl.ops.registry import OpDef
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 from archdsl.diagnostics import Problem
 from archdsl.graph import FLOAT_DTYPES, ParamSpec, TensorType
 from archdsl.symbolic import Dim, Sym, format_dim, format_shape
+from archdsl.values import kind_of
 
 
 class _Required:
@@ -169,20 +170,6 @@ def _show(v: Any) -> str:
     return str(v)
 
 
-def _type_name(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, Sym)):
-        return "int"
-    if isinstance(v, float):
-        return "float"
-    if isinstance(v, str):
-        return "str"
-    if isinstance(v, (tuple, list)):
-        return "tuple"
-    return getattr(v, "kind_name", type(v).__name__)
-
-
 def check_arg(op: str, decl: Arg, v: Any) -> Any:
     kind = decl.kind
     if kind == "any":
@@ -255,7 +242,7 @@ def _num(x: float) -> str:
 
 def _wrong_type(op: str, decl: Arg, v: Any, want: str) -> Problem:
     return Problem("E0402", f"`{decl.name}` of `{op}` must be {want}",
-                   label=f"got {_type_name(v)} {_show(v) if not hasattr(v, 'kind_name') else ''}"
+                   label=f"got {kind_of(v)} {_show(v) if not hasattr(v, 'kind_name') else ''}"
                    .rstrip())
 
 
