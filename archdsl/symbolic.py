@@ -340,5 +340,16 @@ def evaluate(d: Dim, values: dict[str, int]) -> int:
     return out
 
 
+def resolve_dims(v: object, values: dict[str, int]) -> object:
+    """`v` (an op's arguments: nested dicts, lists and tuples) with every `Sym` evaluated."""
+    if isinstance(v, Sym):
+        return evaluate(v, values)
+    if isinstance(v, dict):
+        return {k: resolve_dims(x, values) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(resolve_dims(x, values) for x in v)
+    return v
+
+
 def ceildiv(x: Dim, n: int) -> Dim:
     return floordiv(x + (n - 1), n)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from archdsl.graph import Graph
-from archdsl.symbolic import Sym, evaluate, format_dim
+from archdsl.symbolic import Sym, format_dim, resolve_dims
 
 from .init import describe
 from .kernels import KERNELS
@@ -47,16 +47,6 @@ def has_symbols(v: Any) -> bool:
     return isinstance(v, (list, tuple)) and any(has_symbols(x) for x in v)
 
 
-def _resolve(v: Any, env: dict[str, int]) -> Any:
-    if isinstance(v, Sym):
-        return evaluate(v, env)
-    if isinstance(v, dict):
-        return {k: _resolve(x, env) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return type(v)(_resolve(x, env) for x in v)
-    return v
-
-
 class Model(Module):
     """A graph as a callable NumPy model with PyTorch's state-dict keys and layouts."""
 
@@ -73,7 +63,7 @@ class Model(Module):
         xs, env = self.take_inputs(inputs)
         values = dict(zip(self.graph.inputs, xs, strict=True))
         for node, symbolic in self._nodes:
-            args = _resolve(node.args, env) if symbolic else node.args
+            args = resolve_dims(node.args, env) if symbolic else node.args
             values[node.id] = self.call(node.id, node.op, node.layer, args,
                                         *(values[i] for i in node.inputs))
             for i in self._free[node.id]:

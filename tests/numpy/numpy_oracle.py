@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 from torch.func import functional_call
 
 from archdsl.graph import Graph
-from archdsl.symbolic import Sym, evaluate
+from archdsl.symbolic import resolve_dims
 
 Tensors = dict[str, torch.Tensor]
 Oracle = Callable[[dict, Tensors, list[torch.Tensor]], torch.Tensor]
@@ -160,16 +159,6 @@ def run(op: str, a: dict, p: Tensors, xs: list[torch.Tensor], training: bool) ->
     return ORACLES[op]({**a, "training": training}, p, xs)
 
 
-def _resolve(v: Any, env: dict[str, int]) -> Any:
-    if isinstance(v, Sym):
-        return evaluate(v, env)
-    if isinstance(v, dict):
-        return {k: _resolve(x, env) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return type(v)(_resolve(x, env) for x in v)
-    return v
-
-
 def run_graph(graph: Graph, state: Tensors, inputs: list[np.ndarray], training: bool
               ) -> list[torch.Tensor]:
     """A whole graph, op by op, on the state-dict tensors `state` (leaf tensors for gradients)."""
@@ -183,6 +172,6 @@ def run_graph(graph: Graph, state: Tensors, inputs: list[np.ndarray], training: 
             continue
         layer = graph.layers.get(node.layer) if node.layer else None
         p = {s.name: state[layer.key(s)] for s in layer.params} if layer else {}
-        values[node.id] = run(node.op, _resolve(node.args, env), p,
+        values[node.id] = run(node.op, resolve_dims(node.args, env), p,
                               [values[i] for i in node.inputs], training)
     return [values[i] for i in graph.outputs]
