@@ -33,6 +33,16 @@ def _uniform(bound: float) -> keras.initializers.Initializer:
     return keras.initializers.RandomUniform(-bound, bound)
 
 
+def _kernel_and_bias(
+    layer: keras.layers.Layer, shape: tuple, out: int, fan_in: int, bias: bool
+) -> tuple:
+    """Linear and conv weights as PyTorch draws them: U(+-1/sqrt(fan_in))."""
+    init = _uniform(1 / math.sqrt(fan_in))
+    kernel = layer.add_weight(shape=shape, initializer=init, name="kernel")
+    b = layer.add_weight(shape=(out,), initializer=init, name="bias") if bias else None
+    return kernel, b
+
+
 def _tuple(value: int | tuple | list, n: int) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
 
@@ -58,14 +68,8 @@ class Linear(keras.layers.Layer):
         self, in_features: int, out_features: int, bias: bool = True, **kwargs
     ):
         super().__init__(**kwargs)
-        init = _uniform(1 / math.sqrt(in_features))
-        self.kernel = self.add_weight(
-            shape=(in_features, out_features), initializer=init, name="kernel"
-        )
-        self.bias = (
-            self.add_weight(shape=(out_features,), initializer=init, name="bias")
-            if bias
-            else None
+        self.kernel, self.bias = _kernel_and_bias(
+            self, (in_features, out_features), out_features, in_features, bias
         )
         self.built = True
 
@@ -120,18 +124,12 @@ class _Conv(keras.layers.Layer):
         )
         self._strides, self._dilations = [1, *strides, 1], [1, *dilations, 1]
         self._pads = [[0, 0], *(list(p) for p in pads), [0, 0]]
-        init = _uniform(
-            1 / math.sqrt(in_channels // groups * math.prod(self.kernel_size))
-        )
-        self.kernel = self.add_weight(
-            shape=(*self.kernel_size, in_channels // groups, out_channels),
-            initializer=init,
-            name="kernel",
-        )
-        self.bias = (
-            self.add_weight(shape=(out_channels,), initializer=init, name="bias")
-            if bias
-            else None
+        self.kernel, self.bias = _kernel_and_bias(
+            self,
+            (*self.kernel_size, in_channels // groups, out_channels),
+            out_channels,
+            in_channels // groups * math.prod(self.kernel_size),
+            bias,
         )
         self.built = True
 
@@ -228,18 +226,12 @@ class ConvTranspose2d(keras.layers.Layer):
         self.padding = _tuple(padding, 2)
         self.output_padding = _tuple(output_padding, 2)
         self.groups = groups
-        init = _uniform(
-            1 / math.sqrt(out_channels // groups * math.prod(self.kernel_size))
-        )
-        self.kernel = self.add_weight(
-            shape=(*self.kernel_size, out_channels // groups, in_channels),
-            initializer=init,
-            name="kernel",
-        )
-        self.bias = (
-            self.add_weight(shape=(out_channels,), initializer=init, name="bias")
-            if bias
-            else None
+        self.kernel, self.bias = _kernel_and_bias(
+            self,
+            (*self.kernel_size, out_channels // groups, in_channels),
+            out_channels,
+            out_channels // groups * math.prod(self.kernel_size),
+            bias,
         )
         self.built = True
 
