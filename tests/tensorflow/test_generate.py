@@ -25,7 +25,6 @@ from archdsl.backends.tensorflow.generator import (
 from archdsl.ops import REGISTRY
 
 IDS = [s.id for s in SPECS]
-RUFF = [sys.executable, "-m", "ruff"]
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +38,13 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return paths
 
 
-def test_generated_modules_pass_ruff(written: list[Path]) -> None:
-    out = subprocess.run([*RUFF, "check", "--isolated", "--select", "E,F,W,I,B,UP",
-                          *map(str, written)], capture_output=True, text=True)
+def test_generated_modules_pass_ruff(written: list[Path], ruff) -> None:
+    out = ruff("check", written)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_generated_modules_are_formatted(written: list[Path]) -> None:
-    out = subprocess.run([*RUFF, "format", "--isolated", "--diff", *map(str, written)],
-                         capture_output=True, text=True)
+def test_generated_modules_are_formatted(written: list[Path], ruff) -> None:
+    out = ruff("format", written)
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -22,7 +22,6 @@ from archdsl.diagnostics import SpecError
 from archdsl.ops import REGISTRY
 
 SPEC_IDS = [s.stem for s in SPECS]
-RUFF = [sys.executable, "-m", "ruff"]
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +35,13 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return paths
 
 
-def test_generated_files_pass_ruff_check(written: list[Path]) -> None:
-    out = subprocess.run([*RUFF, "check", "--isolated", "--select", "E,F,W,I,B,UP",
-                          *map(str, written)], capture_output=True, text=True)
+def test_generated_files_pass_ruff_check(written: list[Path], ruff) -> None:
+    out = ruff("check", written)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_generated_files_are_formatted(written: list[Path]) -> None:
-    out = subprocess.run([*RUFF, "format", "--isolated", "--diff", *map(str, written)],
-                         capture_output=True, text=True)
+def test_generated_files_are_formatted(written: list[Path], ruff) -> None:
+    out = ruff("format", written)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
