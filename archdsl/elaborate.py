@@ -139,9 +139,10 @@ class Frame:
 
 
 class Elaborator:
-    def __init__(self, reporter: Reporter, limits: Limits):
+    def __init__(self, reporter: Reporter, limits: Limits, scopes: dict[str, FileScope]):
         self.reporter = reporter
         self.limits = limits
+        self.scopes = scopes  # file -> the names visible in it
         self.steps = [0]
 
     # ---- entry points ----------------------------------------------------------------------
@@ -1092,7 +1093,6 @@ class Elaborator:
             return v
         raise AssertionError(s.name)  # pragma: no cover
 
-    scopes: dict[str, FileScope]
 
 
 TRAIN_KEYS_MODEL = ("loss", "optimizer", "batch", "epochs", "data")

@@ -117,8 +117,7 @@ class Program:
             raise SpecError(self.load_errors, self.sources)
         defn = self.select(name)
         reporter = Reporter(self.sources)
-        elab = Elaborator(reporter, self.limits)
-        elab.scopes = self.scopes
+        elab = Elaborator(reporter, self.limits, self.scopes)
         result: Graph | GanGraph | None = None
         try:
             values = _coerce_params(defn, params or {})
