@@ -17,12 +17,14 @@ from archdsl import syntax as ast
 from archdsl.diagnostics import Loc, Note, Problem, Reporter, suggest
 from archdsl.graph import (
     DTYPES,
+    FLOAT_DTYPES,
     GAN_LOSSES,
     TRAIN_LOSSES,
     Graph,
     Layer,
     Node,
     Optimizer,
+    ParamSpec,
     Scope,
     SymbolSource,
     TensorType,
@@ -104,6 +106,7 @@ class Frame:
     path: str
     env: dict[str, Any] = field(default_factory=dict)
     loop: tuple[int, ...] = ()
+    unroll: int = 1  # iterations of the enclosing loops: bounds nested loops before they run
     reuse: bool = False
     sites: dict[int, str] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
@@ -118,6 +121,7 @@ class Frame:
     taken: set[str] = field(default_factory=set)
     unnamed_params: set[int] = field(default_factory=set)  # Parameter nodes not yet bound
     input_locs: dict[str, Loc] = field(default_factory=dict)
+    block_outputs: dict[int, tuple[Scope, int]] = field(default_factory=dict)  # of its calls
 
     def child_path(self, base: str) -> str:
         return f"{self.path}.{base}" if self.path else base
@@ -299,6 +303,9 @@ class Elaborator:
             node = frame.builder.graph.nodes[value.node]
             if node.name is None and node.op != "input":
                 node.name = name
+            call = frame.block_outputs.get(value.node)
+            if call is not None and call[0].caller_names[call[1]] is None:
+                call[0].caller_names[call[1]] = name
             if value.node in frame.unnamed_params:  # `cls = Parameter(...)`: key `cls`
                 frame.unnamed_params.discard(value.node)
                 self._rename_layer(frame, node, frame.child_path(name + frame.loop_suffix()))
@@ -307,7 +314,17 @@ class Elaborator:
     def _rename_layer(self, frame: Frame, node: Node, path: str) -> None:
         g = frame.builder.graph
         old = node.layer
-        if old is None or path in g.layers:
+        if old is None or old == path:
+            return
+        existing = g.layers.get(path)
+        if existing is not None:
+            if frame.reuse:  # a shared block's later call: its first call made the parameter
+                if existing.params[0].shape != g.layers[old].params[0].shape:
+                    raise Problem("E0303", f"the shared parameter `{path}` has another shape "
+                                  "in this call", label=f"{g.layers[old].params[0].shape} here, "
+                                  f"{existing.params[0].shape} in the first call")
+                del g.layers[old]
+                node.layer = path
             return
         g.layers = {(path if k == old else k): v for k, v in g.layers.items()}
         g.layers[path].path = path
@@ -360,6 +377,13 @@ class Elaborator:
         return t.dtype
 
     def dim_value(self, dim: ast.Node, frame: Frame) -> Dim:
+        name = dim.id if isinstance(dim, ast.Name) else None
+        if name is not None and name not in frame.env and not self._is_global(name, frame) \
+                and name not in frame.scope.definitions and name not in REGISTRY:
+            sizes = [k for k, v in frame.env.items() if isinstance(v, Sym)]
+            raise Problem("E0201", f"undefined dimension `{name}`", loc=dim.loc,
+                          label="symbolic dimensions are introduced by model inputs only",
+                          hint=f"symbolic dimensions here: {', '.join(sizes)}" if sizes else None)
         v = self.ev(dim, frame)
         if isinstance(v, bool) or not isinstance(v, (int, Sym)):
             raise Problem("E0402", "a dimension must be an integer", loc=dim.loc,
@@ -452,14 +476,23 @@ class Elaborator:
         if len(r) > self.limits.max_loop:
             raise Problem("E0801", "a loop with too many iterations", loc=stmt.loc,
                           label=f"{len(r):,} > {self.limits.max_loop:,}")
-        saved = frame.env.get(stmt.var)
-        for i in r:
-            frame.env[stmt.var] = i
-            frame.loop = (*frame.loop, i)
-            try:
-                self.run_body(stmt.body, frame, top=False)
-            finally:
-                frame.loop = frame.loop[:-1]
+        work = frame.unroll * len(r) * len(stmt.body)
+        if work > self.limits.max_nodes * 2:
+            raise Problem("E0801", "nested loops unroll to too much work", loc=stmt.loc,
+                          label=f"{work:,} statements to run > {self.limits.max_nodes * 2:,}",
+                          hint="raise Limits.max_nodes if this is intended")
+        saved, outer = frame.env.get(stmt.var), frame.unroll
+        frame.unroll *= len(r)
+        try:
+            for i in r:
+                frame.env[stmt.var] = i
+                frame.loop = (*frame.loop, i)
+                try:
+                    self.run_body(stmt.body, frame, top=False)
+                finally:
+                    frame.loop = frame.loop[:-1]
+        finally:
+            frame.unroll = outer
         if saved is None:
             frame.env.pop(stmt.var, None)
         else:
@@ -931,6 +964,7 @@ class Elaborator:
         if op.kind == "layer":
             assert layer_path is not None
             params = op.params(norm, types)
+            _check_param_dtypes(op.name, types, params)
             existing = g.layers.get(layer_path)
             if existing is not None:
                 if not (shared or frame.reuse):
@@ -995,7 +1029,9 @@ class Elaborator:
                                             loc=loc)
         g.scopes.append(scope_entry)
         before = len(self.reporter.errors)
+        start = len(g.nodes)
         self.run_body(defn.body, frame, top=True)
+        scope_entry.span = (start, len(g.nodes))
         for k in [k for k in frame.env if k.startswith(" input:")]:
             del frame.env[k]
         if len(self.reporter.errors) > before:
@@ -1009,6 +1045,9 @@ class Elaborator:
         self._check_unused_inputs(frame)
         scope_entry.outputs = [t.node for t in outs]  # type: ignore[union-attr]
         scope_entry.output_names = [n for n, _, _ in frame.outputs]
+        scope_entry.caller_names = [None] * len(outs)
+        for k, t in enumerate(outs):
+            caller.block_outputs.setdefault(t.node, (scope_entry, k))  # type: ignore[union-attr]
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     # ---- scalars, optimizers, train sections -----------------------------------------------
@@ -1126,6 +1165,17 @@ def _check_optimizer_value(name: str, key: str, v: Any) -> Any:
                       f"{'positive' if key in ('lr', 'eps') else 'non-negative'}",
                       label=f"got {v}")
     return v
+
+
+def _check_param_dtypes(op: str, types: list[TensorType], params: list[ParamSpec]) -> None:
+    """A layer computes in its parameters' dtype: like PyTorch, it takes no other float."""
+    stored = {p.dtype for p in params if p.dtype in FLOAT_DTYPES}
+    given = {t.dtype for t in types if t.dtype in FLOAT_DTYPES}
+    if stored and given - stored:
+        raise Problem("E0308", f"`{op}` receives {', '.join(sorted(given))} but its parameters "
+                      f"are {', '.join(sorted(stored))}",
+                      label=f"got {', '.join(f'{t.dtype}{t}' for t in types)}",
+                      hint="layer parameters are f32: declare the input f32")
 
 
 def check_param_type(defn: ast.Definition, p: ast.Param, v: Any, loc: Loc | None) -> Any:

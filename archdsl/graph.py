@@ -114,7 +114,10 @@ class Node(BaseModel):
 
 
 class Scope(BaseModel):
-    """A block (or model-as-layer) instance: where its nodes live and how it was called."""
+    """One call of a block (or model-as-layer) instance: where its nodes live and how it was
+    called. A shared instance called twice has two entries with the same `path` (its layers);
+    `span` tells their nodes apart. `caller_names` are the names the caller binds the outputs
+    to (`ya = a |> tower`), None where it binds none."""
 
     path: str
     definition: str
@@ -123,6 +126,8 @@ class Scope(BaseModel):
     input_names: list[str] = []
     outputs: list[int] = []
     output_names: list[str] = []
+    caller_names: list[str | None] = []
+    span: tuple[int, int] = (0, 0)  # node ids [start, end) made by this call, nested ones too
     loc: Loc | None = None
 
 

@@ -4,7 +4,7 @@ expand, concat, indexing, and the reductions mean and sum."""
 from __future__ import annotations
 
 from archdsl.diagnostics import Problem
-from archdsl.graph import TensorType
+from archdsl.graph import FLOAT_DTYPES, TensorType
 from archdsl.ops.registry import Arg, Flops, OpDef, fmt, numel, register
 from archdsl.symbolic import Dim, Sym, ceildiv, exact_div, format_dim, format_shape
 
@@ -202,18 +202,27 @@ def _reduce_norm(op: str):
     return norm
 
 
-def _reduce_shape(a: dict, ins: list[TensorType]) -> TensorType:
-    x = ins[0]
-    dims = set(range(x.rank)) if a["dim"] is None else set(a["dim"])
-    if a["keepdim"]:
-        return x.with_shape([1 if i in dims else d for i, d in enumerate(x.shape)])
-    return x.with_shape([d for i, d in enumerate(x.shape) if i not in dims])
+def _reduce_shape(op: str):
+    """PyTorch's dtypes: `sum` of integers or booleans is i64; `mean` needs floats."""
+    def shape(a: dict, ins: list[TensorType]) -> TensorType:
+        x = ins[0]
+        if op == "mean" and x.dtype not in FLOAT_DTYPES:
+            raise Problem("E0308", "`mean` needs a floating-point input",
+                          label=f"got {x.dtype}{fmt(x)}",
+                          hint="average in f32: `mean(x * 1.0, ...)`")
+        if x.dtype not in FLOAT_DTYPES:
+            x = TensorType.model_construct(dtype="i64", shape=x.shape)
+        dims = set(range(x.rank)) if a["dim"] is None else set(a["dim"])
+        if a["keepdim"]:
+            return x.with_shape([1 if i in dims else d for i, d in enumerate(x.shape)])
+        return x.with_shape([d for i, d in enumerate(x.shape) if i not in dims])
+    return shape
 
 
 for _name in ("mean", "sum"):
     register(OpDef(name=_name, kind="function", category="shape",
                    args=(Arg("dim", "any", None), Arg("keepdim", "bool", False)),
-                   normalize=_reduce_norm(_name), shape=_reduce_shape,
+                   normalize=_reduce_norm(_name), shape=_reduce_shape(_name),
                    flops=lambda a, ins, out: Flops(other=numel(ins[0].shape)),
                    doc=f"{_name}(x, dim, keepdim=false) over one dimension or a list of them."))
 

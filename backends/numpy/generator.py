@@ -31,7 +31,7 @@ def _safe(name: str, taken: set[str]) -> str:
     """`name` as a Python identifier clear of keywords, our own names and `taken`."""
     while (keyword.iskeyword(name) or name in _RESERVED | taken
            or re.fullmatch(r"[vd]\d+|d_.*|_g\d+", name)):
-        name += "_"
+        name = f"_{name}" if name.startswith("d_") else f"{name}_"  # `d_x_` is still `d_.*`
     return name
 
 
@@ -114,6 +114,7 @@ def _forward(graph: Graph, names: _Names) -> list[str]:
     used = sorted(set().union(*(_symbols_in(n.args) for n in graph.nodes)))
     lines = [f"{names.symbols[s]} = dims[{s!r}]" for s in used]
     sources = _source_lines(graph)
+    read = {i for n in graph.nodes for i in n.inputs} | set(graph.outputs)
     where = None
     for node in graph.nodes:
         if node.op == "input":
@@ -123,7 +124,8 @@ def _forward(graph: Graph, names: _Names) -> list[str]:
             comment = f"# {Path(where[0]).name}:{where[1]}: {sources[where]}".rstrip(": ")
             lines.append(comment if len(comment) <= WIDTH else comment[:WIDTH - 3] + "...")
         layer = node.layer if node.layer and graph.layers[node.layer].params else None
-        head = f"{names.value(node.id)} = self.call({node.id}, {node.op!r}, {layer!r}, {{"
+        target = f"{names.value(node.id)} = " if node.id in read else ""  # else it only runs
+        head = f"{target}self.call({node.id}, {node.op!r}, {layer!r}, {{"
         items = [f"{k!r}: {names.literal(v)}" for k, v in node.args.items()]
         ins = "".join(f", {names.value(i)}" for i in node.inputs)
         lines += _pack(head, items, f"}}{ins})  # {format_shape(node.type.shape)}")
@@ -178,7 +180,8 @@ def _class(graph: Graph, name: str) -> dict[str, Any]:
                        for line in _entry(k, [names.literal(x) for x in v], "()")],
         "layers": [line for k, v in t["LAYERS"].items()
                    for line in _entry(k, [names.literal(x) for x in v], "[]")],
-        "inputs": names.literal(t["INPUTS"]), "symbols": names.literal(t["SYMBOLS"]),
+        "inputs": _pack("INPUTS = [", [names.literal(x) for x in t["INPUTS"]], "]"),
+        "symbols": names.literal(t["SYMBOLS"]),
         "args": ", ".join(names.value(i) for i in graph.inputs),
         "grads": ", ".join(heads),
         "forward": _forward(graph, names), "backward": backward,

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from archdsl.graph import Graph
+from archdsl.graph import FLOAT_DTYPES, Graph
 from archdsl.symbolic import Sym, format_dim, resolve_dims
 
 from .init import describe
@@ -80,6 +80,6 @@ class Model(Module):
             if dy is None:
                 continue
             for i, dx in zip(node.inputs, self.back(tape, node.id, dy), strict=True):
-                if dx is not None:
+                if dx is not None and self.graph.node(i).type.dtype in FLOAT_DTYPES:
                     grads[i] = grads[i] + dx if i in grads else dx
         return tuple(grads.get(i) for i in self.graph.inputs)

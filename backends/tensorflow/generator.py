@@ -36,7 +36,7 @@ Args = dict[str, Any]
 def _lit(v: Any) -> str:
     """A Python literal as `ruff format` writes it (double quotes)."""
     if isinstance(v, str):
-        return json.dumps(v)
+        return json.dumps(v, ensure_ascii=False)  # ensure_ascii splits astral characters
     if isinstance(v, tuple):
         return f"({_lit(v[0])},)" if len(v) == 1 else f"({', '.join(map(_lit, v))})"
     if isinstance(v, list):
@@ -127,6 +127,7 @@ class Ctx:
     args: list[str]  # the variables holding the node's inputs
     shape: Callable[..., str]  # a shape as code, symbols read at run time (`infer`: one -1)
     rank: Callable[[int], int]  # rank of the node's i-th input
+    in_dtype: Callable[[int], str]  # dtype of the node's i-th input
     attr: str = ""  # the attribute of the node's layer, if it has one
 
 
@@ -160,6 +161,8 @@ def _reduce(fn: str) -> Callable[[Ctx], str]:
     def rule(c: Ctx) -> str:
         dims = c.node.args["dim"]
         out = [c.args[0]]
+        if c.node.type.dtype == "i64" and c.in_dtype(0) != "i64":  # torch.sum of int32, bool
+            out = [f"tf.cast({c.args[0]}, tf.int64)"]
         if dims is not None:
             out.append(f"axis={dims[0] if len(dims) == 1 else dims}")
         if c.node.args["keepdim"]:
@@ -274,6 +277,7 @@ class ClassCode:
     call: list[str]
     extra: list[str] = field(default_factory=list)
     needs_training: bool = False
+    sizes: list[str] = field(default_factory=list)  # symbols passed after the tensors
 
     @property
     def doc_lines(self) -> list[str]:
@@ -309,6 +313,7 @@ class ModuleWriter:
         self.errors: list[Diagnostic] = []
         self.owners: dict[tuple[str, str], str] = {}  # (model, layer path) -> class scope
         self.class_of: dict[tuple[str, str], str] = {}  # (model, scope path) -> class name
+        self.first_call: dict[tuple[str, str], Scope] = {}  # the call that wrote that class
         seen: dict[str, list[Args]] = {}
         for g in graphs:
             for s in g.scopes:
@@ -353,6 +358,32 @@ def _compiled_check(name: str, params: Args) -> list[str]:
         f"{k}=({k}, {_lit(v)})" for k, v in params.items())], ")")
 
 
+def _setting(v: Any) -> str:
+    return format_dim(v) if isinstance(v, Sym) else _lit(v)  # _lit: no `"""` in a docstring
+
+
+def _child_calls(g: Graph, scope: Scope | None) -> list[Scope]:
+    """The calls made directly by one call (None: the model), in order. Scopes come in call
+    order, so a call's parent is the latest earlier call that encloses it (path and span)."""
+    out = []
+    for k, s in enumerate(g.scopes):
+        parent = next((p for p in reversed(g.scopes[:k]) if s.path.startswith(p.path + ".")
+                       and p.span[0] <= s.span[0] and s.span[1] <= p.span[1]), None)
+        if parent is scope:
+            out.append(s)
+    return out
+
+
+def _call_code(g: Graph, scope: Scope) -> list[tuple]:
+    """What a call computes, up to node ids: two calls of one class must agree on it."""
+    start, end = scope.span
+
+    def ref(i: int) -> Any:
+        return i - start if start <= i < end else f"input {scope.inputs.index(i)}"
+    return [(n.op, repr(n.args), n.layer, n.scope, [ref(i) for i in n.inputs])
+            for n in g.nodes[start:end]]
+
+
 def _arg_tag(v: Any) -> str:
     return re.sub(r"\W", "", str(v).replace(".", "p").replace("-", "m"))
 
@@ -368,6 +399,7 @@ class ClassWriter:
         self.init: list[str] = []
         self.call: list[str] = []
         self.symbols_needed: set[str] = set()
+        self.sizes: list[str] = []  # symbols no input of this block has: the caller passes them
         self.needs_training = False
         self.var: dict[int, str] = {}  # node id -> variable holding it
         self.holder: dict[str, int] = {}  # variable -> node id it holds
@@ -394,19 +426,19 @@ class ClassWriter:
         return path[len(self.path) + 1:] if self.path else path
 
     def items(self) -> list[Item]:
+        """This call's own nodes and the calls it makes, in order (a call at its first node)."""
+        start, end = self.scope.span if self.scope else (0, len(self.g.nodes))
+        calls = _child_calls(self.g, self.scope)
         out: list[Item] = []
-        seen: set[str] = set()
-        for node in self.g.nodes:
-            if node.op == "input":
-                continue
-            if node.scope == self.path:
+        k = 0
+        for node in self.g.nodes[start:end]:
+            while k < len(calls) and calls[k].span[0] <= node.id:
+                out.append(Item(reads=list(calls[k].inputs), writes=list(calls[k].outputs),
+                                scopes=[calls[k]]))
+                k += 1
+            if node.op != "input" and node.scope == self.path:
                 out.append(Item(reads=list(node.inputs), writes=[node.id], node=node))
-                continue
-            child = self.child_of(node.scope)
-            if child and child not in seen:
-                seen.add(child)
-                s = self.scopes[child]
-                out.append(Item(reads=list(s.inputs), writes=list(s.outputs), scopes=[s]))
+        out += [Item(reads=list(c.inputs), writes=list(c.outputs), scopes=[c]) for c in calls[k:]]
         return out
 
     # -- the class ------------------------------------------------------------------------
@@ -441,11 +473,13 @@ class ClassWriter:
                             zip(output_names, output_ids, strict=True))
         if scope is None:
             return self.model_class(params, training, signature, outputs)
-        doc = (f"{scope.definition}({', '.join(f'{k}={v!r}' for k, v in scope.args.items())})"
-               f": {signature} -> {outputs}.")
+        settings = ", ".join(f"{k}={_setting(v)}" for k, v in scope.args.items())
+        doc = f"{scope.definition}({settings}): {signature} -> {outputs}."
         code = ClassCode(name="", base="keras.layers.Layer", doc=doc, init_params=[],
-                         init=self.init, call_params=", ".join(params) + training,
-                         call=self.call, needs_training=self.needs_training)
+                         init=self.init,
+                         call_params=", ".join([*params, *self.sizes]) + training,
+                         call=self.call, needs_training=self.needs_training,
+                         sizes=self.sizes)
         return self.m.add_class(code, scope.definition, scope.args).name
 
     def model_class(self, params: list[str], training: str, signature: str, outputs: str) -> str:
@@ -487,7 +521,8 @@ class ClassWriter:
                 self.needs_training = True
         elif node.op in EXPRESSIONS:
             ctx = Ctx(node=node, args=args, shape=self.shape_code,
-                      rank=lambda i: self.g.node(node.inputs[i]).type.rank, attr=attr)
+                      rank=lambda i: self.g.node(node.inputs[i]).type.rank,
+                      in_dtype=lambda i: self.g.node(node.inputs[i]).type.dtype, attr=attr)
             expr = EXPRESSIONS[node.op](ctx)
         else:
             self.unsupported(node, f"`{node.op}` has no TensorFlow lowering")
@@ -502,17 +537,23 @@ class ClassWriter:
         first = item.scopes[0]
         class_name = self.sub_class(first)
         needs_training = any(c.needs_training for c in self.m.classes if c.name == class_name)
+        sizes = next(c.sizes for c in self.m.classes if c.name == class_name)
+        self.symbols_needed |= set(sizes)
         self.needs_training |= needs_training
         training = ", training=training" if needs_training else ""
-        args = [self.var[i] for i in first.inputs]
+        args = [*(self.var[i] for i in first.inputs), *sizes]
         out_ids = item.writes
         if (len(out_ids) == 1 and last.get(first.inputs[0]) == index
+                and item.scopes[-1].caller_names[0] is None
                 and not (self.scope is None and first.inputs[0] in self.g.inputs)
                 and out_ids[0] not in self.fixed):
             desired = {**desired, out_ids[0]: args[0]}  # `x = x |> Block` keeps the name
         if len(item.scopes) == 1:
-            attr = self.attribute(first.path, self.relative(first.path))
-            self.init.append(f'self.{attr} = {class_name}(name="{self.relative(first.path)}")')
+            attr = self.attrs.get(first.path)  # set if a shared block was called before
+            if attr is None:
+                attr = self.attribute(first.path, self.relative(first.path))
+                self.init.append(
+                    f'self.{attr} = {class_name}(name="{self.relative(first.path)}")')
             targets = [self.bind(i, desired.get(i, "h"), index, last) for i in out_ids]
             self.emit(f"{', '.join(targets)} = self.{attr}({', '.join(args)}{training})",
                       _shape_comment(self.g.node(out_ids[0]).type.shape)
@@ -567,6 +608,14 @@ class ClassWriter:
         key = (self.g.name, scope.path)
         if key not in self.m.class_of:
             self.m.class_of[key] = ClassWriter(self.m, self.g, scope).write()
+            self.m.first_call[key] = scope
+        elif _call_code(self.g, scope) != _call_code(self.g, self.m.first_call[key]):
+            diag = Diagnostic(code="E0901", message="tensorflow: a shared block is applied to "
+                              "inputs its code does not fit", loc=scope.loc,
+                              label="Keras runs one layer for every call; give each call its "
+                                    "own block")
+            if diag not in self.m.errors:  # asked once per call site and statement
+                self.m.errors.append(diag)
         return self.m.class_of[key]
 
     # -- names ----------------------------------------------------------------------------
@@ -591,9 +640,10 @@ class ClassWriter:
         for item in reversed(items):
             if item.node is None:
                 scope = item.scopes[-1]
-                for i, name in zip(item.writes, scope.output_names, strict=True):
+                for i, name, bound in zip(item.writes, scope.output_names, scope.caller_names,
+                                          strict=True):
                     if self.child_of(self.g.node(i).scope):  # not an input passed through
-                        names.setdefault(i, name)
+                        names.setdefault(i, bound or name)
                 continue
             node = item.node
             if node.id in names:
@@ -661,7 +711,9 @@ class ClassWriter:
             return str([-1 if isinstance(d, Sym) else d for d in shape])
         for d in unknown:
             self.symbols_needed |= d.symbols()
-        return "[" + ", ".join(format_dim(d) for d in shape) + "]"
+        # spaced as `ruff format` writes the expression: `4 * T`, `(H + 1) // 2`
+        return "[" + ", ".join(re.sub(r"\s*(//|\*)\s*", r" \1 ", format_dim(d))
+                               for d in shape) + "]"
 
     def symbol_lines(self, input_ids: list[int]) -> list[str]:
         lines = []
@@ -669,6 +721,9 @@ class ClassWriter:
             where = next(((self.var[i], axis) for i in input_ids
                           for axis, d in enumerate(self.g.node(i).type.shape)
                           if d == Sym.symbol(sym)), None)
+            if where is None and self.scope is not None:  # a size given as a block argument
+                self.sizes.append(sym)
+                continue
             if where is None:
                 self.unsupported(None, f"the size `{sym}` is not a dimension of an input")
                 continue
@@ -678,6 +733,8 @@ class ClassWriter:
     def cast(self, var: str, node_id: int, node: Node) -> str:
         if self.g.node(node_id).type.dtype == node.type.dtype:
             return var
+        if node.type.dtype == "f32":  # the default float: the layers' dtype (Keras's policy)
+            return f"tf.cast({var}, self.compute_dtype)"
         return f"tf.cast({var}, tf.{TF_DTYPES[node.type.dtype]})"
 
     def unsupported(self, node: Node | None, message: str) -> None:

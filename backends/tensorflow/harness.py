@@ -73,7 +73,7 @@ class Harness:
         saved = [v.numpy() for v in variables]
         try:
             for v, g in zip(variables, grads, strict=True):
-                v.assign(np.zeros(v.shape, v.dtype.name) if g is None else g)
+                v.assign(np.zeros(v.shape, v.dtype) if g is None else g)
             params = set(self.graph.parameters("param"))
             return {_key(path, name): np.array(value) for path, layer in _layers(self.model)
                     for name, value in layer.canonical().items()

@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 
 from archdsl.diagnostics import Diagnostic, Loc, SpecError
-from archdsl.graph import FLOAT_DTYPES, GanGraph, Graph, Layer, Node, Scope, TensorType
+from archdsl.graph import GanGraph, Graph, Layer, Node, Scope, TensorType
 from archdsl.symbolic import Dim, Sym, format_dim
 
 from .code import INDENT, WIDTH, Call, Comp, Expr, Seq, call, layout, statement
@@ -123,15 +123,9 @@ def _attach(parent: Instance, entries: list[Scope], g: Graph) -> None:
             j += 1
         calls.append((entries[i], entries[i + 1 : j]))
         i = j
-    # A shared block instance is called several times under one path: its nodes come in
-    # equal runs, one per call, in call order.
-    count = {s.path: sum(c.path == s.path for c, _ in calls) for s, _ in calls}
-    seen: dict[str, int] = {}
     for scope, inner in calls:
-        nodes = [n for n in parent.nodes if _under(g.nodes[n].scope, scope.path)]
-        k, n = seen.get(scope.path, 0), -(-len(nodes) // count[scope.path])
-        seen[scope.path] = k + 1
-        child = Instance(scope.path, scope, nodes[k * n : (k + 1) * n])
+        start, end = scope.span  # a shared instance's calls share a path, not a span
+        child = Instance(scope.path, scope, [n for n in parent.nodes if start <= n < end])
         _attach(child, inner, g)
         parent.children.append(child)
 
@@ -152,6 +146,7 @@ class Plan:
     file: str = ""
     name: str = ""
     uses: list[Plan] = field(default_factory=list)
+    sizes: list[str] = field(default_factory=list)  # symbols passed after the tensors
 
 
 class _Generator:
@@ -182,8 +177,9 @@ class _Generator:
             definition, kind, params = g.name, "model", g.params
             ins = list(zip(g.input_names, g.inputs, strict=True))
             outs = list(zip(g.output_names, g.outputs, strict=True))
-        else:
-            definition, kind, params = scope.definition, "block", scope.args
+        else:  # a symbolic argument is no setting: its value is read from the inputs
+            definition, kind = scope.definition, "block"
+            params = {k: v for k, v in scope.args.items() if not isinstance(v, Sym)}
             ins = list(zip(scope.input_names, scope.inputs, strict=True))
             outs = list(zip(scope.output_names, scope.outputs, strict=True))
         plan = Plan(
@@ -191,7 +187,7 @@ class _Generator:
             inputs=[(n, g.nodes[i].type) for n, i in ins],
             outputs=[(n, g.nodes[i].type) for n, i in outs],
             modules=body.modules, forward=body.forward, file=g.file,
-            uses=body.uses,
+            uses=body.uses, sizes=body.sizes,
         )
         plan.key = repr((definition, kind, sorted(params.items()), plan.inputs, plan.modules,
                          plan.forward))
@@ -425,11 +421,17 @@ class _Body:
         self.holds: dict[str, set[int]] = {}
         self.static = set(GLOBALS) | {_identifier(s) for s in g.symbols}
         self.symbol_lines: dict[str, tuple[tuple[int, int], str]] = {}
+        self.sizes: list[str] = []  # symbols no input has: the caller passes them
         self.arg_vars: dict[int, str] = {}
+        params = []
         for name, i in zip(self.arg_names, self.arg_ids, strict=True):
-            self.arg_vars[i] = self.alloc(name, -1)
-            self.bind(i, self.arg_vars[i])
-        params = [f"{v}: torch.Tensor" for v in self.arg_vars.values()]
+            var = self.alloc(name, -1)
+            params.append(f"{var}: torch.Tensor")
+            if i in self.arg_vars:  # the same tensor given twice: the code reads the first
+                self.holds[var] = set()
+                continue
+            self.arg_vars[i] = var
+            self.bind(i, var)
         self.prefer = self._preferred_names()
         runs = self._runs()
         lines: list[str] = []
@@ -449,8 +451,9 @@ class _Body:
         outs = [self.var[i] for i in self.out_ids]
         returns = f"tuple[{', '.join('torch.Tensor' for _ in outs)}]" if len(outs) > 1 \
             else "torch.Tensor"
+        params += [f"{_identifier(s)}: int" for s in self.sizes]
         return [*_def_head("forward", ["self", *params], returns),
-                *(line for _, line in sorted(self.symbol_lines.values())), *lines,
+                *(line for _, line in sorted(self.symbol_lines.values()) if line), *lines,
                 *layout("return ", ", ".join(outs), "", 2)]
 
     def alloc(self, base: str, now: int, avoid: frozenset[int] = frozenset()) -> str:
@@ -496,6 +499,9 @@ class _Body:
                 if d == target:
                     var = self.arg_vars[i]
                     return (k, axis), f"{INDENT * 2}{_identifier(s)} = {var}.size({axis})"
+        if self.inst.scope is not None:  # a block given the size as an argument (`Rep(T)`)
+            self.sizes.append(s)
+            return (len(self.arg_ids), len(self.sizes)), ""
         self.gen.refuse(f"the size `{s}` cannot be read from the inputs of `{self._name()}`",
                         self.inst.scope.loc if self.inst.scope else self.g.loc)
         return (-1, -1), ""
@@ -550,8 +556,6 @@ class _Body:
             self.var[node.id] = "None"  # keep going: report every gap at once
             return []
         module = self.ref(node.layer) if node.layer and node.op in CONSTRUCT else None
-        if module is not None:
-            self._check_dtypes(node)
         site = Site(node=node, xs=[self.var[i] for i in node.inputs],
                     ins=[self.g.nodes[i].type for i in node.inputs], module=module,
                     dim=self.dim, temp=lambda base: self.temp(base, k))
@@ -566,16 +570,6 @@ class _Body:
         before = [f"{INDENT * 2}{line}" for line in low.before]
         return [*before, *statement(code, low.target.format(var), _shape(node.type), 2)]
 
-    def _check_dtypes(self, node: Node) -> None:
-        """PyTorch computes a layer in its parameters' dtype and will not mix two."""
-        params = {p.dtype for p in self.g.layers[node.layer or ""].params if p.kind == "param"}
-        floats = {self.g.nodes[i].type.dtype for i in node.inputs} & set(FLOAT_DTYPES)
-        if params and floats - params:
-            self.gen.refuse(
-                f"`{node.op}` receives {', '.join(sorted(floats))} but its parameters are "
-                f"{', '.join(sorted(params))}", node.loc,
-                label="PyTorch needs the input and the parameters in one dtype")
-
     def _can_overwrite(self, node: Node, k: int) -> bool:
         """Whether an activation may run in place on its input (nothing else needs it)."""
         if node.op == "LeakyReLU" and node.args["slope"] <= 0:
@@ -588,13 +582,13 @@ class _Body:
     def _call(self, k: int, child: Instance) -> list[str]:
         scope = child.scope
         assert scope is not None
-        args = [self.var[i] for i in scope.inputs]
+        sizes = [self.dim(Sym.symbol(s)) for s in self.children[id(child)].sizes]
+        args = [*(self.var[i] for i in scope.inputs), *sizes]
         code = Call(self.ref(child.path), tuple(args))
         if len(scope.outputs) == 1:
-            names = [self.prefer.get(scope.outputs[0])
-                     or self._chain_name(child, k, scope.output_names[0])]
+            names = [scope.caller_names[0] or self._chain_name(child, k, scope.output_names[0])]
         else:
-            names = list(scope.output_names)
+            names = [c or n for c, n in zip(scope.caller_names, scope.output_names, strict=True)]
         targets = []
         for name, i in zip(names, scope.outputs, strict=True):
             var = self.alloc(name, k)
@@ -606,7 +600,7 @@ class _Body:
     # -- repeated layers and blocks: nn.Sequential or a loop over an nn.ModuleList ---------------
     def _callee(self, item: int | Instance) -> str | None:
         if isinstance(item, Instance):
-            return self._rel(item.path)
+            return None if self.children[id(item)].sizes else self._rel(item.path)
         node = self.g.nodes[item]
         if node.layer and plain_call(node):
             return self._rel(node.layer)

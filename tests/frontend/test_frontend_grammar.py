@@ -131,7 +131,7 @@ model Net {
     input f: i64[B, 4]
     input g: bool[B, 4]
     input h: [B, 4]
-    output oa = a |> Linear(2)
+    output oa = a |> Tanh
     output ob = b |> ReLU
     output oc = c + h
     output od = d * 2
@@ -140,9 +140,9 @@ model Net {
     output og = g
 }
 """,
-        outputs={"oa": "f16[B, 2]", "ob": "bf16[B, 4]", "oc": "f32[B, 4]", "od": "f64[B, 4]",
+        outputs={"oa": "f16[B, 4]", "ob": "bf16[B, 4]", "oc": "f32[B, 4]", "od": "f64[B, 4]",
                  "oe": "f32[B, 4, 3]", "of": "f32[B, 4, 3]", "og": "bool[B, 4]"},
-        params=10 + 30 + 30,
+        params=30 + 30,
     ),
     Case(
         "imports_and_constants",

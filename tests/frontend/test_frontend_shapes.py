@@ -18,6 +18,7 @@ import pytest
 import archdsl
 from archdsl.graph import GanGraph, Graph
 from archdsl.ops import REGISTRY
+from archdsl.symbolic import Sym
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "specs").glob("*.arch")) + sorted(Path("/work/shared/examples").glob(
@@ -227,6 +228,8 @@ PASSING = [
     Ok("mean", SEQ, "mean(x, [1, 2], keepdim=true)", "f32[B, 1, 1]"),
     Ok("sum", SEQ, "sum(x, dim=-1)", "f32[B, T]"),
     Ok("sum", SEQ, "sum(x)", "f32[]"),
+    Ok("sum", {"x": "i32[B, 4]"}, "sum(x, 1)", "i64[B]"),  # torch.sum: integers give int64
+    Ok("sum", {"x": "bool[B, 4]"}, "sum(x, keepdim=true)", "i64[1, 1]"),
     # ---- operators: broadcasting, matmul, indexing, parameter reads ---------------------
     Ok("add", {"x": "[B, 1, 8]", "y": "[5, 1]"}, "x + y", "f32[B, 5, 8]"),
     Ok("add", {"x": "i32[B, 4]", "y": "[4]"}, "x + y", "f32[B, 4]"),
@@ -252,6 +255,9 @@ PASSING = [
 FAILING = [
     Bad("Linear", IDS, "x |> Linear(2)", "E0308", ("i64[B, 4]",)),
     Bad("Linear", {"x": "[B, F]"}, "x |> Linear(2)", "E0310", ("`F`",)),
+    Bad("Linear", {"x": "f64[B, 4]"}, "x |> Linear(2)", "E0308", ("f64", "f32")),
+    Bad("BatchNorm1d", {"x": "f16[B, 4]"}, "x |> BatchNorm1d(affine=false)", "E0308",
+        ("f16", "f32")),
     Bad("Embedding", X4, "x |> Embedding(10, 3)", "E0308", ("f32[B, 4]", "i64[B, T]")),
     Bad("PositionalEncoding", {"x": "[B, 8]"}, "x |> PositionalEncoding", "E0303",
         ("[B, 8]", "[B, T, D]")),
@@ -334,6 +340,7 @@ FAILING = [
     Bad("concat", {"x": "[B, 3]", "y": "i64[B, 3]"}, "concat([x, y], dim=1)", "E0308",
         ("f32", "i64")),
     Bad("mean", SEQ, "mean(x, 3)", "E0307", ("[B, T, 16]",)),
+    Bad("mean", IDS, "mean(x, 1)", "E0308", ("i64[B, 4]", "x * 1.0")),  # as torch.mean
     Bad("sum", SEQ, "sum(x, [1, -2])", "E0307", ("[B, T, 16]",)),
     Bad("add", {"x": "[B, 3]", "y": "[B, 4]"}, "x + y", "E0302", ("[B, 3]", "[B, 4]")),
     Bad("sub", {"x": "[B, T, 8]", "y": "[B, S, 8]"}, "x - y", "E0302",
@@ -444,6 +451,25 @@ def test_symbols_are_bound_to_their_inputs() -> None:
         "B": (0, 0), "T": (0, 1), "S": (1, 1)}
 
 
+def _symbols_used(v: Any) -> set[str]:
+    if isinstance(v, Sym):
+        return v.symbols()
+    items = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ()
+    return set().union(*(_symbols_used(x) for x in items))
+
+
+@pytest.mark.parametrize("path", [*SPECS, ROOT / "tests" / "torch" / "specs" / "calls.arch"],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_symbols_hold_every_symbol_of_the_graph(path: Path) -> None:
+    """A symbol's value is read from a model input, so every one in the graph must be listed:
+    in shapes, in arguments, and in block arguments (`calls.arch` passes `T` to a block)."""
+    for g in _all_graphs(path):
+        for m in [g.generator, g.discriminator] if isinstance(g, GanGraph) else [g]:
+            used = _symbols_used([[n.type.shape, n.args] for n in m.nodes] +
+                                 [s.args for s in m.scopes])
+            assert used <= set(m.symbols), (m.name, used - set(m.symbols))
+
+
 # ---- JSON round trip -----------------------------------------------------------------------
 def _all_graphs(path: Path) -> list[Graph | GanGraph]:
     program = archdsl.load(path)
@@ -496,8 +522,10 @@ SHARING = [
     ("output y = x |> Linear(8) |> Linear(8)",
      ["linear_0.weight", "linear_0.bias", "linear_1.weight", "linear_1.bias"],
      {"linear_0": 1, "linear_1": 1}),
+    ("gain = Gain()\n    output y = x |> gain |> gain", ["gain.g"], {"gain.g": 2}),
 ]
-ENC = "block Enc(d: int) {\n    input x: [B, d]\n    output y = tanh(x |> Linear(d))\n}\n\n"
+ENC = ("block Enc(d: int) {\n    input x: [B, d]\n    output y = tanh(x |> Linear(d))\n}\n\n"
+       "block Gain() {\n    input x: [B, D]\n    g = Parameter([D])\n    output y = x * g\n}\n\n")
 
 
 @pytest.mark.parametrize(("body", "keys", "uses"), SHARING, ids=[b for b, _, _ in SHARING])
@@ -564,7 +592,7 @@ GANS_BAD = [
      ("[B, 3, 3]", "[B, C, C, C]")),
     ("z |> Linear(6) |> Reshape(2, 3)", "[B, C, C]", "mean(x, [1, 2])",
      ("[B, 2, 3]", "[B, C, C]")),
-    ("z |> Linear(6)", "f64[B, 6]", "x |> Linear(1)", ("f32[B, 6]", "f64[B, 6]")),
+    ("z |> Linear(6)", "f64[B, 6]", "mean(x, 1)", ("f32[B, 6]", "f64[B, 6]")),
     # the discriminator's score
     ("z |> Linear(6)", "[B, 6]", "x |> Linear(2)", ("[B, 2]",)),
     ("z |> Linear(6)", "[B, 6]", "sum(x)", ("[]",)),

@@ -160,3 +160,54 @@ model Twice {
     state = backend.state_dict(model)
     expected = (x @ state["pair_0.linear_0.weight"].T + state["pair_0.linear_0.bias"]) * x
     np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-6)
+
+
+def test_a_shared_block_must_fit_every_call() -> None:
+    """One Keras layer runs every call of a shared block, so its code must fit them all."""
+    fits = archdsl.load("""
+block Squash() {
+    input x: [B, C]
+    output y = x * 2.0 |> Tanh
+}
+model M() {
+    input a: [B, 4]
+    input b: [B, 6]
+    s = Squash()
+    output y = concat([s(a), s(b)], dim=1)
+}
+""").graph()
+    source = generate(fits)
+    assert source.count("class Squash") == 1
+    assert "self.s(a)" in source and "self.s(b)" in source
+    refused = archdsl.load("""
+block Pick() {
+    input x: [B, C]
+    output y = if C == 4 then x * 2.0 else x |> Tanh
+}
+model M() {
+    input a: [B, 4]
+    input b: [B, 6]
+    p = Pick()
+    output y = concat([p(a), p(b)], dim=1)
+}
+""").graph()
+    with pytest.raises(archdsl.SpecError) as err:
+        generate(refused)
+    (diag,) = err.value.diagnostics
+    assert diag.code == "E0901" and "shared block" in diag.message and diag.loc.line == 10
+
+
+def test_the_sum_of_integers_is_int64() -> None:
+    """As torch.sum: int32 and bool tensors sum to int64."""
+    g = archdsl.load("""
+model Count {
+    input n: i32[B, 3]
+    input m: bool[B, 3]
+    output a = sum(n, dim=1)
+    output b = sum(m)
+}
+""").graph()
+    a, b = (np.asarray(y) for y in backend.build(g)(np.ones((2, 3), "int32"),
+                                                      np.ones((2, 3), bool)))
+    assert (a.dtype, b.dtype) == (np.int64, np.int64)
+    assert a.tolist() == [3, 3] and b == 6

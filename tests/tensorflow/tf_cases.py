@@ -48,7 +48,8 @@ def _specs() -> list[Spec]:
     ported = {p.read_bytes() for p in (ROOT / "specs").glob("*.arch")}
     paths = [*sorted((ROOT / "specs").glob("*.arch")),
              *(p for p in sorted(EXAMPLES.glob("*.arch")) if p.read_bytes() not in ported),
-             *sorted((ROOT / "tests" / "tensorflow" / "specs").glob("*.arch"))]
+             *sorted((ROOT / "tests" / "tensorflow" / "specs").glob("*.arch")),
+             ROOT / "tests" / "torch" / "specs" / "calls.arch"]  # block calls, every backend
     return [Spec(p, SMALL.get(p.stem, {}), p.stem in SLOW) for p in paths]
 
 

@@ -117,9 +117,6 @@ REFUSED = [
     ("a layer named like an nn.Module method",
      "model M() {\n    input x: [B, 4]\n    float = Linear(3)\n    output y = x |> float\n}\n",
      "`float` cannot name a submodule", 4),
-    ("float64 data into float32 parameters",
-     "model M() {\n    input x: f64[B, 4]\n    output y = x |> Linear(3)\n}\n",
-     "`Linear` receives f64 but its parameters are f32", 3),
     ("a shared block whose code depends on the input shape",
      "block Pick() {\n    input x: [B, C]\n    output y = if C == 4 then x * 2.0 else x |> Tanh\n}"
      "\nmodel M() {\n    input a: [B, 4]\n    input b: [B, 6]\n    p = Pick()\n"
