@@ -101,10 +101,9 @@ def _printable(text: str) -> str:
     """Show control and bidi characters as escapes so an excerpt cannot reorder or hide text."""
     out = []
     for ch in text:
-        code = ord(ch)
         if ch == "\t":
             out.append(" ")
-        elif code < 0x20 or code == 0x7F or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
+        elif not ch.isprintable():  # control, bidi, zero-width and line-separator characters
             out.append("?")
         else:
             out.append(ch)

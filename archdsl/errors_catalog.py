@@ -41,6 +41,7 @@ CODES: dict[str, str] = {
     "E0501": "an imported file does not exist",
     "E0502": "an import cycle",
     "E0503": "an import outside the allowed folders",
+    "E0504": "a file name generated code cannot quote (a quote, backslash or control character)",
     # programs, models and gans
     "E0601": "no model to compile, or several without --model",
     "E0602": "the named model does not exist",

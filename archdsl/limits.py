@@ -11,6 +11,7 @@ class Limits(BaseModel):
     max_source_chars: int = 4_000_000
     max_nesting: int = 200
     max_literal_digits: int = 30
+    max_name_chars: int = 256
     max_repeat: int = 10_000
     max_loop: int = 10_000
     max_nodes: int = 1_000_000

@@ -95,6 +95,7 @@ def prescan(text: str, file: str, limits: Limits) -> None:
                           label="not allowed anywhere in a spec, not even in comments",
                           hint="such characters can hide or reorder the text a reader sees")
     depth = 0
+    word = -1  # where the name being read started (outside strings and comments), or -1
     in_string = in_comment = False
     for pos, ch in enumerate(text):
         if in_comment:
@@ -102,6 +103,15 @@ def prescan(text: str, file: str, limits: Limits) -> None:
         elif in_string:
             if ch == '"' or ch == "\n":
                 in_string = False
+        elif ch.isascii() and (ch.isalnum() or ch == "_"):
+            if word < 0 and not ch.isdigit():
+                word = pos
+            if word >= 0 and pos - word >= limits.max_name_chars:
+                raise Problem("E0801", "a name longer than the limit",
+                              loc=_loc_at(text, word, file, limits.max_name_chars),
+                              label=f"more than {limits.max_name_chars:,} characters",
+                              hint="raise Limits.max_name_chars if this is intended")
+            continue
         elif ch == "#":
             in_comment = True
         elif ch == '"':
@@ -114,6 +124,7 @@ def prescan(text: str, file: str, limits: Limits) -> None:
                                     f"{limits.max_nesting}")
         elif ch in ")]}":
             depth -= 1
+        word = -1
 
 
 def parse(text: str, file: str, limits: Limits) -> ast.Module:

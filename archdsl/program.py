@@ -18,7 +18,7 @@ from archdsl.elaborate import (
 )
 from archdsl.graph import GAN_LOSSES, GanGraph, Graph
 from archdsl.limits import Limits
-from archdsl.names import check_name
+from archdsl.names import check_class_name
 from archdsl.ops import REGISTRY
 from archdsl.parser import decode, parse
 from archdsl.values import LayerClass, LayerValue, Skip
@@ -28,7 +28,7 @@ Source = str | bytes | os.PathLike
 
 # Loading errors after which elaboration would report consequences, not causes.
 FATAL_LOAD_CODES = frozenset({"E0001", "E0002", "E0003", "E0004", "E0101", "E0102", "E0103",
-                              "E0501", "E0502", "E0503", "E0801"})
+                              "E0501", "E0502", "E0503", "E0504", "E0801"})
 
 
 class ParamInfo(BaseModel):
@@ -323,7 +323,7 @@ class Loader:
                                 hint="rename one of them")
             return
         try:
-            check_name(name, loc, "definition name")
+            check_class_name(name, loc, "definition name")
         except Problem as p:
             self.reporter.add(p.at(loc))
             return
@@ -338,7 +338,7 @@ class Loader:
             seen: dict[str, Loc] = {}
             for p in item.params:
                 try:
-                    check_name(p.name, p.loc, "parameter name")
+                    check_class_name(p.name, p.loc, "parameter name")
                 except Problem as problem:
                     self.reporter.add(problem.at(p.loc))
                 if p.name in seen:
@@ -356,6 +356,10 @@ class Loader:
         if len(self.scopes) >= self.limits.max_imports:
             self.reporter.error("E0801", "too many imported files", item.loc,
                                 label=f"more than {self.limits.max_imports}")
+            return
+        problem = file_name_problem(item.path)
+        if problem is not None:
+            self.reporter.add(problem.at(item.loc))
             return
         base = os.path.dirname(parent_real) if parent_real else self.roots[0]
         written = [os.path.join(base, item.path)]
@@ -408,6 +412,16 @@ class Loader:
                 scope.const_scopes[name] = imported
 
 
+def file_name_problem(path: str) -> Problem | None:
+    """Generated modules name their spec's file in docstrings and comments, so a file name
+    holds no character that could end them: no quote, backslash or unprintable character."""
+    bad = next((ch for ch in path if ch in '"\\' or not ch.isprintable()), None)
+    if bad is None:
+        return None
+    return Problem("E0504", f"the file name {path!r} cannot appear in generated code",
+                   label=f"it holds {bad!r}", hint="rename the file")
+
+
 def _inside(path: str, root: str) -> bool:
     try:
         return os.path.commonpath([path, root]) == root
@@ -447,6 +461,9 @@ def load_program(source: Source, *, search_paths: list[str] | tuple[str, ...] = 
         and (source.endswith(".arch") or os.path.isfile(source))
     ):
         display = os.fspath(source)
+        problem = file_name_problem(os.path.basename(display))  # only the name is quoted
+        if problem is not None:
+            raise SpecError([problem.at(None)], sources)
         real = os.path.realpath(display)
         roots = [os.path.dirname(real), *extra]
         if not os.path.isfile(real):

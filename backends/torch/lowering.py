@@ -59,8 +59,11 @@ def lit(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         inner = ", ".join(lit(x) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, str):  # repr escapes line breaks; no `"` stays bare (docstrings hold these)
+        text = repr(v)
+        if text[0] == "'":
+            text = '"' + text[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'
+        return text
     return repr(v)
 
 

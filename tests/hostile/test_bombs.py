@@ -1,0 +1,43 @@
+"""Each resource bomb of bench/hostile_bombs.py is refused with its code, at a location inside
+the spec (the bench times them; this only checks what they are refused with)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from diagnostic_checks import assert_located
+
+import archdsl
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _bench():
+    sys.path.insert(0, str(BENCH))  # the bench imports its neighbour frontend_scaling
+    try:
+        spec = importlib.util.spec_from_file_location("hostile_bombs", BENCH / "hostile_bombs.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+BOMBS = _bench()
+# Parsing 100,000 terms takes seconds (docs/limits.md): the same bomb, smaller, is refused the
+# same way.
+SMALLER = {"100,000-term expression": lambda: BOMBS.expression_bomb(2_000)}
+
+
+@pytest.mark.parametrize("name", BOMBS.BOMBS)
+def test_bomb_is_refused_with_its_code(name: str) -> None:
+    make, code = BOMBS.BOMBS[name]
+    text = SMALLER.get(name, make)()
+    with pytest.raises(archdsl.SpecError) as info:
+        archdsl.load(text)
+    assert info.value.codes[0] == code, str(info.value)[:2000]
+    assert info.value.diagnostics[0].loc is not None
+    assert_located(info.value, text)
