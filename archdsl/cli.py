@@ -234,6 +234,9 @@ def train(
                                               "batch size.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Override the "
                                              "optimizer's learning rate.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="At most this many "
+                                              "optimizer steps and held-out batches per "
+                                              "epoch: a quick smoke run.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for checkpoint, "
                                              "metrics and plots (default runs/<model>).")]
     = None,
@@ -266,10 +269,13 @@ def train(
         folder = out or Path("runs") / g.name
         if isinstance(g, GanGraph):
             from archdsl.gan import fit as fit_gan
-            gan_result = fit_gan(g, file.read_text(encoding="utf-8"), backend, folder,
-                                 epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,
-                                 progress=sys.stderr.isatty(),
-                                 log=lambda m: typer.echo(m, err=True))
+            try:
+                gan_result = fit_gan(g, file.read_text(encoding="utf-8"), backend, folder,
+                                     epochs=epochs, batch=batch, lr=lr, seed=seed,
+                                     resume=resume, progress=sys.stderr.isatty(),
+                                     log=lambda m: typer.echo(m, err=True))
+            except (CheckpointError, ValueError) as exc:
+                fail(str(exc), 1)
             if gan_result.stopped:
                 typer.echo(f"stopped: {gan_result.stopped}", err=True)
                 return 1
@@ -278,7 +284,8 @@ def train(
         try:
             result = fit(g, file.read_text(encoding="utf-8"), backend, folder, data=data,
                          epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,
-                         progress=sys.stderr.isatty(), log=lambda m: typer.echo(m, err=True))
+                         steps=steps, progress=sys.stderr.isatty(),
+                         log=lambda m: typer.echo(m, err=True))
         except (DataError, CheckpointError, ValueError) as exc:
             fail(str(exc), 1)
         from archdsl.train import distributed_rank

@@ -35,6 +35,8 @@ def label_key(graph: Graph) -> str:
 
 @dataclass
 class Dataset:
+    """Arrays named after the model's inputs, in their order, then the labels (`label`)."""
+
     name: str
     train: dict[str, np.ndarray]
     test: dict[str, np.ndarray]
@@ -44,6 +46,13 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.train[self.label])
+
+    def xy(self, split: str) -> tuple[np.ndarray | tuple[np.ndarray, ...], np.ndarray]:
+        """(inputs, labels) of `split` ("train" or "test") as Keras's `fit` takes them: the
+        input array, or a tuple of them in the model's input order."""
+        data = self.train if split == "train" else self.test
+        inputs = tuple(v for k, v in data.items() if k != self.label)
+        return (inputs[0] if len(inputs) == 1 else inputs), data[self.label]
 
     def batches(self, split: str, batch: int, rng: np.random.Generator | None = None,
                 shard: tuple[int, int] = (0, 1)):
@@ -154,24 +163,35 @@ def digits_standardize(images: np.ndarray) -> np.ndarray:
     return ((images - real.mean()) / real.std()).astype(np.float32)
 
 
+def longest_sequence(graph: Graph) -> int | None:
+    """The longest sequence the model takes: the smallest `max_len` of its position tables."""
+    limits = [n.args["max_len"] for n in graph.nodes if isinstance(n.args.get("max_len"), int)]
+    return min(limits, default=None)
+
+
 def _embedded(name: str, graph: Graph, seed: int, seq_len: int, size: int) -> Dataset:
     key = label_key(graph)
+    seq_len = min(seq_len, longest_sequence(graph) or seq_len)
     shapes = _input_shapes(graph, {"T": seq_len, "S": seq_len, "B": 1})
     out = graph.nodes[graph.outputs[0]].type
     if name == "digits":
         (iname, dtype, dims), = shapes if len(shapes) == 1 else [(None, None, None)]
-        if iname is None or len(dims) != 4 or dims[1] != 1 or dtype not in FLOAT_DTYPES:
-            raise DataError(f"digits are grey images [B, 1, H, W]; `{graph.name}` takes "
+        if iname is None or len(dims) != 4 or dims[1] not in (1, 3) or \
+                dtype not in FLOAT_DTYPES:
+            raise DataError(f"digits are images [B, 1 or 3, H, W]; `{graph.name}` takes "
                             + ", ".join(f"{n}: {t}{d}" for n, t, d in shapes))
-        images, labels = digits_images(int(dims[2]), int(dims[3]))
+        channels, height, width = (int(d) for d in dims[1:])
+        images, labels = digits_images(height, width)
         images = digits_standardize(images)
         classes = out.shape[-1]
         if isinstance(classes, int) and classes < 10:
             raise DataError(f"digits have 10 classes; `{graph.name}` outputs {classes}")
-        train, test = _split({iname: images[:, None], key: labels}, seed)
+        # colour models see the grey digits in every channel
+        images = np.repeat(images[:, None], channels, axis=1)
+        train, test = _split({iname: images, key: labels}, seed)
         return Dataset("digits", train, test, "classify", key,
                        f"{len(labels)} real 8x8 handwritten digits (scikit-learn) resized to "
-                       f"{dims[2]}x{dims[3]}")
+                       f"{height}x{width}" + (", grey in 3 channels" if channels == 3 else ""))
     vocab = out.shape[-1]
     if not isinstance(vocab, int):
         raise DataError(f"`{graph.name}` has a symbolic output width")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,13 +93,29 @@ def loss_and_accuracy(logits: np.ndarray, target: np.ndarray, loss: str) -> tupl
     return float(np.mean(np.abs(logits - t))), float("nan")
 
 
-def evaluate(trainer: Trainer, data: Dataset, settings: Settings) -> tuple[float, float]:
+def eval_batch(graph: Graph, data: Dataset, batch: int) -> int:
+    """Held-out batches of up to 256 examples while their logits stay small (2**22 values),
+    and never smaller than the training batch."""
+    classes = graph.nodes[graph.outputs[0]].type.shape[-1]
+    per_example = math.prod(data.test[data.label].shape[1:])
+    if isinstance(classes, int):
+        per_example *= max(classes, 1)
+    return max(batch, min(256, 2**22 // per_example))
+
+
+def evaluate(trainer: Trainer, data: Dataset, settings: Settings, batch: int | None = None,
+             limit: int | None = None) -> tuple[float, float]:
+    """Loss and accuracy on the held-out split in batches of `batch` (default the training
+    batch), on its first `limit` batches when given."""
     total_loss = total_acc = 0.0
     n = 0
-    for batch in data.batches("test", max(settings.batch, 256)):
-        out = trainer.predict(batch)
-        k = len(batch[data.label])
-        batch_loss, batch_acc = loss_and_accuracy(out, batch[data.label], settings.loss)
+    for i, batch_arrays in enumerate(data.batches("test", batch or settings.batch)):
+        if i == limit:
+            break
+        out = trainer.predict(batch_arrays)
+        labels = batch_arrays[data.label]
+        batch_loss, batch_acc = loss_and_accuracy(out, labels, settings.loss)
+        k = len(labels)
         total_loss += batch_loss * k
         total_acc += batch_acc * k
         n += k
@@ -138,7 +156,9 @@ class Result:
 def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None = None,
         epochs: int | None = None, batch: int | None = None, lr: float | None = None,
         seed: int = 0, resume: bool = False, seq_len: int = 32, progress: bool = True,
-        log: Any = print) -> Result:
+        log: Any = print, steps: int | None = None) -> Result:
+    """Train `graph` with `backend`, writing checkpoint, metrics and curves to `out`.
+    `steps` (a smoke run) caps the optimizer steps of each epoch and the held-out batches."""
     from archdsl.data import fingerprint, label_key
     spec_hash = fingerprint(spec_text)
     settings = resolve(graph, epochs, batch, lr, seed, label_key(graph))
@@ -162,6 +182,7 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
     history: list[dict[str, Any]] = []
     shuffle = np.random.default_rng(seed)
     start_epoch, skip = 0, 0
+    done: list[float] = []  # losses of the steps an interrupted epoch has taken
     if resume:
         if not ckpt.exists():
             raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
@@ -176,46 +197,61 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         shuffle.bit_generator.state = meta["shuffle_state"]
         start_epoch, skip = meta["epoch"], meta["step"]
         history = meta.get("history", [])
+        done = meta.get("epoch_losses", [])
         log(f"resuming {graph.name} at epoch {start_epoch + 1}, step {skip}")
     log(f"training {graph.name} on {dataset.name} ({dataset.description}) with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.optimizer.name} "
         f"lr={settings.optimizer.args.get('lr')}")
 
-    def save(epoch: int, step: int, shuffle_state: dict[str, Any]) -> None:
+    def save(epoch: int, step: int, shuffle_state: dict[str, Any],
+             losses: list[float] | None = None) -> None:
         if not lead:
             return
         checkpoint.save(ckpt, trainer.state(), {
             "spec_hash": spec_hash, "backend": backend, "epoch": epoch, "step": step,
             "shuffle_state": shuffle_state, "history": history, "model": graph.name,
-            "dataset": dataset.name})
+            "dataset": dataset.name, "epoch_losses": [float(v) for v in losses or []]})
 
     steps_per_epoch = max(1, len(dataset) // settings.batch)
+    # a smoke run (`steps`) evaluates `steps` training-sized batches
+    held_out_batch = settings.batch if steps else eval_batch(graph, dataset, settings.batch)
+    if steps is not None:
+        steps_per_epoch = min(steps_per_epoch, steps)
     stopped = None
     bar = _progress(progress)
-    with bar:
+    with bar, _StopBetweenSteps() as ctrl_c:
         task = bar.add_task(graph.name, total=steps_per_epoch * settings.epochs,
                             completed=steps_per_epoch * start_epoch + skip, loss=float("nan"),
                             rate=0.0)
         for epoch in range(start_epoch, settings.epochs):
             shuffle_state = shuffle.bit_generator.state
             t0 = time.perf_counter()
-            losses: list[float] = []
-            step = 0
+            losses, done = done, []
+            step = taken = 0  # taken: steps run by this process (for the throughput)
             try:
                 shard = (settings.rank, settings.world)
                 for step, b in enumerate(dataset.batches("train", settings.batch, shuffle,
                                                          shard)):
+                    if step == steps_per_epoch:
+                        break
                     if step < skip:
                         continue
+                    if ctrl_c.pressed:
+                        raise KeyboardInterrupt
                     value = trainer.step(b)
                     if not math.isfinite(value):
                         raise NonFiniteLoss(f"the loss became {value} at epoch {epoch + 1}, "
                                             f"step {step + 1}")
                     losses.append(value)
-                    rate = len(losses) * settings.batch / (time.perf_counter() - t0)
+                    taken += 1
+                    rate = taken * settings.batch / (time.perf_counter() - t0)
                     bar.update(task, advance=1, loss=value, rate=rate)
             except KeyboardInterrupt:
-                save(epoch, step, shuffle_state)
+                if ctrl_c.pressed > 1:  # pressed again mid-step: the weights may be half-updated
+                    stopped = f"interrupted twice; the last checkpoint is kept in {ckpt}" \
+                        if ckpt.exists() else "interrupted twice; no checkpoint was written"
+                    break
+                save(epoch, step, shuffle_state, losses)
                 stopped = f"interrupted; saved {ckpt} (resume with --resume)"
                 break
             except NonFiniteLoss as exc:
@@ -225,12 +261,12 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
             skip = 0
             if not lead:
                 continue
-            val_loss, val_acc = evaluate(trainer, dataset, settings)
+            val_loss, val_acc = evaluate(trainer, dataset, settings, held_out_batch, steps)
             seconds = time.perf_counter() - t0
             row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else
                    float("nan"), "val_loss": val_loss, "val_accuracy": val_acc,
                    "seconds": round(seconds, 3),
-                   "examples_per_s": round(len(losses) * settings.batch / seconds, 1)}
+                   "examples_per_s": round(taken * settings.batch / seconds, 1)}
             history.append(row)
             with open(metrics, "a" if epoch or resume else "w", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
@@ -252,6 +288,29 @@ def say(bar: Any, progress: bool, log: Any, message: str) -> None:
         bar.console.print(message, markup=False)
     else:
         log(message)
+
+
+class _StopBetweenSteps:
+    """Ctrl-C lets the current step finish (a checkpoint never holds a half-applied update) and
+    stops the loop before the next one; a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.pressed = 0
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.pressed += 1
+        if self.pressed > 1:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _StopBetweenSteps:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def distributed_rank() -> tuple[int, int]:

@@ -3,6 +3,7 @@ clear stops on a non-finite loss, and clear errors for data that does not fit th
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 import archdsl
 from archdsl import checkpoint
 from archdsl import train as train_mod
+from archdsl.api import BACKENDS
 from archdsl.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +33,23 @@ model Tiny(classes: int = 3) {
 """
 
 
+# Every source of randomness in training: dropout after a layer, between stacked LSTM layers
+# and on attention weights; a resumed run must continue each stream where it stopped.
+SEQ = """
+model Tagger(vocab: int = 12) {
+    input tokens: i64[B, T]
+    h = tokens |> Embedding(vocab, 16) |> LSTM(16, layers=2, dropout=0.3)
+    h = h |> MultiHeadAttention(2, dropout=0.3) |> Dropout(0.2)
+    output logits: [B, 3] = mean(h, dim=1) |> Linear(3)
+    train {
+        optimizer = Adam(lr=1e-2)
+        batch = 16
+        epochs = 3
+    }
+}
+"""
+
+
 @pytest.fixture
 def tiny(tmp_path: Path) -> tuple[archdsl.Graph, Path]:
     rng = np.random.default_rng(0)
@@ -41,30 +60,53 @@ def tiny(tmp_path: Path) -> tuple[archdsl.Graph, Path]:
     return archdsl.load(MLP).graph(), data
 
 
+@pytest.fixture
+def tagger(tmp_path: Path) -> tuple[archdsl.Graph, Path]:
+    tokens = np.random.default_rng(0).integers(0, 12, size=(200, 8))
+    data = tmp_path / "tagger.npz"
+    np.savez(data, tokens=tokens, target=tokens[:, 0] % 3)
+    return archdsl.load(SEQ).graph(), data
+
+
 def weights(out: Path) -> dict[str, np.ndarray]:
     state, _ = checkpoint.load(out / "checkpoint.npz")
     return state
 
 
-def test_resume_continues_bit_for_bit(tiny, tmp_path):
-    graph, data = tiny
-    straight = train_mod.fit(graph, MLP, "torch", tmp_path / "a", data=str(data),
-                             progress=False, log=lambda m: None)
-    train_mod.fit(graph, MLP, "torch", tmp_path / "b", data=str(data), epochs=1,
-                  progress=False, log=lambda m: None)
-    resumed = train_mod.fit(graph, MLP, "torch", tmp_path / "b", data=str(data), resume=True,
-                            progress=False, log=lambda m: None)
-    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    assert straight.history[-1]["val_loss"] == resumed.history[-1]["val_loss"]
+def assert_same_state(a: Path, b: Path) -> None:
+    """Weights, optimizer state and random generators, bit for bit."""
+    first, second = weights(a), weights(b)
+    assert first.keys() == second.keys()
+    for k in first:
+        np.testing.assert_array_equal(first[k], second[k], err_msg=k)
 
 
-def test_interrupt_saves_and_resume_matches(tiny, tmp_path, monkeypatch):
-    graph, data = tiny
-    train_mod.fit(graph, MLP, "torch", tmp_path / "a", data=str(data), progress=False,
-                  log=lambda m: None)
+def quiet_fit(graph: archdsl.Graph, spec: str, backend: str, out: Path, data: Path,
+              **options) -> train_mod.Result:
+    return train_mod.fit(graph, spec, backend, out, data=str(data), progress=False,
+                         log=lambda m: None, **options)
+
+
+def without_timing(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in ("seconds", "examples_per_s")}
+            for row in history]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_resume_continues_bit_for_bit(backend, tagger, tmp_path):
+    graph, data = tagger
+    straight = quiet_fit(graph, SEQ, backend, tmp_path / "a", data)
+    quiet_fit(graph, SEQ, backend, tmp_path / "b", data, epochs=1)
+    resumed = quiet_fit(graph, SEQ, backend, tmp_path / "b", data, resume=True)
+    assert_same_state(tmp_path / "a", tmp_path / "b")
+    assert without_timing(resumed.history) == without_timing(straight.history)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_finishes_the_step_saves_and_resume_matches(backend, tagger, tmp_path,
+                                                           monkeypatch):
+    graph, data = tagger
+    straight = quiet_fit(graph, SEQ, backend, tmp_path / "a", data)
     real = train_mod.make_trainer
     calls = {"n": 0}
 
@@ -74,22 +116,21 @@ def test_interrupt_saves_and_resume_matches(tiny, tmp_path, monkeypatch):
 
         def wrapped(batch):
             calls["n"] += 1
-            if calls["n"] == 17:  # mid-way through the second epoch
-                raise KeyboardInterrupt
+            if calls["n"] == 17:  # Ctrl-C as the 7th step of the second epoch starts
+                signal.raise_signal(signal.SIGINT)
             return step(batch)
         trainer.step = wrapped
         return trainer
 
     monkeypatch.setattr(train_mod, "make_trainer", interrupting)
-    stopped = train_mod.fit(graph, MLP, "torch", tmp_path / "b", data=str(data),
-                            progress=False, log=lambda m: None)
+    stopped = quiet_fit(graph, SEQ, backend, tmp_path / "b", data)
     assert stopped.stopped and "interrupted" in stopped.stopped
+    meta = checkpoint.load(tmp_path / "b" / "checkpoint.npz")[1]
+    assert (meta["epoch"], meta["step"]) == (1, 7)  # that step was finished, not cut short
     monkeypatch.setattr(train_mod, "make_trainer", real)
-    train_mod.fit(graph, MLP, "torch", tmp_path / "b", data=str(data), resume=True,
-                  progress=False, log=lambda m: None)
-    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    resumed = quiet_fit(graph, SEQ, backend, tmp_path / "b", data, resume=True)
+    assert_same_state(tmp_path / "a", tmp_path / "b")
+    assert without_timing(resumed.history) == without_timing(straight.history)
 
 
 def test_resume_refuses_a_changed_spec(tiny, tmp_path):
@@ -118,27 +159,18 @@ def test_crash_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]  # no temp file left
 
 
-def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny, tmp_path, monkeypatch):
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy on overflowing values
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(backend, tiny, tmp_path):
     graph, data = tiny
-    real = train_mod.make_trainer
-    calls = {"n": 0}
-
-    def exploding(backend, g, settings):
-        trainer = real(backend, g, settings)
-        step = trainer.step
-
-        def wrapped(batch):
-            calls["n"] += 1
-            return float("nan") if calls["n"] > 15 else step(batch)
-        trainer.step = wrapped
-        return trainer
-
-    monkeypatch.setattr(train_mod, "make_trainer", exploding)
-    result = train_mod.fit(graph, MLP, "torch", tmp_path / "run", data=str(data),
-                           progress=False, log=lambda m: None)
-    assert result.stopped and "nan" in result.stopped and "last good checkpoint" in result.stopped
-    _, meta = checkpoint.load(tmp_path / "run" / "checkpoint.npz")
+    quiet_fit(graph, MLP, backend, tmp_path / "run", data, epochs=1)
+    # a step of Adam moves every weight by about lr: the next logits overflow float32
+    result = quiet_fit(graph, MLP, backend, tmp_path / "run", data, resume=True, lr=1e30)
+    assert result.stopped and "the loss became" in result.stopped
+    assert "at epoch 2, step 2" in result.stopped and "last good checkpoint" in result.stopped
+    state, meta = checkpoint.load(tmp_path / "run" / "checkpoint.npz")
     assert meta["epoch"] == 1  # the checkpoint written before the loss went bad
+    assert all(np.isfinite(v).all() for v in state.values() if v.dtype.kind == "f")
 
 
 @pytest.mark.parametrize("arrays,message", [

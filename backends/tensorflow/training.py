@@ -5,9 +5,11 @@ epsilon before the bias correction of the second moment (PyTorch after), and `we
 SGD and Adam is PyTorch's L2 term added to the gradient, while Keras decays the weights
 directly (that is AdamW, where both agree).
 
-    model = build(graph)
-    fit_args = compile_for_training(model, graph.train)
-    model.fit(x, y, **fit_args)
+    graph = archdsl.load("specs/cnn_digits.arch").graph()
+    model = archdsl.backends.tensorflow.build(graph)
+    fit_args = compile_for_fit(model, graph)        # loss, optimizer, batch and epochs
+    data = archdsl.data.load_dataset("digits", graph)
+    model.fit(*data.xy("train"), validation_data=data.xy("test"), **fit_args)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from archdsl.graph import Optimizer, TrainConfig
+from archdsl.graph import Graph, Optimizer, TrainConfig
 
 DEFAULT = TrainConfig(loss="cross_entropy", optimizer=Optimizer(name="Adam", args={"lr": 1e-3}))
 
@@ -90,17 +92,27 @@ def optimizer(spec: Optimizer, clip: float | None = None) -> keras.optimizers.Op
 
 
 def compile_for_training(model: keras.Model, train: TrainConfig | None = None,
-                         **compile_args: Any) -> dict[str, Any]:
+                         outputs: int = 1, **compile_args: Any) -> dict[str, Any]:
     """Compile `model` with the spec's loss and optimizer (cross entropy and Adam(lr=1e-3) when
-    the spec has none); returns `fit`'s `batch_size` and `epochs` from the spec, if given."""
+    the spec has none); returns `fit`'s `batch_size` and `epochs` from the spec, if given.
+    With several `outputs` the loss reads the first, as in `archdsl train`; `fit` takes its
+    target alone."""
     loss = (train and train.loss) or DEFAULT.loss
     spec = (train and train.optimizer) or DEFAULT.optimizer
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
-    model.compile(optimizer=optimizer(spec, train.clip if train else None),
-                  loss=LOSSES[loss](), **compile_args)
+    losses = LOSSES[loss]() if outputs == 1 else [LOSSES[loss](), *[None] * (outputs - 1)]
+    model.compile(optimizer=optimizer(spec, train.clip if train else None), loss=losses,
+                  **compile_args)
     fit = {"batch_size": train.batch if train else None, "epochs": train.epochs if train else None}
     return {k: v for k, v in fit.items() if v is not None}
+
+
+
+def compile_for_fit(model: keras.Model, graph: Graph, **compile_args: Any) -> dict[str, Any]:
+    """`compile_for_training` with the `train` section and the outputs of the spec `model` was
+    built from; returns `fit`'s `batch_size` and `epochs` from the spec, if given."""
+    return compile_for_training(model, graph.train, len(graph.outputs), **compile_args)
 
 
 class Trainer:
@@ -144,7 +156,10 @@ class Trainer:
         return out
 
     def load_state(self, state: dict[str, Any]) -> None:
+        """Restore a `state()`; the learning rate stays this run's (`--lr`), as in torch."""
+        lr = float(self.optimizer.learning_rate)
         for prefix, variables in (("var", self.model.variables),
                                   ("optim", self.optimizer.variables)):
             for i, v in enumerate(variables):
                 v.assign(state[f"{prefix}/{i}"])
+        self.optimizer.learning_rate.assign(lr)

@@ -16,7 +16,7 @@ from archdsl.backends.numpy.gan import GanTrainer
 from archdsl.backends.numpy.training import Trainer
 from archdsl.backends.torch import gan as torch_gan
 from archdsl.backends.torch import training as torch_training
-from archdsl.graph import Graph, Optimizer
+from archdsl.graph import GanGraph, Graph, Optimizer
 
 # Adam's eps is raised as `archdsl verify` does (docs/verify.md): with 1e-8 a first step is
 # lr * sign(g), and float32 cannot reproduce the sign of gradients at its rounding noise.
@@ -76,6 +76,14 @@ def test_a_checkpoint_resumes_bit_for_bit() -> None:
         np.testing.assert_array_equal(second.state()[k], v, err_msg=k)
 
 
+def _gan_batch(g: GanGraph, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` images in [-1, 1] of the discriminator's input shape and `n` generator codes."""
+    image = g.discriminator.node(g.discriminator.inputs[0]).type.shape[1:]
+    nz = g.generator.node(g.generator.inputs[0]).type.shape[1]
+    return (rng.uniform(-1, 1, (n, *image)).astype(np.float32),
+            rng.standard_normal((n, nz)).astype(np.float32))
+
+
 def test_gan_steps_equal_the_torch_trainers() -> None:
     g = archdsl.load(ROOT / "specs" / "digits_gan.arch").graph()
     for loss in ("nonsaturating", "hinge", "wasserstein", "lsgan", "minimax"):
@@ -86,8 +94,7 @@ def test_gan_steps_equal_the_torch_trainers() -> None:
         archdsl.load_state_dict(theirs.g, nb.state_dict(ours.g))
         archdsl.load_state_dict(theirs.d, nb.state_dict(ours.d))
         rng = np.random.default_rng(0)
-        real = rng.uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32)
-        z = rng.standard_normal((8, 64)).astype(np.float32)
+        real, z = _gan_batch(g, rng, 8)
         assert _same(ours.d_step(real, z), theirs.d_step(real, z)), loss
         assert _same(ours.g_step(z), theirs.g_step(z)), loss
         for side in ("g", "d"):
@@ -102,8 +109,7 @@ def test_gan_checkpoint_round_trip() -> None:
     settings = gan_loop.resolve(g)
     first = GanTrainer(g, settings)
     rng = np.random.default_rng(0)
-    real = rng.uniform(-1, 1, (4, 1, 28, 28)).astype(np.float32)
-    z = rng.standard_normal((4, 64)).astype(np.float32)
+    real, z = _gan_batch(g, rng, 4)
     first.d_step(real, z)
     second = GanTrainer(g, gan_loop.resolve(g, seed=3))
     second.load_state(first.state())
