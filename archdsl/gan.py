@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ import numpy as np
 
 from archdsl import checkpoint
 from archdsl.data import digits_images
-from archdsl.graph import GanGraph, Optimizer
+from archdsl.graph import GanGraph, Graph, Optimizer
 
 GAN_DEFAULTS = {"batch": 64, "epochs": 20, "n_critic": 1, "clip": 0.01}
 ADAM_GAN = Optimizer(name="Adam", args={"lr": 2e-4, "betas": [0.5, 0.999], "eps": 1e-8,
@@ -153,22 +154,26 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
     from archdsl.train import _progress, say
     settings = resolve(gan, epochs, batch, lr, seed)
     real = real_images(gan)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "checkpoint.npz"
+    spec_hash = fingerprint(spec_text)
+    if resume:  # checked before the (slow) build
+        if not ckpt.exists():
+            raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
+        state, meta = checkpoint.load(ckpt)
+        if meta.get("spec_hash") != spec_hash or meta.get("backend") != backend:
+            raise checkpoint.CheckpointError(f"{ckpt} was written for another spec or backend")
     trainer = make_trainer(backend, gan, settings)
     rng = np.random.default_rng(seed)
     fixed_z = np.random.default_rng(seed + 1).normal(size=(64, *settings.latent)).astype(
         np.float32)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "checkpoint.npz"
-    spec_hash = fingerprint(spec_text)
     history: list[dict[str, Any]] = []
     start = 0
     if resume:
-        state, meta = checkpoint.load(ckpt)
-        if meta.get("spec_hash") != spec_hash or meta.get("backend") != backend:
-            raise checkpoint.CheckpointError(f"{ckpt} was written for another spec or backend")
         trainer.load_state(state)
         rng.bit_generator.state = meta["rng"]
         start, history = meta["epoch"], meta["history"]
+        log(f"resuming {gan.name} after epoch {start}")
     log(f"training {gan.name} ({settings.loss}) on {len(real)} real digits with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.n_critic} critic step(s) "
         "per generator step")
@@ -222,33 +227,62 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
 
 
 # ---- the judge ----------------------------------------------------------------------------
-def judge(samples: np.ndarray, log: Any = print, seed: int = 0) -> dict[str, Any]:
-    """Label generated digits with the classifier of specs/cnn_digits.arch, trained here on the
-    real digits (its held-out accuracy must reach 95%); report the class histogram and the
-    mean confidence, an Inception-score analogue."""
-    import tempfile
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "archdsl"
+
+
+def trained_judge(seed: int = 0, log: Any = print) -> tuple[Graph, Any, float]:
+    """The classifier of specs/cnn_digits.arch trained with torch on the real digits' training
+    split, and its held-out accuracy, measured on every call. The trained weights are cached
+    in `cache_dir()` under the spec's hash and the seed."""
     from importlib import resources
 
     from archdsl.api import load
-    from archdsl.data import digits_standardize
+    from archdsl.data import fingerprint, label_key, load_dataset
+    from archdsl.train import evaluate
     from archdsl.train import fit as fit_classifier
+    from archdsl.train import make_trainer as make_classifier
+    from archdsl.train import resolve as resolve_classifier
     spec = resources.files("archdsl.specs").joinpath("cnn_digits.arch")
+    text = spec.read_text(encoding="utf-8")
     g = load(str(spec)).graph()
-    with tempfile.TemporaryDirectory() as tmp:
-        result = fit_classifier(g, spec.read_text(), "torch", Path(tmp), data="digits",
-                                seed=seed, progress=False, log=lambda m: None)
-    if result.accuracy < 0.95:
-        raise RuntimeError(f"the judge reached only {result.accuracy:.1%} held-out accuracy "
+    settings = resolve_classifier(g, seed=seed, label=label_key(g))
+    folder = cache_dir() / f"judge-{fingerprint(text)[:16]}-seed{seed}"
+    trainer = None
+    try:
+        state, meta = checkpoint.load(folder / "checkpoint.npz")
+        if (meta.get("spec_hash"), meta.get("epoch"), meta.get("step")) == \
+                (fingerprint(text), settings.epochs, 0):
+            trainer = make_classifier("torch", g, settings)
+            trainer.load_state(state)
+    except checkpoint.CheckpointError:
+        pass  # none cached yet, or unreadable: train it again
+    if trainer is None:
+        log(f"training the judge ({spec.name}, cached in {folder})")
+        trainer = fit_classifier(g, text, "torch", folder, data="digits", seed=seed,
+                                 progress=False, log=lambda m: None).trainer
+    _, accuracy = evaluate(trainer, load_dataset("digits", g, seed=seed), settings)
+    return g, trainer, accuracy
+
+
+def judge(samples: np.ndarray, log: Any = print, seed: int = 0) -> dict[str, Any]:
+    """Label generated digits with the classifier of specs/cnn_digits.arch (its held-out
+    accuracy on the real digits must reach 95%); report the class histogram and the mean
+    confidence, an Inception-score analogue."""
+    from archdsl.data import digits_standardize
+    g, classifier, accuracy = trained_judge(seed, log)
+    if accuracy < 0.95:
+        raise RuntimeError(f"the judge reached only {accuracy:.1%} held-out accuracy "
                            "on the real digits; its verdict would not be trustworthy")
     h, w = g.nodes[g.inputs[0]].type.shape[2:]
     x = digits_standardize(resize_samples((samples + 1) / 2, int(h), int(w)))
-    logits = np.concatenate([result.trainer.predict({g.input_names[0]: x[i:i + 500]})
+    logits = np.concatenate([classifier.predict({g.input_names[0]: x[i:i + 500]})
                              for i in range(0, len(x), 500)])
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     labels = p.argmax(axis=1)
     histogram = np.bincount(labels, minlength=10).tolist()
-    verdict = {"samples": len(samples), "judge_accuracy": round(result.accuracy, 4),
+    verdict = {"samples": len(samples), "judge_accuracy": round(accuracy, 4),
                "histogram": histogram, "classes_found": int(sum(c > 0 for c in histogram)),
                "mean_confidence": round(float(p.max(axis=1).mean()), 4)}
     log(f"judge (held-out accuracy {verdict['judge_accuracy']:.1%}): "
