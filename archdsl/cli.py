@@ -272,7 +272,8 @@ def train(
             try:
                 gan_result = fit_gan(g, file.read_text(encoding="utf-8"), backend, folder,
                                      epochs=epochs, batch=batch, lr=lr, seed=seed,
-                                     resume=resume, progress=sys.stderr.isatty(),
+                                     resume=resume, max_steps=steps,
+                                     progress=sys.stderr.isatty(),
                                      log=lambda m: typer.echo(m, err=True))
             except (CheckpointError, ValueError) as exc:
                 fail(str(exc), 1)

@@ -148,8 +148,8 @@ class GanResult:
 
 def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | None = None,
         batch: int | None = None, lr: float | None = None, seed: int = 0,
-        resume: bool = False, judge_samples: int = 1000, progress: bool = True,
-        log: Any = print) -> GanResult:
+        resume: bool = False, max_steps: int | None = None, judge_samples: int = 1000,
+        progress: bool = True, log: Any = print) -> GanResult:
     from archdsl.data import fingerprint
     from archdsl.train import _progress, say
     settings = resolve(gan, epochs, batch, lr, seed)
@@ -177,7 +177,7 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
     log(f"training {gan.name} ({settings.loss}) on {len(real)} real digits with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.n_critic} critic step(s) "
         "per generator step")
-    steps = len(real) // settings.batch
+    steps = min(len(real) // settings.batch, max_steps or len(real))
     stopped = None
     bar = _progress(progress)
     with bar:

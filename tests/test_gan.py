@@ -173,6 +173,10 @@ def test_critic_steps_per_generator_step_and_clipping(tmp_path, monkeypatch):
         return trainer
 
     monkeypatch.setattr(gan_mod, "make_trainer", counting)
+    gan_mod.fit(g, text, "torch", tmp_path / "capped", epochs=1, batch=256, max_steps=4,
+                judge_samples=0, progress=False, log=quiet)  # `--steps 4`
+    assert calls == ["d_step"] * 3 + ["g_step", "d_step"]
+    calls.clear()
     gan_mod.fit(g, text, "torch", tmp_path, epochs=1, batch=256, judge_samples=0,
                 progress=False, log=quiet)
     assert calls == (["d_step"] * 3 + ["g_step"]) * 2 + ["d_step"]  # 1797 // 256 = 7 steps
