@@ -22,6 +22,11 @@ from archdsl.symbolic import Sym
 
 TOLERANCE = {"output": 1e-4, "loss": 1e-4, "gradient": 1e-4, "input gradient": 1e-4,
              "running stats": 1e-4, "after SGD": 1e-4, "after Adam": 1e-4}
+# One op in isolation rounds only a few times (the op-level conformance table).
+SINGLE_OP = dict.fromkeys(TOLERANCE, 1e-5)
+# Checks judged on one scale: parameter and input gradients both measure the loss's
+# sensitivity, so an input gradient that is zero in truth is judged against the parameters'.
+FAMILY = {"input gradient": "gradient"}
 SGD = Optimizer(name="SGD", args={"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3,
                                   "dampening": 0.0, "nesterov": False})
 # Adam's first step is lr * g / (|g| + eps); with the default eps=1e-8 that is lr * sign(g),
@@ -119,21 +124,24 @@ def canonical_weights(reference: Any, rng: np.random.Generator) -> dict[str, np.
     return out
 
 
-def compare(check: str, backend: str, name: str, x: Any, ref: Any, floor: float = 0.0) -> Row:
+def compare(check: str, backend: str, name: str, x: Any, ref: Any, floor: float = 0.0,
+            tolerance: float | None = None) -> Row:
     """Normwise relative error; the denominator is at least `floor` (a hundredth of the
-    largest reference value of the same check), so a tensor whose true value is zero, such as
-    the gradient of a bias that feeds BatchNorm, is judged against its family's scale."""
+    largest reference value of the same FAMILY of checks), so a tensor whose true value is
+    zero, such as the gradient of a bias that feeds BatchNorm, is judged against its
+    family's scale."""
+    tol = TOLERANCE[check] if tolerance is None else tolerance
     x = np.asarray(x, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if x.shape != ref.shape:
         return Row(check=check, backend=backend, name=f"{name} (shape {list(x.shape)} vs "
                    f"{list(ref.shape)})", max_abs=float("inf"), max_rel=float("inf"),
-                   tolerance=TOLERANCE[check], ok=False)
+                   tolerance=tol, ok=False)
     err = float(np.max(np.abs(x - ref))) if x.size else 0.0
     scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, floor)
     rel = err / scale if scale > 0 else err
     return Row(check=check, backend=backend, name=name, max_abs=err, max_rel=rel,
-               tolerance=TOLERANCE[check], ok=bool(rel <= TOLERANCE[check]))
+               tolerance=tol, ok=bool(rel <= tol))
 
 
 def harness(backend: str, graph: Graph, **kw: Any) -> Any:
@@ -143,7 +151,8 @@ def harness(backend: str, graph: Graph, **kw: Any) -> Any:
 
 def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
         loss: str | None = None, seed: int = 0,
-        progress: Callable[[str], None] = lambda message: None) -> Report:
+        progress: Callable[[str], None] = lambda message: None,
+        tolerances: dict[str, float] = TOLERANCE) -> Report:
     g = without_dropout(graph)
     values = default_bind(g, bind)
     rng = np.random.default_rng(seed)
@@ -154,12 +163,15 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
     inputs = make_inputs(g, values, rng)
     loss = loss or (g.train.loss if g.train and g.train.loss else "cross_entropy")
     ref_eval = ref.forward(inputs, train=False)
-    target = make_target(loss, ref_eval[0], rng)
+    # The target has a stream of its own: the NumPy build draws its initial weights from
+    # default_rng(seed), and a target equal to an output puts an l1 loss on its kink.
+    target = make_target(loss, ref_eval[0], np.random.default_rng([seed, 2]))
     expected = _measure(ref, weights, inputs, target, loss)
     report = Report(model=graph.name, backends=backends, bind=values, rows=[])
     floors: dict[str, float] = {}
     for check, _, value in expected:
-        floors[check] = max(floors.get(check, 0.0), 1e-2 * float(np.max(np.abs(value))))
+        family = FAMILY.get(check, check)
+        floors[family] = max(floors.get(family, 0.0), 1e-2 * float(np.max(np.abs(value))))
     for b in backends:
         progress(f"{b}: building and comparing")
         try:
@@ -174,7 +186,7 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
             continue
         for check, name, ref_value in expected:
             report.rows.append(compare(check, b, name, got[(check, name)], ref_value,
-                                       floors[check]))
+                                       floors[FAMILY.get(check, check)], tolerances[check]))
     return report
 
 
@@ -195,7 +207,7 @@ def render(report: Report) -> str:
     for r in report.rows:
         cells.setdefault((r.check, r.name), {})[r.backend] = r
     for (check, name), by_backend in cells.items():
-        row = [check, name, f"{TOLERANCE[check]:.0e}"]
+        row = [check, name, f"{next(iter(by_backend.values())).tolerance:.0e}"]
         for b in report.backends:
             r = by_backend.get(b)
             row.append("-" if r is None else f"{r.max_rel:.1e} {'ok' if r.ok else 'FAIL'}")
@@ -240,7 +252,7 @@ def _measure(h: Any, weights: dict[str, np.ndarray], inputs: list[np.ndarray],
     for name, gx in zip(h.graph.input_names, input_grads, strict=True):
         if gx is not None:
             put("input gradient", name, gx)
-    for check, opt in (("after SGD", SGD), ("after Adam", ADAM)):
+    for check, opt in (("after SGD", SGD), ("after Adam", ADAM)) if grads else ():
         h.load(weights)
         state = h.optimizer_step(inputs, target, loss, opt)
         for k in sorted(grads):

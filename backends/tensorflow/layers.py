@@ -61,6 +61,13 @@ def _to_first(x: tf.Tensor) -> tf.Tensor:
     return tf.transpose(x, [0, len(x.shape) - 1, *range(1, len(x.shape) - 1)])
 
 
+def _dense(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    """x @ kernel over the last axis as one 2-d product. tf.matmul would broadcast the
+    kernel over a batched x and take its gradient as a sum of per-batch products: about
+    a quarter slower to train a Linear on [B, T, D]."""
+    return tf.tensordot(x, kernel, 1)
+
+
 class Linear(keras.layers.Layer):
     """y = x W^T + b over the last dimension."""
 
@@ -74,7 +81,7 @@ class Linear(keras.layers.Layer):
         self.built = True
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
-        y = tf.matmul(x, self.kernel)
+        y = _dense(x, self.kernel)
         return y if self.bias is None else y + self.bias
 
     def canonical(self) -> dict[str, tf.Tensor]:
@@ -310,9 +317,14 @@ class _Pool(keras.layers.Layer):
                 [[0, 0], *([p, p] for p in self.padding), [0, 0]],
                 constant_values=fill,
             )
-        y = tf.nn.pool(
-            h, self.kernel_size, self.kind, strides=self.stride, padding="VALID"
-        )
+        # tf.nn.pool refuses a stride larger than the window: along such an axis, pool at
+        # every position and keep every stride-th result.
+        over = [s > k for s, k in zip(self.stride, self.kernel_size, strict=True)]
+        strides = [1 if o else s for o, s in zip(over, self.stride, strict=True)]
+        y = tf.nn.pool(h, self.kernel_size, self.kind, strides=strides, padding="VALID")
+        if any(over):
+            steps = [s if o else 1 for o, s in zip(over, self.stride, strict=True)]
+            y = y[(slice(None), *(slice(None, None, s) for s in steps), slice(None))]
         return _to_first(y)
 
 
@@ -538,6 +550,8 @@ class _Recurrent(keras.layers.Layer):
         self.hidden = hidden
         self.return_sequences = return_sequences
         self.dropout = dropout
+        # a layer variable, so a checkpoint restores the dropout stream too
+        self.seed_generator = keras.random.SeedGenerator() if dropout else None
         self.directions = ("", "_reverse") if bidirectional else ("",)
         init = _uniform(1 / math.sqrt(hidden))
         width = self.gates * hidden
@@ -570,7 +584,7 @@ class _Recurrent(keras.layers.Layer):
 
     def _direction(self, x: tf.Tensor, cell: tuple, reverse: bool) -> tuple:
         _, kernel, recurrent, bias, recurrent_bias = cell
-        xw = tf.transpose(tf.matmul(x, kernel) + bias, [1, 0, 2])  # (T, B, g*H)
+        xw = tf.transpose(_dense(x, kernel) + bias, [1, 0, 2])  # (T, B, g*H)
         if reverse:
             xw = tf.reverse(xw, [0])
         zeros = tf.zeros([tf.shape(x)[0], self.hidden], dtype=xw.dtype)
@@ -593,7 +607,7 @@ class _Recurrent(keras.layers.Layer):
         n_layers = len(self.cells) // len(self.directions)
         for layer in range(n_layers):
             if layer and training and self.dropout:
-                x = tf.nn.dropout(x, self.dropout)
+                x = keras.random.dropout(x, self.dropout, seed=self.seed_generator)
             runs = [self._direction(x, next(cells), bool(d)) for d in self.directions]
             x = (
                 tf.concat([seq for seq, _ in runs], axis=-1)
@@ -706,6 +720,8 @@ class MultiHeadAttention(keras.layers.Layer):
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
+        # a layer variable, so a checkpoint restores the dropout stream too
+        self.seed_generator = keras.random.SeedGenerator() if dropout else None
         kdim, vdim = kdim or embed_dim, vdim or embed_dim
         self.packed = kdim == embed_dim and vdim == embed_dim
         e = embed_dim
@@ -737,7 +753,7 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def _project(self, x: tf.Tensor, i: int) -> tf.Tensor:
         """[B, T, in] -> [B, heads, T, E / heads]."""
-        y = tf.matmul(x, self.kernels[i])
+        y = _dense(x, self.kernels[i])
         if self.biases is not None:
             y = y + self.biases[i]
         shape = tf.shape(y)
@@ -762,10 +778,12 @@ class MultiHeadAttention(keras.layers.Layer):
             scores = tf.where(keep, scores, tf.constant(float("-inf"), scores.dtype))
         weights = tf.nn.softmax(scores, axis=-1)
         if training and self.dropout:
-            weights = tf.nn.dropout(weights, self.dropout)
+            weights = keras.random.dropout(
+                weights, self.dropout, seed=self.seed_generator
+            )
         y = tf.transpose(tf.matmul(weights, v), [0, 2, 1, 3])  # (B, Tq, h, E / h)
         shape = tf.shape(y)
-        y = tf.matmul(tf.reshape(y, [shape[0], shape[1], -1]), self.output_kernel)
+        y = _dense(tf.reshape(y, [shape[0], shape[1], -1]), self.output_kernel)
         return y if self.output_bias is None else y + self.output_bias
 
     def canonical(self) -> dict[str, tf.Tensor]:
