@@ -317,8 +317,8 @@ class _Pool(keras.layers.Layer):
                 [[0, 0], *([p, p] for p in self.padding), [0, 0]],
                 constant_values=fill,
             )
-        # tf.nn.pool refuses a stride larger than the window: along such an axis, pool at
-        # every position and keep every stride-th result.
+        # tf.nn.pool refuses a stride larger than the window: along such an axis,
+        # pool at every position and keep every stride-th result.
         over = [s > k for s, k in zip(self.stride, self.kernel_size, strict=True)]
         strides = [1 if o else s for o, s in zip(over, self.stride, strict=True)]
         y = tf.nn.pool(h, self.kernel_size, self.kind, strides=strides, padding="VALID")

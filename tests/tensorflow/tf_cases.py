@@ -34,6 +34,7 @@ class Spec:
 
 
 SMALL = {
+    "resnet50": {"classes": 10, "size": 64},  # every block, a 12th of the pixels
     "gpt2_small": {"vocab": 97, "context": 16, "d": 32, "heads": 4, "layers": 2},
     "seq2seq_transformer": {"src_vocab": 50, "tgt_vocab": 60, "d_model": 32, "heads": 4,
                             "layers": 2},

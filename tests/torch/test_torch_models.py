@@ -121,7 +121,8 @@ def _targets(g: Graph, outs: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
 
 
 # Adam's step size; 3e-3 unless a model learns faster with another.
-LEARNING_RATE = {"SequenceOps": 1e-2, "VisionOps": 1e-2, "Edge": 1e-2, "Calls": 1e-2}
+LEARNING_RATE = {"SequenceOps": 1e-2, "VisionOps": 1e-2, "Edge": 1e-2, "Calls": 1e-2,
+                 "Discriminator": 1e-3}
 
 
 @pytest.mark.parametrize("case", case_params(slow_if_large=True, small=True))
