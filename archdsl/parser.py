@@ -97,6 +97,11 @@ def prescan(text: str, file: str, limits: Limits) -> None:
     depth = 0
     word = -1  # where the name being read started (outside strings and comments), or -1
     in_string = in_comment = False
+    # Binary operators since the last `= , : ( [ {` at each bracket depth. A chain of n of
+    # them nests at least n / 4 deep (four precedence levels), so a chain far beyond the
+    # depth limit is refused before Lark spends seconds parsing it.
+    chain = [0]
+    longest = 4 * limits.max_nesting
     for pos, ch in enumerate(text):
         if in_comment:
             in_comment = ch != "\n"
@@ -118,12 +123,24 @@ def prescan(text: str, file: str, limits: Limits) -> None:
             in_string = True
         elif ch in "([{":
             depth += 1
+            chain.append(0)
             if depth > limits.max_nesting:
                 raise Problem("E0801", "brackets nested too deeply", loc=_loc_at(text, pos, file),
                               label=f"nesting depth {depth} exceeds the limit of "
                                     f"{limits.max_nesting}")
         elif ch in ")]}":
             depth -= 1
+            if len(chain) > 1:
+                chain.pop()
+        elif ch in "=,:":
+            chain[-1] = 0
+        elif ch in "+-*/@%|":
+            chain[-1] += 1
+            if chain[-1] > longest:
+                raise Problem("E0801", "an expression nested too deeply",
+                              loc=_loc_at(text, pos, file),
+                              label=f"more than {longest:,} operators in one chain",
+                              hint="split the expression into several statements")
         word = -1
 
 
