@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from contract import EXAMPLES as CONTRACT_EXAMPLES
 from typer.testing import CliRunner
 
 import archdsl
@@ -14,7 +15,7 @@ from archdsl.graph import GanGraph
 from archdsl.verify import run
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT.parent / "shared" / "examples"
+EXAMPLES = CONTRACT_EXAMPLES
 # The two classics run at reduced width here (their full size is for analyze); everything
 # else at its defaults.
 SMALLER = {

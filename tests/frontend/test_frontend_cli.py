@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from contract import EXAMPLE_FILES
 
 from archdsl.graph import Graph
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
-EXAMPLES = sorted(Path("/work/shared/examples").glob("*.arch"))
+EXAMPLES = EXAMPLE_FILES
 SPECS = sorted((ROOT / "specs").glob("*.arch"))
 HEAVY = ("torch", "tensorflow", "keras", "jax")
 
@@ -87,6 +88,12 @@ def test_misuse_exits_2(args: list[str], tmp_path: Path) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_the_contract_examples_are_here() -> None:
+    """Every test that runs "each example" would otherwise pass on none."""
+    assert {"cnn_digits.arch", "digits_gan.arch", "resnet_block.arch"} <= {
+        p.name for p in EXAMPLES}, "set ARCHDSL_EXAMPLES to the contract's examples folder"
+
+
 def test_version(tmp_path: Path) -> None:
     import archdsl as package
     result = archdsl("--version", cwd=tmp_path)
@@ -95,7 +102,7 @@ def test_version(tmp_path: Path) -> None:
 
 
 def test_emit_ir_json_is_a_graph(tmp_path: Path) -> None:
-    example = Path("/work/shared/examples/cnn_digits.arch")
+    example = next(p for p in EXAMPLE_FILES if p.name == "cnn_digits.arch")
     result = archdsl("check", "--emit-ir", "json", str(example), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     g = Graph.model_validate(json.loads(result.stdout))

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from contract import EXAMPLES as CONTRACT_EXAMPLES
 from diagnostic_checks import assert_located, compile_or_refuse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,7 +33,7 @@ from archdsl.api import BACKENDS
 from archdsl.cli import app
 from archdsl.ops import REGISTRY
 
-EXAMPLES = Path("/work/shared/examples")
+EXAMPLES = CONTRACT_EXAMPLES
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS_FILES = sorted(EXAMPLES.glob("*.arch")) + sorted((ROOT / "specs").glob("*.arch"))
 CORPUS = [p.read_text(encoding="utf-8") for p in CORPUS_FILES]

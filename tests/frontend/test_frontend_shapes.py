@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from contract import EXAMPLE_FILES
 
 import archdsl
 from archdsl.graph import GanGraph, Graph
@@ -21,8 +22,7 @@ from archdsl.ops import REGISTRY
 from archdsl.symbolic import Sym
 
 ROOT = Path(__file__).resolve().parents[2]
-SPECS = sorted((ROOT / "specs").glob("*.arch")) + sorted(Path("/work/shared/examples").glob(
-    "*.arch"))
+SPECS = sorted((ROOT / "specs").glob("*.arch")) + EXAMPLE_FILES
 
 Shapes = dict[str, tuple[int, ...]]
 

@@ -10,12 +10,13 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from contract import EXAMPLES as CONTRACT_EXAMPLES
 
 import archdsl
 from archdsl.api import BACKENDS
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT.parent / "shared" / "examples"
+EXAMPLES = CONTRACT_EXAMPLES
 SPECS = [*sorted((ROOT / "specs").glob("*.arch")), *sorted(EXAMPLES.glob("*.arch")),
          *sorted((ROOT / "tests" / "torch" / "specs").glob("*.arch")),
          *sorted((ROOT / "tests" / "tensorflow" / "specs").glob("*.arch"))]

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from contract import EXAMPLES as CONTRACT_EXAMPLES
 
 import archdsl
 from archdsl.graph import Graph
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path("/work/shared/examples")
+SHARED = CONTRACT_EXAMPLES
 # Small sizes keep every spec quick; anything not listed uses the spec's defaults.
 SMALL = {
     "attention_summarizer": {"vocab": 50, "hidden": 16},

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from contract import EXAMPLES as CONTRACT_EXAMPLES
 
 import archdsl
 from archdsl.graph import GanGraph, Graph
 from archdsl.symbolic import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT.parent / "shared" / "examples"
+EXAMPLES = CONTRACT_EXAMPLES
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity, for the cache
