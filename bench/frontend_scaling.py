@@ -49,9 +49,8 @@ def main() -> None:
     prev = None
     for n in (10, 100, 1_000, 10_000):
         text = chain_spec(n)
-        runs = 3 if n < 10_000 else 1
-        t_check = best_of(lambda s=text: archdsl.load(s), runs)
-        t_an = best_of(lambda s=text: archdsl.analyze(s, bind={"T": 128}), runs)
+        t_check = best_of(lambda s=text: archdsl.load(s))
+        t_an = best_of(lambda s=text: archdsl.analyze(s, bind={"T": 128}))
         r1 = f"{t_check / prev[0]:.1f}" if prev else "-"
         r2 = f"{t_an / prev[1]:.1f}" if prev else "-"
         print(f"{n:>7} {len(text):>9,} {t_check:>9.4f} {r1:>7} {t_an:>10.4f} {r2:>7}")

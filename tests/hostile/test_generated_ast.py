@@ -52,7 +52,7 @@ def generated(backend: str) -> dict[str, str]:
         program = _program(spec)
         for target in program.targets:
             try:
-                out[f"{spec.relative_to(ROOT.parent)}:{target}"] = archdsl.compile(
+                out[f"{spec.as_posix()}:{target}"] = archdsl.compile(
                     program, backend, target)
             except archdsl.SpecError as err:  # a construct the backend cannot express
                 assert set(err.codes) == {"E0901"}, str(err)
