@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from tf_cases import SPECS, Spec, graph
+from tf_cases import SPECS, graph
 
 import archdsl
 from archdsl.backends import tensorflow as backend
@@ -23,8 +23,6 @@ from archdsl.backends.tensorflow.generator import (
     generate,
 )
 from archdsl.ops import REGISTRY
-
-IDS = [s.id for s in SPECS]
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +44,6 @@ def test_generated_modules_pass_ruff(written: list[Path], ruff) -> None:
 def test_generated_modules_are_formatted(written: list[Path], ruff) -> None:
     out = ruff("format", written)
     assert out.returncode == 0, out.stdout + out.stderr
-
-
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
-def test_imports_only_keras_tensorflow_and_math(spec: Spec) -> None:
-    tree = ast.parse(generate(graph(spec)))
-    imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for a in node.names}
-    assert not any(isinstance(node, ast.ImportFrom) for node in ast.walk(tree))
-    assert imported <= {"keras", "tensorflow", "math"}
 
 
 def test_byte_identical_across_processes() -> None:

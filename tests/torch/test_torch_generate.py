@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import importlib.util
 import os
@@ -43,19 +42,6 @@ def test_generated_files_pass_ruff_check(written: list[Path], ruff) -> None:
 def test_generated_files_are_formatted(written: list[Path], ruff) -> None:
     out = ruff("format", written)
     assert out.returncode == 0, out.stdout + out.stderr
-
-
-@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
-def test_imports_only_torch_and_the_standard_library(spec: Path) -> None:
-    tree = ast.parse(generate(spec_graph(spec)))
-    roots = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0 and node.module is not None
-            roots.add(node.module.split(".")[0])
-    assert roots - {"torch"} <= set(sys.stdlib_module_names)
 
 
 def test_generated_file_runs_standalone(written: list[Path]) -> None:
