@@ -124,13 +124,12 @@ def canonical_weights(reference: Any, rng: np.random.Generator) -> dict[str, np.
     return out
 
 
-def compare(check: str, backend: str, name: str, x: Any, ref: Any, floor: float = 0.0,
-            tolerance: float | None = None) -> Row:
+def compare(check: str, backend: str, name: str, x: Any, ref: Any, floor: float,
+            tol: float) -> Row:
     """Normwise relative error; the denominator is at least `floor` (a hundredth of the
     largest reference value of the same FAMILY of checks), so a tensor whose true value is
     zero, such as the gradient of a bias that feeds BatchNorm, is judged against its
     family's scale."""
-    tol = TOLERANCE[check] if tolerance is None else tolerance
     x = np.asarray(x, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if x.shape != ref.shape:
