@@ -139,18 +139,23 @@ def _task(g) -> tuple[str, np.ndarray]:
 
 FIT = [c for c in CASES if "tests/" not in str(c.values[0].path)]  # op tables: one output each
 
+# Adam's step size; 3e-3 unless a model learns faster with another. At the tests' hidden=16 the
+# summarizer's logits move too slowly at 3e-3: 50 steps leave 4-12% of the loss (seeds 0-9).
+LEARNING_RATE = {"attention_summarizer": 1e-2}
+
 
 @pytest.mark.parametrize("spec", FIT)
 def test_fit_memorises_one_batch(spec: Spec) -> None:
-    """50 Adam steps (lr 3e-3, as the PyTorch backend's test) on one fixed batch cut the loss
-    by 90% or more; a gan's generator and discriminator each learn a target of their own."""
+    """50 Adam steps (as the PyTorch backend's test) on one fixed batch cut the loss
+    by 90% or more; a gan's generator and discriminator each learn a target of their own.
+    Seeded before the build, so the initial weights do not depend on which tests ran first."""
     g = graph(spec)
+    keras.utils.set_random_seed(0)
     model = backend.build(g)
     parts = [model.generator, model.discriminator] if len(models(g)) == 2 else [model]
-    keras.utils.set_random_seed(0)
     for part, sub in zip(parts, models(g), strict=True):
         loss, y = _task(sub)
-        adam = Optimizer(name="Adam", args={"lr": 3e-3})
+        adam = Optimizer(name="Adam", args={"lr": LEARNING_RATE.get(spec.path.stem, 3e-3)})
         compile_for_training(part, TrainConfig(loss=loss, optimizer=adam), jit_compile=False)
         xs = inputs(sub)
         history = part.fit(tuple(xs) if len(xs) > 1 else xs[0], y, batch_size=len(y),
