@@ -4,7 +4,8 @@ One set of canonical weights is drawn once (the NumPy build in float64, with con
 such as BatchNorm's scale and running statistics perturbed so they are tested too) and loaded
 into every backend's float32 build; the same random inputs go through each. Every result is
 compared with the float64 NumPy reference by its normwise relative error,
-max|x - ref| / max|ref|, at the tolerances of docs/verify.md.
+max|x - ref| / max|ref|, at the tolerances of docs/verify.md, or at ten times the quantity's
+float32 noise where float32 cannot reach them (`float32_noise`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,21 @@ SINGLE_OP = dict.fromkeys(TOLERANCE, 1e-5)
 FAMILY = {"input gradient": "gradient"}
 SGD = Optimizer(name="SGD", args={"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3,
                                   "dampening": 0.0, "nesterov": False})
-# Adam's first step is lr * g / (|g| + eps); with the default eps=1e-8 that is lr * sign(g),
-# which float32 cannot reproduce for gradient entries near its rounding noise. eps=1e-4
-# keeps the step well-conditioned while still exercising the whole update rule.
-ADAM = Optimizer(name="Adam", args={"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-4,
-                                    "weight_decay": 1e-3})
+ADAM = Optimizer(name="Adam", args={"lr": 1e-3, "betas": [0.9, 0.999], "weight_decay": 1e-3})
+# A comparison passes within NOISE_FACTOR times its float32 noise when that is larger than
+# its tolerance; the noise is the largest of NOISE_RUNS perturbed float32 runs.
+NOISE_FACTOR = 10.0
+NOISE_RUNS = 2
+
+
+def adam_for(gradients: dict[str, np.ndarray]) -> Optimizer:
+    """ADAM with eps the largest gradient entry. Adam's first step is lr * g / (|g| + eps):
+    with the default eps=1e-8 that is lr * sign(g), which float32 cannot reproduce for entries
+    at its rounding noise; an eps of the gradients' own scale keeps every entry's step between
+    lr * g / (2 eps) and lr * g / eps, as accurate as its gradient, while the whole update rule
+    (moments, bias corrections, decay) still shapes it."""
+    eps = max((_max_abs(g) for g in gradients.values()), default=0.0) or 1e-8
+    return Optimizer(name="Adam", args={**ADAM.args, "eps": eps})
 
 
 class Row(BaseModel):
@@ -43,6 +54,7 @@ class Row(BaseModel):
     max_abs: float
     max_rel: float
     tolerance: float
+    noise: float  # float32 noise, relative to the same scale as max_rel
     ok: bool
 
 
@@ -125,22 +137,60 @@ def canonical_weights(reference: Any, rng: np.random.Generator) -> dict[str, np.
 
 
 def compare(check: str, backend: str, name: str, x: Any, ref: Any, floor: float,
-            tol: float) -> Row:
+            tol: float, noise: float = 0.0) -> Row:
     """Normwise relative error; the denominator is at least `floor` (a hundredth of the
     largest reference value of the same FAMILY of checks), so a tensor whose true value is
     zero, such as the gradient of a bias that feeds BatchNorm, is judged against its
-    family's scale."""
+    family's scale. `noise` (absolute) raises the tolerance to NOISE_FACTOR times it."""
     x = np.asarray(x, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if x.shape != ref.shape:
         return Row(check=check, backend=backend, name=f"{name} (shape {list(x.shape)} vs "
                    f"{list(ref.shape)})", max_abs=float("inf"), max_rel=float("inf"),
-                   tolerance=tol, ok=False)
-    err = float(np.max(np.abs(x - ref))) if x.size else 0.0
-    scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, floor)
-    rel = err / scale if scale > 0 else err
+                   tolerance=tol, noise=0.0, ok=False)
+    err = _max_abs(x - ref)
+    scale = max(_max_abs(ref), floor)
+    rel, noise = (err / scale, noise / scale) if scale > 0 else (err, noise)
+    tol = max(tol, NOISE_FACTOR * noise)
     return Row(check=check, backend=backend, name=name, max_abs=err, max_rel=rel,
-               tolerance=tol, ok=bool(rel <= tol))
+               tolerance=tol, noise=noise, ok=bool(rel <= tol))
+
+
+def _max_abs(x: np.ndarray) -> float:
+    return float(np.max(np.abs(x))) if x.size else 0.0
+
+
+def float32_noise(graph: Graph, weights: dict[str, np.ndarray], inputs: list[np.ndarray],
+                  target: np.ndarray, loss: str, adam: Optimizer,
+                  expected: list[tuple[str, str, Any]], rng: np.random.Generator
+                  ) -> dict[tuple[str, str], float]:
+    """How far float32 itself lands from the reference, per compared quantity (absolute).
+
+    Some quantities cannot be computed in float32 to the documented tolerance by any
+    implementation: ResNet-50's train-mode gradients at a small batch, where 53 BatchNorms each
+    normalise a handful of values and a ReLU input within rounding of zero can go either way,
+    move by percents. Monte Carlo arithmetic measures it: the NumPy build runs in float32
+    NOISE_RUNS times with every op's output and every gradient of its backward pass perturbed
+    by a random float32 rounding error of the tensor's scale (2**-23 * max|y| * N(0, 1), the
+    normwise error an op with another summation order could make); each quantity's noise is
+    its largest distance to the reference."""
+
+    def perturb(y: np.ndarray) -> np.ndarray:
+        if y.dtype.kind != "f" or not y.size:
+            return y
+        return y + (2.0**-23 * float(np.max(np.abs(y))) * rng.standard_normal(y.shape)
+                    ).astype(y.dtype)
+
+    h = harness("numpy", graph, perturb=perturb)
+    f32 = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in weights.items()}
+    x32 = [x.astype(np.float32) if x.dtype.kind == "f" else x for x in inputs]
+    reference = {(c, n): v for c, n, v in expected}
+    noise = dict.fromkeys(reference, 0.0)
+    for _ in range(NOISE_RUNS):
+        for c, n, v in _measure(h, f32, x32, target, loss, adam):
+            diff = np.asarray(v, dtype=np.float64) - reference[(c, n)]
+            noise[(c, n)] = max(noise[(c, n)], _max_abs(diff))
+    return noise
 
 
 def harness(backend: str, graph: Graph, **kw: Any) -> Any:
@@ -166,11 +216,15 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
     # default_rng(seed), and a target equal to an output puts an l1 loss on its kink.
     target = make_target(loss, ref_eval[0], np.random.default_rng([seed, 2]))
     expected = _measure(ref, weights, inputs, target, loss)
+    adam = adam_for({n: v for c, n, v in expected if c == "gradient"})
+    progress("float32 noise: NumPy float32 with Monte Carlo arithmetic")
+    noise = float32_noise(g, weights, inputs, target, loss, adam, expected,
+                          np.random.default_rng([seed, 3]))
     report = Report(model=graph.name, backends=backends, bind=values, rows=[])
     floors: dict[str, float] = {}
     for check, _, value in expected:
         family = FAMILY.get(check, check)
-        floors[family] = max(floors.get(family, 0.0), 1e-2 * float(np.max(np.abs(value))))
+        floors[family] = max(floors.get(family, 0.0), 1e-2 * _max_abs(np.asarray(value)))
     for b in backends:
         progress(f"{b}: building and comparing")
         try:
@@ -179,18 +233,20 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
                    for k, v in weights.items()}
             got = {(c, n): v for c, n, v in _measure(
                 h, f32, [x.astype(np.float32) if x.dtype.kind == "f" else x for x in inputs],
-                target, loss)}
+                target, loss, adam)}
         except Exception as exc:  # a backend that fails to build or run is a failed check
             report.errors[b] = f"{type(exc).__name__}: {exc}"
             continue
         for check, name, ref_value in expected:
             report.rows.append(compare(check, b, name, got[(check, name)], ref_value,
-                                       floors[FAMILY.get(check, check)], tolerances[check]))
+                                       floors[FAMILY.get(check, check)], tolerances[check],
+                                       noise[(check, name)]))
     return report
 
 
-def render(report: Report) -> str:
-    """One row per compared quantity, one column per backend: relative error and verdict."""
+def render(report: Report, tolerances: dict[str, float] = TOLERANCE) -> str:
+    """One row per compared quantity, one column per backend: relative error and verdict;
+    `~` marks a tolerance raised above `tolerances` by the quantity's float32 noise."""
     from io import StringIO
 
     from rich.console import Console
@@ -205,8 +261,12 @@ def render(report: Report) -> str:
     cells: dict[tuple[str, str], dict[str, Row]] = {}
     for r in report.rows:
         cells.setdefault((r.check, r.name), {})[r.backend] = r
+    raised = 0
     for (check, name), by_backend in cells.items():
-        row = [check, name, f"{next(iter(by_backend.values())).tolerance:.0e}"]
+        first = next(iter(by_backend.values()))
+        noisy = first.tolerance > tolerances.get(check, first.tolerance)
+        raised += noisy
+        row = [check, name, f"{first.tolerance:.1e} ~" if noisy else f"{first.tolerance:.0e}"]
         for b in report.backends:
             r = by_backend.get(b)
             row.append("-" if r is None else f"{r.max_rel:.1e} {'ok' if r.ok else 'FAIL'}")
@@ -214,6 +274,10 @@ def render(report: Report) -> str:
     buf = StringIO()
     console = Console(file=buf, width=140, force_terminal=False, highlight=False)
     console.print(table)
+    if raised:
+        console.print(f"~ {raised} tolerance(s) raised to {NOISE_FACTOR:g}x the float32 noise of "
+                      "the quantity: float32 cannot compute it more closely (docs/verify.md)",
+                      markup=False)
     for b, err in report.errors.items():
         console.print(f"{b}: could not run: {err}", markup=False)
     failed = sum(not r.ok for r in report.rows)
@@ -225,8 +289,10 @@ def render(report: Report) -> str:
 
 
 def _measure(h: Any, weights: dict[str, np.ndarray], inputs: list[np.ndarray],
-             target: np.ndarray, loss: str) -> list[tuple[str, str, Any]]:
-    """Every compared quantity of one backend, as (check, name, value) in report order."""
+             target: np.ndarray, loss: str, adam: Optimizer | None = None
+             ) -> list[tuple[str, str, Any]]:
+    """Every compared quantity of one backend, as (check, name, value) in report order;
+    Adam's eps defaults to the scale of this run's own gradients (`adam_for`)."""
     order: list[tuple[str, str, Any]] = []
 
     def put(check: str, name: str, value: Any) -> None:
@@ -251,7 +317,8 @@ def _measure(h: Any, weights: dict[str, np.ndarray], inputs: list[np.ndarray],
     for name, gx in zip(h.graph.input_names, input_grads, strict=True):
         if gx is not None:
             put("input gradient", name, gx)
-    for check, opt in (("after SGD", SGD), ("after Adam", ADAM)) if grads else ():
+    for check, opt in (("after SGD", SGD), ("after Adam", adam or adam_for(grads))) if grads \
+            else ():
         h.load(weights)
         state = h.optimizer_step(inputs, target, loss, opt)
         for k in sorted(grads):

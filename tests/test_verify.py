@@ -12,7 +12,7 @@ import archdsl
 from archdsl.api import BACKENDS
 from archdsl.cli import app
 from archdsl.graph import GanGraph
-from archdsl.verify import run
+from archdsl.verify import TOLERANCE, run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = CONTRACT_EXAMPLES
@@ -23,10 +23,12 @@ SMALLER = {
     "gpt2_small.arch": {"vocab": 97, "context": 16, "d": 32, "heads": 4, "layers": 2},
 }
 SPECS = sorted((ROOT / "specs").glob("*.arch")) + sorted(EXAMPLES.glob("*.arch"))
-# ResNet-50's train-mode gradients are ill-conditioned at a test's batch size: 53 BatchNorms
-# each normalise a handful of values, and float32 gradients (PyTorch's own included) drift
-# 10-20% from float64. Its forward values, loss and running statistics are still checked.
-FORWARD_ONLY = {"resnet50.arch": {"output", "loss", "running stats"}}
+# Where float32 itself cannot reach the documented tolerances in train mode: BatchNorm over a
+# handful of values per channel, then ReLU. verify raises those comparisons to their measured
+# float32 noise. Elsewhere only gradients may be raised (a bias that feeds BatchNorm has a
+# true gradient of zero and a float32 one of pure rounding); forward values never are.
+NOISY = {"resnet50.arch", "resnet_block.arch"}
+FORWARD = {"output", "loss", "running stats"}
 
 
 def graphs(path: Path):
@@ -39,12 +41,14 @@ def test_every_backend_matches_the_reference(path):
     for g in graphs(path):
         report = run(g, list(BACKENDS))
         assert not report.errors, report.errors
-        checked = FORWARD_ONLY.get(path.name)
-        bad = [r for r in report.rows if not r.ok and (checked is None or r.check in checked)]
+        bad = [r for r in report.rows if not r.ok]
         assert not bad, "\n".join(f"{r.check} {r.backend} {r.name}: {r.max_rel:.2e}"
                                   for r in bad[:10])
         checks = {r.check for r in report.rows}
         assert {"output", "loss", "gradient", "after SGD", "after Adam"} <= checks
+        raised = [r for r in report.rows if r.tolerance > TOLERANCE[r.check]
+                  and (r.name.endswith("(eval)") or path.name not in NOISY and r.check in FORWARD)]
+        assert not raised, [(r.check, r.name, r.tolerance) for r in raised[:5]]
 
 
 def test_a_wrong_backend_is_caught(monkeypatch):
@@ -60,6 +64,23 @@ def test_a_wrong_backend_is_caught(monkeypatch):
     report = run(g, ["torch", "numpy"])
     assert not report.ok
     assert {r.backend for r in report.rows if not r.ok} == {"torch"}
+
+
+def test_a_raised_tolerance_still_catches_a_wrong_gradient(monkeypatch):
+    """Where float32 noise raises tolerances (ResNet-20's train-mode gradients), they stay
+    far below the errors of a wrong backward pass: every gradient 1% off fails."""
+    from archdsl.backends.torch import harness as torch_harness
+    real = torch_harness.Harness.gradients
+
+    def skewed(self, inputs, target, loss):
+        value, grads, input_grads = real(self, inputs, target, loss)
+        return value, {k: g * 1.01 for k, g in grads.items()}, input_grads
+
+    monkeypatch.setattr(torch_harness.Harness, "gradients", skewed)
+    report = run(archdsl.load(ROOT / "specs" / "resnet_block.arch").graph(), ["torch"])
+    gradients = [r for r in report.rows if r.check == "gradient"]
+    assert any(r.tolerance > TOLERANCE["gradient"] for r in gradients)
+    assert all(not r.ok for r in gradients if r.max_abs > 0)
 
 
 def test_cli_exit_status_and_json(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -13,10 +14,12 @@ from .optim import LOSSES, make_optimizer
 
 
 class Harness:
-    def __init__(self, graph: Graph, dtype: Any = np.float32):
+    def __init__(self, graph: Graph, dtype: Any = np.float32,
+                 perturb: Callable[[np.ndarray], np.ndarray] | None = None):
         self.graph = graph
         self.dtype = dtype
         self.model = build(graph, dtype=dtype)
+        self.model.perturb = perturb
 
     def load(self, state: dict[str, np.ndarray]) -> None:
         load_state_dict(self.model, state)

@@ -15,6 +15,7 @@ feeds the caches in reverse to `self.back(...)`, which accumulates parameter gra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,9 @@ class Module:
         self._ctx = Ctx(True, np.random.default_rng([seed, 1]))
         self._tape: dict[int, Any] | None = None
         self._shapes: list[tuple[int, ...]] = []
+        # Monte Carlo arithmetic for `archdsl verify`'s noise estimate: when set, applied to
+        # every op's float output and to every gradient the backward pass produces.
+        self.perturb: Callable[[np.ndarray], np.ndarray] | None = None
 
     # -- modes and state ---------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -130,6 +134,8 @@ class Module:
         y, cache = KERNELS[op].forward(args, p, list(xs), self._ctx)
         if y.dtype != self.dtype and np.issubdtype(y.dtype, np.floating):
             y = y.astype(self.dtype)  # an integer tensor scaled by a float
+        if self.perturb and y.dtype == self.dtype:
+            y = self.perturb(y)
         assert self._tape is not None
         self._tape[node] = (op, layer, cache)
         return y
@@ -138,6 +144,9 @@ class Module:
         """Run one op's backward: accumulate its parameter gradients, return its inputs'."""
         op, layer, cache = tape.pop(node)
         dxs, dps = KERNELS[op].backward(dy, cache)
+        if self.perturb:
+            dps = {name: self.perturb(g) for name, g in dps.items()}
+            dxs = [None if d is None else self.perturb(d) for d in dxs]
         if dps:
             keys = dict(self.LAYERS[layer])
             for name, g in dps.items():
