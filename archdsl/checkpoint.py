@@ -8,6 +8,7 @@ old one, so a crash mid-save leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import zipfile
@@ -19,6 +20,14 @@ import numpy as np
 
 class CheckpointError(ValueError):
     pass
+
+
+def spec_hash(spec_text: str, name: str, params: dict[str, Any]) -> str:
+    """What a run trains: the spec's text, the model chosen in it and the parameter values it
+    was compiled with (`--set`); a checkpoint resumes only the run with the same hash."""
+    identity = json.dumps({"spec": spec_text, "model": name, "params": params}, sort_keys=True,
+                          default=str)
+    return hashlib.sha256(identity.encode()).hexdigest()
 
 
 def save(path: Path, state: dict[str, np.ndarray], meta: dict[str, Any]) -> None:

@@ -8,7 +8,6 @@ override it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -284,6 +283,3 @@ def load_npz(path: Path, graph: Graph, seed: int) -> Dataset:
     task = "classify" if arrays[key].ndim == 1 else "sequence"
     return Dataset(path.name, train, test, task, key, f"{n} examples from {path}")
 
-
-def fingerprint(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

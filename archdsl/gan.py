@@ -150,13 +150,12 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
         batch: int | None = None, lr: float | None = None, seed: int = 0,
         resume: bool = False, max_steps: int | None = None, judge_samples: int = 1000,
         progress: bool = True, log: Any = print) -> GanResult:
-    from archdsl.data import fingerprint
     from archdsl.train import _progress, say
     settings = resolve(gan, epochs, batch, lr, seed)
     real = real_images(gan)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.npz"
-    spec_hash = fingerprint(spec_text)
+    spec_hash = checkpoint.spec_hash(spec_text, gan.name, gan.params)
     if resume:  # checked before the (slow) build
         if not ckpt.exists():
             raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
@@ -238,7 +237,7 @@ def trained_judge(seed: int = 0, log: Any = print) -> tuple[Graph, Any, float]:
     from importlib import resources
 
     from archdsl.api import load
-    from archdsl.data import fingerprint, label_key, load_dataset
+    from archdsl.data import label_key, load_dataset
     from archdsl.train import evaluate
     from archdsl.train import fit as fit_classifier
     from archdsl.train import make_trainer as make_classifier
@@ -247,12 +246,13 @@ def trained_judge(seed: int = 0, log: Any = print) -> tuple[Graph, Any, float]:
     text = spec.read_text(encoding="utf-8")
     g = load(str(spec)).graph()
     settings = resolve_classifier(g, seed=seed, label=label_key(g))
-    folder = cache_dir() / f"judge-{fingerprint(text)[:16]}-seed{seed}"
+    spec_hash = checkpoint.spec_hash(text, g.name, g.params)
+    folder = cache_dir() / f"judge-{spec_hash[:16]}-seed{seed}"
     trainer = None
     try:
         state, meta = checkpoint.load(folder / "checkpoint.npz")
         if (meta.get("spec_hash"), meta.get("epoch"), meta.get("step")) == \
-                (fingerprint(text), settings.epochs, 0):
+                (spec_hash, settings.epochs, 0):
             trainer = make_classifier("torch", g, settings)
             trainer.load_state(state)
     except checkpoint.CheckpointError:

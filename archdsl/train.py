@@ -159,8 +159,8 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         log: Any = print, steps: int | None = None) -> Result:
     """Train `graph` with `backend`, writing checkpoint, metrics and curves to `out`.
     `steps` (a smoke run) caps the optimizer steps of each epoch and the held-out batches."""
-    from archdsl.data import fingerprint, label_key
-    spec_hash = fingerprint(spec_text)
+    from archdsl.data import label_key
+    spec_hash = checkpoint.spec_hash(spec_text, graph.name, graph.params)
     settings = resolve(graph, epochs, batch, lr, seed, label_key(graph))
     settings.rank, settings.world = distributed_rank()
     if settings.world > 1:
@@ -189,8 +189,8 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         state, meta = checkpoint.load(ckpt)
         if meta.get("spec_hash") != spec_hash:
             raise checkpoint.CheckpointError(
-                f"{ckpt} was written for a different spec (the spec changed since); "
-                "start a new run with another --out, or drop --resume")
+                f"{ckpt} was written for a different spec, model or --set values (they "
+                "changed since); start a new run with another --out, or drop --resume")
         if meta.get("backend") != backend:
             raise checkpoint.CheckpointError(f"{ckpt} is a {meta.get('backend')} checkpoint")
         trainer.load_state(state)

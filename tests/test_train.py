@@ -143,6 +143,16 @@ def test_resume_refuses_a_changed_spec(tiny, tmp_path):
                       data=str(data), resume=True, progress=False, log=lambda m: None)
 
 
+def test_resume_refuses_other_set_values(tagger, tmp_path):
+    """The same text compiled with another `--set` is another model: its checkpoint is not
+    this one's."""
+    graph, data = tagger
+    quiet_fit(graph, SEQ, "numpy", tmp_path / "a", data, epochs=1, steps=2)
+    other = archdsl.load(SEQ).graph(params={"vocab": 13})
+    with pytest.raises(checkpoint.CheckpointError, match="--set values"):
+        quiet_fit(other, SEQ, "numpy", tmp_path / "a", data, resume=True)
+
+
 def test_crash_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.npz"
     checkpoint.save(path, {"w": np.arange(4.0)}, {"epoch": 1})
