@@ -74,18 +74,34 @@ def backend(name: str) -> Any:
     return importlib.import_module(f"archdsl.backends.{name}")
 
 
+@contextmanager
+def located(program: Program) -> Iterator[None]:
+    """A backend's refusal (E0901) quotes the spec's lines, as the front end's errors do: the
+    backend sees only the graph, whose locations name the files the program holds."""
+    try:
+        yield
+    except SpecError as err:
+        if err.sources is not None:
+            raise
+        raise SpecError(err.diagnostics, program.sources) from None
+
+
 def compile(source: Source | Program, backend: str = "torch", model: str | None = None,
             params: dict[str, Any] | None = None) -> str:
     """The generated source of one model for one backend."""
-    g = graph(source, model, params)
-    return _backend(backend).generate(g)
+    program = load(source, check=False)
+    g = graph(program, model, params)
+    with located(program):
+        return _backend(backend).generate(g)
 
 
 def build(source: Source | Program, backend: str = "torch", model: str | None = None,
           params: dict[str, Any] | None = None, **options: Any) -> Any:
     """A ready model object: an nn.Module, a keras.Model or a NumPy model."""
-    g = graph(source, model, params)
-    return _backend(backend).build(g, **options)
+    program = load(source, check=False)
+    g = graph(program, model, params)
+    with located(program):
+        return _backend(backend).build(g, **options)
 
 
 def state_dict(model: Any) -> dict[str, Any]:

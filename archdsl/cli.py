@@ -207,9 +207,11 @@ def compile_(
     params = parse_assignments(set_ or [], "--set")
 
     def body() -> int:
-        from archdsl.api import graph
-        g = graph(str(file), model, params, search_paths=_search_paths(path))
-        source = _generate(g, backend)
+        from archdsl.api import graph, load, located
+        program = load(str(file), check=False, search_paths=_search_paths(path))
+        g = graph(program, model, params)
+        with located(program):
+            source = _generate(g, backend)
         if output is None:
             sys.stdout.write(source)
         else:
@@ -260,12 +262,16 @@ def train(
         raise typer.Exit(_torchrun(nproc))
 
     def body() -> int:
-        from archdsl.api import graph
+        from archdsl.api import graph, load, located
+        program = load(str(file), check=False, search_paths=_search_paths(path))
+        with located(program):  # a backend's refusal quotes the spec
+            return trained(graph(program, model, params))
+
+    def trained(g: Any) -> int:
         from archdsl.checkpoint import CheckpointError
         from archdsl.data import DataError
         from archdsl.graph import GanGraph
         from archdsl.train import fit
-        g = graph(str(file), model, params, search_paths=_search_paths(path))
         folder = out or Path("runs") / g.name
         if isinstance(g, GanGraph):
             from archdsl.gan import fit as fit_gan

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 from tf_cases import SPECS, graph
+from typer.testing import CliRunner
 
 import archdsl
 from archdsl.backends import tensorflow as backend
@@ -22,6 +23,7 @@ from archdsl.backends.tensorflow.generator import (
     LAYERS,
     generate,
 )
+from archdsl.cli import app
 from archdsl.ops import REGISTRY
 
 
@@ -151,6 +153,22 @@ model Twice {
     np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-6)
 
 
+
+# One block instance called on inputs of different widths: its code differs per call, which a
+# Keras layer (one `call` for every use) cannot express.
+SHARED_PICK = """
+block Pick() {
+    input x: [B, C]
+    output y = if C == 4 then x * 2.0 else x |> Tanh
+}
+model M() {
+    input a: [B, 4]
+    input b: [B, 6]
+    p = Pick()
+    output y = concat([p(a), p(b)], dim=1)
+}
+"""
+
 def test_a_shared_block_must_fit_every_call() -> None:
     """One Keras layer runs every call of a shared block, so its code must fit them all."""
     fits = archdsl.load("""
@@ -168,22 +186,25 @@ model M() {
     source = generate(fits)
     assert source.count("class Squash") == 1
     assert "self.s(a)" in source and "self.s(b)" in source
-    refused = archdsl.load("""
-block Pick() {
-    input x: [B, C]
-    output y = if C == 4 then x * 2.0 else x |> Tanh
-}
-model M() {
-    input a: [B, 4]
-    input b: [B, 6]
-    p = Pick()
-    output y = concat([p(a), p(b)], dim=1)
-}
-""").graph()
+    refused = archdsl.load(SHARED_PICK).graph()
     with pytest.raises(archdsl.SpecError) as err:
         generate(refused)
     (diag,) = err.value.diagnostics
     assert diag.code == "E0901" and "shared block" in diag.message and diag.loc.line == 10
+
+
+def test_a_refusal_quotes_the_spec_through_the_api_and_the_cli(tmp_path: Path) -> None:
+    """archdsl.compile, archdsl.build and `archdsl compile` show the refused line underlined,
+    as for any other spec error (the backend alone sees only the graph)."""
+    spec = tmp_path / "pick.arch"
+    spec.write_text(SHARED_PICK, encoding="utf-8")
+    line = "    output y = concat([p(a), p(b)], dim=1)"
+    for call in (archdsl.compile, archdsl.build):
+        with pytest.raises(archdsl.SpecError) as err:
+            call(spec, backend="tensorflow")
+        assert f"{line}\n" in str(err.value) and "^^^^" in str(err.value)
+    result = CliRunner().invoke(app, ["compile", str(spec), "--backend", "tensorflow"])
+    assert result.exit_code == 1 and f"{line}\n" in result.output, result.output
 
 
 def test_the_sum_of_integers_is_int64() -> None:
