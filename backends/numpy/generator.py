@@ -182,6 +182,8 @@ def _class(graph: Graph, name: str) -> dict[str, Any]:
                    for line in _entry(k, [names.literal(x) for x in v], "[]")],
         "inputs": _pack("INPUTS = [", [names.literal(x) for x in t["INPUTS"]], "]"),
         "symbols": names.literal(t["SYMBOLS"]),
+        "reach": None if t["REACH"] is None else
+        _pack("REACH = [", [names.literal(x) for x in t["REACH"]], "]"),
         "args": ", ".join(names.value(i) for i in graph.inputs),
         "grads": ", ".join(heads),
         "forward": _forward(graph, names), "backward": backward,

@@ -40,7 +40,7 @@ class Harness:
         outs = self.forward(inputs, train=True)
         value, dout = LOSSES[loss](outs[0], target)
         self.model.zero_grad()
-        dins = self.model.backward(dout, *(np.zeros_like(o) for o in outs[1:]))
+        dins = self.model.backward(dout, *[None] * (len(outs) - 1))
         return value, dins
 
     def gradients(self, inputs: list[np.ndarray], target: np.ndarray, loss: str

@@ -35,6 +35,7 @@ class Module:
     LAYERS: dict[str, list[tuple[str, str]]] = {}
     INPUTS: list[tuple[str, str, list[int | str]]] = []
     SYMBOLS: dict[str, tuple[int, int]] = {}
+    REACH: list[list[str]] | None = None
 
     def __init__(self, dtype: Any = np.float32, seed: int = 0):
         self.dtype = np.dtype(dtype)
@@ -47,6 +48,7 @@ class Module:
                                                   else np.int64)
             (self._params if kind == "param" else self._buffers)[key] = value
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+        self._reached: set[str] = set()  # keys with a gradient since zero_grad, as PyTorch's
         self._ctx = Ctx(True, np.random.default_rng([seed, 1]))
         self._tape: dict[int, Any] | None = None
         self._shapes: list[tuple[int, ...]] = []
@@ -70,7 +72,9 @@ class Module:
         return dict(self._buffers)
 
     def grads(self) -> dict[str, np.ndarray]:
-        return dict(self._grads)
+        """The gradients of the parameters a backward pass reached since `zero_grad`; the
+        others are absent, as PyTorch's `.grad` is None, and optimisers leave them be."""
+        return {k: g for k, g in self._grads.items() if k in self._reached}
 
     @property
     def rng(self) -> np.random.Generator:
@@ -80,6 +84,7 @@ class Module:
     def zero_grad(self) -> None:
         for g in self._grads.values():
             g[...] = 0
+        self._reached.clear()
 
     # -- running ------------------------------------------------------------------------------
     def __call__(self, *inputs: Any) -> Any:
@@ -123,6 +128,11 @@ class Module:
             raise TypeError(f"backward takes one gradient per output ({len(self._shapes)}), "
                             f"got {len(grad_outputs)}")
         tape, self._tape = self._tape, None
+        given = [i for i, d in enumerate(grad_outputs) if d is not None]
+        layers = set(self.LAYERS) if self.REACH is None else \
+            {name for i in given for name in self.REACH[i]}
+        self._reached.update(k for name in layers for _, k in self.LAYERS.get(name, [])
+                             if k in self._grads)
         return tape, [np.zeros(shape, self.dtype) if d is None else np.asarray(d, self.dtype)
                       for d, shape in zip(grad_outputs, self._shapes, strict=True)]
 

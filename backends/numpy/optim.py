@@ -32,7 +32,10 @@ class SGD:
         self.buf: Arrays = {}
 
     def step(self, grads: Arrays) -> None:
+        """One step for every parameter with a gradient in `grads` (absent: left alone)."""
         for k, p in self.params.items():
+            if k not in grads:
+                continue
             d = grads[k] + self.weight_decay * p if self.weight_decay else grads[k]
             if self.momentum:
                 buf = self.buf.get(k)
@@ -67,6 +70,8 @@ class Adam:
         step_size = self.lr / (1 - b1**self.t)
         root_c2 = (1 - b2**self.t) ** 0.5
         for k, p in self.params.items():
+            if k not in grads:
+                continue
             g = grads[k]
             if self.weight_decay and self.decoupled:
                 p *= 1 - self.lr * self.weight_decay

@@ -36,7 +36,29 @@ def tables(graph: Graph) -> dict[str, Any]:
                     [d if isinstance(d, int) else format_dim(d) for d in graph.node(i).type.shape])
                    for name, i in zip(graph.input_names, graph.inputs, strict=True)],
         "SYMBOLS": {s: (src.input, src.axis) for s, src in graph.symbols.items()},
+        "REACH": reach(graph),
     }
+
+
+def reach(graph: Graph) -> list[list[str]] | None:
+    """With several outputs, the layers with parameters each output depends on: a backward
+    pass from some of the outputs gives gradients to their layers only, as PyTorch leaves
+    `.grad` None (and its optimizers skip the parameter) elsewhere. None: one output."""
+    if len(graph.outputs) < 2:
+        return None
+    out = []
+    for o in graph.outputs:
+        seen, todo, layers = set(), [o], set()
+        while todo:
+            i = todo.pop()
+            if i not in seen:
+                seen.add(i)
+                node = graph.node(i)
+                if node.layer and graph.layers[node.layer].params:
+                    layers.add(node.layer)
+                todo.extend(node.inputs)
+        out.append(sorted(layers))
+    return out
 
 
 def has_symbols(v: Any) -> bool:

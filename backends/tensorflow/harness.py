@@ -87,6 +87,6 @@ class Harness:
         opt: keras.optimizers.Optimizer = make_optimizer(optimizer)
         _, grads, _ = self._tape(inputs, target, loss)
         variables = self.model.trainable_variables
-        opt.apply_gradients([(g if g is not None else tf.zeros_like(v), v)
-                             for g, v in zip(grads, variables, strict=True)])
+        opt.apply_gradients([(g, v) for g, v in zip(grads, variables, strict=True)
+                             if g is not None])  # as PyTorch skips a parameter without .grad
         return self.state()

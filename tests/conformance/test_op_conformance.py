@@ -28,6 +28,10 @@ TABLE = [
     ("Parameter zeros added", "x: [B, 3, 4]", "x + Parameter([3, 4], init=\"zeros\")"),
     ("tied weights", "t: i64[B, 4]",
      "e = Embedding(6, 5)\nh = t |> e\noutput y = h @ transpose(e.weight, 0, 1)"),
+    # The loss sees the first output only: the second head gets no gradient, and SGD's and
+    # Adam's weight decay leave it be, as PyTorch skips a parameter whose .grad is None.
+    ("two outputs, loss on the first", "x: [B, 4]",
+     "h = x |> Linear(6)\noutput a = h |> Linear(3)\noutput b = h |> Linear(2)"),
     # ---- convolution --------------------------------------------------------------------
     ("Conv1d", "x: [B, 3, 8]", "x |> Conv1d(4, 3)"),
     ("Conv1d stride 2 same odd", "x: [B, 3, 7]", "x |> Conv1d(4, 3, stride=2, padding=\"same\")"),
