@@ -79,13 +79,14 @@ class TensorType(BaseModel):
 
 
 class ParamSpec(BaseModel):
-    """One parameter or buffer of a layer, in PyTorch's layout. `key` is its state-dict name."""
+    """One parameter or buffer of a layer, in PyTorch's layout and with PyTorch's initial
+    values (`init`, a recipe of `archdsl.ops.init`). `Layer.key` gives its state-dict name."""
 
     name: str  # "weight", "out_proj.bias"; "" for a bare `Parameter`
     shape: tuple[int, ...]
+    init: tuple[Any, ...]
     kind: Literal["param", "buffer"] = "param"
     dtype: str = "f32"
-    init: str = "default"
 
 
 class Layer(BaseModel):
@@ -102,11 +103,16 @@ class Layer(BaseModel):
 
 
 class Node(BaseModel):
+    """One operation. A multi-output op (`split`, `LSTMCell`, a recurrent layer with
+    `return_state`) lists every output in `parts` (its `type` is the first); consumers read
+    part k through a `part` node (`args={"index": k}`)."""
+
     id: int
     op: str
     inputs: list[int] = []
     args: Args = {}
     type: TensorType
+    parts: list[TensorType] = []
     layer: str | None = None
     scope: str = ""
     name: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from archdsl.graph import TensorType
-from archdsl.ops.registry import Arg, Flops, OpDef, need_float, numel, register
+from archdsl.ops.registry import Arg, Flops, OpDef, always, need_float, never, numel, register
 from archdsl.ops.shape import normalize_axis
 
 # name -> (function name or None, extra args, elementwise cost per element)
@@ -29,13 +29,20 @@ def _cost(per: int):
     return lambda a, ins, out: Flops(other=per * numel(out.shape))
 
 
+# ReLU's backward reads only its output, so it may overwrite its input; so may LeakyReLU with
+# a positive slope, whose output keeps the input's sign.
+_INPLACE = {"ReLU": always, "LeakyReLU": lambda a: a["slope"] > 0}
+
 for _layer, (_fn, _args, _per) in _ACTIVATIONS.items():
     register(OpDef(name=_layer, kind="layer", category="activation", args=_args,
                    shape=_elementwise(_layer) if _layer != "Identity" else (lambda a, ins: ins[0]),
-                   flops=_cost(_per), doc=f"Elementwise {_layer}, as torch.nn.{_layer}."))
+                   flops=_cost(_per), inplace=_INPLACE.get(_layer, never),
+                   alias=always if _layer == "Identity" else never,
+                   doc=f"Elementwise {_layer}, as torch.nn.{_layer}."))
     if _fn:
         register(OpDef(name=_fn, kind="function", category="activation", args=_args,
                        shape=_elementwise(_fn), flops=_cost(_per),
+                       inplace=_INPLACE.get(_layer, never),
                        doc=f"Elementwise {_fn}(x), the same as the layer `{_layer}`."))
 
 
@@ -56,7 +63,8 @@ for _name, _kind in (("Softmax", "layer"), ("softmax", "function")):
 register(OpDef(
     name="Dropout", kind="layer", category="activation",
     args=(Arg("p", "float", 0.5, min=0, max=1, max_exclusive=True),),
-    shape=lambda a, ins: ins[0], flops=_cost(1),
+    shape=lambda a, ins: ins[0], flops=_cost(1), stem="drop",
+    training=lambda a: a["p"] > 0, alias=lambda a: a["p"] == 0,
     doc="Zeroes each element with probability p in training and scales the rest by 1/(1-p); "
         "the identity in evaluation.",
 ))

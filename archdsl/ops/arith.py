@@ -66,7 +66,7 @@ for _op in _SYMBOL:
                    args=(Arg("scalar", "any", None), Arg("scalar_first", "bool", False)),
                    shape=_binary_shape(_op),
                    flops=lambda a, ins, out: Flops(other=numel(out.shape)),
-                   meta={"internal": True},
+                   output_reusable=_op in ("add", "sub"), meta={"internal": True},
                    doc=f"Elementwise `{_SYMBOL[_op]}` with broadcasting."))
 
 register(OpDef(name="neg", kind="function", category="arith", args=(),

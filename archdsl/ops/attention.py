@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from archdsl.diagnostics import Problem
 from archdsl.graph import ParamSpec, TensorType
+from archdsl.ops.init import XAVIER_UNIFORM, ZEROS, fan_in_uniform
 from archdsl.ops.registry import (
     Arg,
     Flops,
@@ -43,17 +44,20 @@ def _mha_norm(a: dict, ins: list[TensorType]) -> dict:
 
 def _mha_params(a: dict, ins: list[TensorType]) -> list[ParamSpec]:
     e, kd, vd = a["embed_dim"], a["kdim"], a["vdim"]
+    # nn.MultiheadAttention._reset_parameters: xavier projections, zero biases; out_proj
+    # keeps nn.Linear's weight init.
     if kd == e and vd == e:
-        ps = [ParamSpec(name="in_proj_weight", shape=(3 * e, e))]
+        ps = [ParamSpec(name="in_proj_weight", shape=(3 * e, e), init=XAVIER_UNIFORM)]
     else:
-        ps = [ParamSpec(name="q_proj_weight", shape=(e, e)),
-              ParamSpec(name="k_proj_weight", shape=(e, kd)),
-              ParamSpec(name="v_proj_weight", shape=(e, vd))]
+        ps = [ParamSpec(name="q_proj_weight", shape=(e, e), init=XAVIER_UNIFORM),
+              ParamSpec(name="k_proj_weight", shape=(e, kd), init=XAVIER_UNIFORM),
+              ParamSpec(name="v_proj_weight", shape=(e, vd), init=XAVIER_UNIFORM)]
     if a["bias"]:
-        ps.append(ParamSpec(name="in_proj_bias", shape=(3 * e,)))
-    ps.append(ParamSpec(name="out_proj.weight", shape=(e, e)))
+        ps.append(ParamSpec(name="in_proj_bias", shape=(3 * e,), init=ZEROS))
+    ps.append(ParamSpec(name="out_proj.weight", shape=(e, e),
+                        init=fan_in_uniform("out_proj.weight")))
     if a["bias"]:
-        ps.append(ParamSpec(name="out_proj.bias", shape=(e,)))
+        ps.append(ParamSpec(name="out_proj.bias", shape=(e,), init=ZEROS))
     return ps
 
 
@@ -72,7 +76,9 @@ register(OpDef(
     args=(Arg("heads", "int", min=1), Arg("causal", "bool", False),
           Arg("dropout", "float", 0.0, min=0, max=1, max_exclusive=True),
           Arg("bias", "bool", True)),
-    normalize=_mha_norm,
+    normalize=_mha_norm, stem="attn",
+    derives=("embed_dim", "kdim", "vdim", "self_attention"),
+    training=lambda a: a["dropout"] > 0,
     shape=lambda a, ins: ins[0],
     params=_mha_params, flops=_mha_flops,
     meta={"products": lambda a, ins: 4 * ins[0].shape[0] * ins[0].shape[1]
@@ -108,13 +114,16 @@ register(OpDef(
     name="AdditiveAttention", kind="layer", category="attention",
     inputs=("query", "values"),
     args=(Arg("units", "int", min=1),),
-    normalize=_add_norm,
+    normalize=_add_norm, stem="attn", derives=("query_dim", "value_dim"),
     shape=lambda a, ins: ins[1].with_shape((ins[1].shape[0], ins[1].shape[2])),
-    params=lambda a, ins: [
-        ParamSpec(name="query_proj.weight", shape=(a["units"], a["query_dim"])),
-        ParamSpec(name="key_proj.weight", shape=(a["units"], a["value_dim"])),
-        ParamSpec(name="key_proj.bias", shape=(a["units"],)),
-        ParamSpec(name="score.weight", shape=(1, a["units"])),
+    params=lambda a, ins: [  # three nn.Linear layers, with their default init
+        ParamSpec(name="query_proj.weight", shape=(a["units"], a["query_dim"]),
+                  init=fan_in_uniform("query_proj.weight")),
+        ParamSpec(name="key_proj.weight", shape=(a["units"], a["value_dim"]),
+                  init=fan_in_uniform("key_proj.weight")),
+        ParamSpec(name="key_proj.bias", shape=(a["units"],),
+                  init=fan_in_uniform("key_proj.weight")),
+        ParamSpec(name="score.weight", shape=(1, a["units"]), init=fan_in_uniform("score.weight")),
     ],
     flops=_add_flops,
     doc="Bahdanau attention: score_t = w . tanh(Wq q + Wk v_t + b); weights = softmax over t; "

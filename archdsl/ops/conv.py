@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from archdsl.diagnostics import Problem
 from archdsl.graph import ParamSpec, TensorType
+from archdsl.ops.init import fan_in_uniform
 from archdsl.ops.registry import (
     Arg,
     Flops,
@@ -81,9 +82,10 @@ def _conv_shape(n: int):
 
 
 def _conv_params(a: dict, ins: list[TensorType]) -> list[ParamSpec]:
-    ps = [ParamSpec(name="weight", shape=(a["out"], a["in"] // a["groups"], *a["kernel"]))]
+    ps = [ParamSpec(name="weight", shape=(a["out"], a["in"] // a["groups"], *a["kernel"]),
+                    init=fan_in_uniform("weight"))]
     if a["bias"]:
-        ps.append(ParamSpec(name="bias", shape=(a["out"],)))
+        ps.append(ParamSpec(name="bias", shape=(a["out"],), init=fan_in_uniform("weight")))
     return ps
 
 
@@ -100,7 +102,8 @@ for _n in (1, 2):
               Arg("dilation", "ints", 1, min=1), Arg("groups", "int", 1, min=1),
               Arg("bias", "bool", True)),
         normalize=_conv_norm(_n), shape=_conv_shape(_n), params=_conv_params,
-        flops=_conv_flops, doc=f"{_n}-d convolution (cross-correlation), as torch.nn.Conv{_n}d.",
+        flops=_conv_flops, derives=("in",), stem="conv", output_reusable=True,
+        doc=f"{_n}-d convolution (cross-correlation), as torch.nn.Conv{_n}d.",
     ))
 
 
@@ -138,10 +141,13 @@ register(OpDef(
     args=(Arg("out", "int", min=1), Arg("kernel", "ints", min=1), Arg("stride", "ints", 1, min=1),
           Arg("padding", "ints", 0, min=0), Arg("output_padding", "ints", 0, min=0),
           Arg("groups", "int", 1, min=1), Arg("bias", "bool", True)),
-    normalize=_convt_norm, shape=_convt_shape,
+    normalize=_convt_norm, shape=_convt_shape, derives=("in",), stem="convt",
+    output_reusable=True,
     params=lambda a, ins: [ParamSpec(name="weight", shape=(a["in"], a["out"] // a["groups"],
-                                                            *a["kernel"]))]
-    + ([ParamSpec(name="bias", shape=(a["out"],))] if a["bias"] else []),
+                                                            *a["kernel"]),
+                                     init=fan_in_uniform("weight"))]
+    + ([ParamSpec(name="bias", shape=(a["out"],), init=fan_in_uniform("weight"))]
+       if a["bias"] else []),
     flops=lambda a, ins, out: Flops(
         flops=2 * numel(ins[0].shape) * (a["out"] // a["groups"]) * numel(a["kernel"]),
         other=numel(out.shape) if a["bias"] else 0),
@@ -184,7 +190,7 @@ for _kind in ("Max", "Avg"):
             name=_name, kind="layer", category="pool",
             args=(Arg("kernel", "ints", min=1), Arg("stride", "ints", None, min=1),
                   Arg("padding", "ints", 0, min=0)),
-            normalize=_pool_norm(_name, _n), shape=_pool_shape(_name),
+            normalize=_pool_norm(_name, _n), shape=_pool_shape(_name), stem=f"{_kind.lower()}pool",
             flops=lambda a, ins, out: Flops(other=numel(out.shape) * numel(a["kernel"])),
             doc=f"{_n}-d {_kind.lower()} pooling; stride defaults to the kernel"
                 + ("; padded zeros count in the average (count_include_pad)." if _kind == "Avg"
@@ -205,7 +211,7 @@ def _adaptive_norm(a: dict, ins: list[TensorType]) -> dict:
 register(OpDef(
     name="AdaptiveAvgPool2d", kind="layer", category="pool",
     args=(Arg("size", "ints", min=1),),
-    normalize=_adaptive_norm,
+    normalize=_adaptive_norm, stem="avgpool",
     shape=lambda a, ins: ins[0].with_shape((*ins[0].shape[:2], *a["size"])),
     flops=lambda a, ins, out: Flops(other=numel(ins[0].shape)),
     doc="Average pooling to a fixed output size, PyTorch's bins.",
@@ -222,7 +228,7 @@ def _global_shape(a: dict, ins: list[TensorType]) -> TensorType:
 
 
 register(OpDef(
-    name="GlobalAvgPool", kind="layer", category="pool", args=(),
+    name="GlobalAvgPool", kind="layer", category="pool", args=(), stem="avgpool",
     shape=_global_shape,
     flops=lambda a, ins, out: Flops(other=numel(ins[0].shape)),
     doc="Mean over every dimension after the channels: [B, C, ...] -> [B, C].",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from archdsl.diagnostics import Problem
 from archdsl.graph import ParamSpec, TensorType
+from archdsl.ops.init import NAMED, STANDARD_NORMAL, fan_in_uniform
 from archdsl.ops.registry import (
     Arg,
     Flops,
@@ -27,10 +28,12 @@ def _linear_norm(args: dict, ins: list[TensorType]) -> dict:
 register(OpDef(
     name="Linear", kind="layer", category="dense",
     args=(Arg("out", "int", min=1), Arg("bias", "bool", True)),
-    normalize=_linear_norm,
+    normalize=_linear_norm, derives=("in",), stem="fc", output_reusable=True,
     shape=lambda a, ins: ins[0].with_shape((*ins[0].shape[:-1], a["out"])),
-    params=lambda a, ins: [ParamSpec(name="weight", shape=(a["out"], a["in"]))]
-    + ([ParamSpec(name="bias", shape=(a["out"],))] if a["bias"] else []),
+    params=lambda a, ins: [ParamSpec(name="weight", shape=(a["out"], a["in"]),
+                                     init=fan_in_uniform("weight"))]
+    + ([ParamSpec(name="bias", shape=(a["out"],), init=fan_in_uniform("weight"))]
+       if a["bias"] else []),
     flops=lambda a, ins, out: Flops(flops=2 * numel(ins[0].shape[:-1]) * a["in"] * a["out"],
                                     other=numel(out.shape) if a["bias"] else 0),
     doc="y = x W^T + b over the last dimension.",
@@ -46,10 +49,11 @@ def _embedding_shape(a: dict, ins: list[TensorType]) -> TensorType:
 
 
 register(OpDef(
-    name="Embedding", kind="layer", category="dense",
+    name="Embedding", kind="layer", category="dense", stem="embed",
     args=(Arg("num", "int", min=1), Arg("dim", "int", min=1)),
     shape=_embedding_shape,
-    params=lambda a, ins: [ParamSpec(name="weight", shape=(a["num"], a["dim"]))],
+    params=lambda a, ins: [ParamSpec(name="weight", shape=(a["num"], a["dim"]),
+                                     init=STANDARD_NORMAL)],
     flops=lambda a, ins, out: Flops(),
     doc="A lookup table of `num` rows of size `dim`.",
 ))
@@ -72,7 +76,7 @@ def _table_norm(op: str):
 register(OpDef(
     name="PositionalEncoding", kind="layer", category="dense",
     args=(Arg("max_len", "int", 5000, min=1),),
-    normalize=_table_norm("PositionalEncoding"),
+    normalize=_table_norm("PositionalEncoding"), derives=("dim",), stem="pos_enc",
     shape=lambda a, ins: ins[0],
     flops=lambda a, ins, out: Flops(other=numel(out.shape)),
     doc="Adds the sinusoidal table of Vaswani et al.; no parameters.",
@@ -81,9 +85,10 @@ register(OpDef(
 register(OpDef(
     name="PositionalEmbedding", kind="layer", category="dense",
     args=(Arg("max_len", "int", min=1),),
-    normalize=_table_norm("PositionalEmbedding"),
+    normalize=_table_norm("PositionalEmbedding"), derives=("dim",), stem="pos_embed",
     shape=lambda a, ins: ins[0],
-    params=lambda a, ins: [ParamSpec(name="weight", shape=(a["max_len"], a["dim"]))],
+    params=lambda a, ins: [ParamSpec(name="weight", shape=(a["max_len"], a["dim"]),
+                                     init=STANDARD_NORMAL)],
     flops=lambda a, ins, out: Flops(other=numel(out.shape)),
     doc="Adds the first T rows of a learned [max_len, D] table.",
 ))
@@ -110,10 +115,10 @@ register(OpDef(
     name="Parameter", kind="layer", category="dense", inputs=(), min_inputs=0,
     args=(Arg("shape", "any"),
           Arg("init", "str", "normal",
-              choices=("normal", "zeros", "ones", "uniform", "xavier_uniform", "trunc_normal"))),
-    normalize=_parameter_norm,
+              choices=tuple(NAMED))),
+    normalize=_parameter_norm, stem="param",
     shape=lambda a, ins: TensorType(dtype="f32", shape=tuple(a["shape"])),
-    params=lambda a, ins: [ParamSpec(name="", shape=tuple(a["shape"]), init=a["init"])],
+    params=lambda a, ins: [ParamSpec(name="", shape=tuple(a["shape"]), init=NAMED[a["init"]])],
     flops=lambda a, ins, out: Flops(),
     doc="A learned tensor of the given shape (class tokens, position tables).",
 ))

@@ -4,11 +4,13 @@ running + m * batch) and its buffers, including `num_batches_tracked`."""
 from __future__ import annotations
 
 from archdsl.graph import ParamSpec, TensorType
+from archdsl.ops.init import ONES, ZEROS
 from archdsl.ops.registry import (
     POSITIVE,
     Arg,
     Flops,
     OpDef,
+    always,
     need_float,
     need_known,
     need_rank,
@@ -28,12 +30,12 @@ def _bn_norm(op: str, ranks: tuple[int, ...], layout: str):
 
 def _bn_params(a: dict, ins: list[TensorType]) -> list[ParamSpec]:
     c = a["num_features"]
-    ps = [ParamSpec(name="weight", shape=(c,)), ParamSpec(name="bias", shape=(c,))] \
-        if a["affine"] else []
+    ps = [ParamSpec(name="weight", shape=(c,), init=ONES),
+          ParamSpec(name="bias", shape=(c,), init=ZEROS)] if a["affine"] else []
     return ps + [
-        ParamSpec(name="running_mean", shape=(c,), kind="buffer"),
-        ParamSpec(name="running_var", shape=(c,), kind="buffer"),
-        ParamSpec(name="num_batches_tracked", shape=(), kind="buffer", dtype="i64"),
+        ParamSpec(name="running_mean", shape=(c,), init=ZEROS, kind="buffer"),
+        ParamSpec(name="running_var", shape=(c,), init=ONES, kind="buffer"),
+        ParamSpec(name="num_batches_tracked", shape=(), init=ZEROS, kind="buffer", dtype="i64"),
     ]
 
 
@@ -45,6 +47,7 @@ for _name, _ranks, _layout in (("BatchNorm1d", (2, 3), "[B, C] or [B, C, L]"),
     register(OpDef(
         name=_name, kind="layer", category="norm", args=_BN_ARGS,
         normalize=_bn_norm(_name, _ranks, _layout), shape=lambda a, ins: ins[0],
+        derives=("num_features",), stem="bn", output_reusable=True, training=always,
         params=_bn_params,
         flops=lambda a, ins, out: Flops(other=4 * numel(out.shape)),
         doc="Batch normalisation over the channel dimension (dim 1).",
@@ -62,9 +65,10 @@ def _ln_norm(a: dict, ins: list[TensorType]) -> dict:
 register(OpDef(
     name="LayerNorm", kind="layer", category="norm",
     args=(Arg("eps", "float", 1e-5, min=POSITIVE),),
-    normalize=_ln_norm, shape=lambda a, ins: ins[0],
-    params=lambda a, ins: [ParamSpec(name="weight", shape=(a["dim"],)),
-                           ParamSpec(name="bias", shape=(a["dim"],))],
+    normalize=_ln_norm, shape=lambda a, ins: ins[0], derives=("dim",), stem="ln",
+    output_reusable=True,
+    params=lambda a, ins: [ParamSpec(name="weight", shape=(a["dim"],), init=ONES),
+                           ParamSpec(name="bias", shape=(a["dim"],), init=ZEROS)],
     flops=lambda a, ins, out: Flops(other=5 * numel(out.shape)),
     doc="Layer normalisation over the last dimension, with a learned scale and shift.",
 ))

@@ -5,6 +5,7 @@ the last layer: forward after step T and backward after step 1, concatenated."""
 from __future__ import annotations
 
 from archdsl.graph import ParamSpec, TensorType
+from archdsl.ops.init import fan_in_uniform
 from archdsl.ops.registry import Arg, Flops, OpDef, need_float, need_known, need_rank, register
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
@@ -32,13 +33,14 @@ def _params(op: str):
         g, h = GATES[op], a["hidden"]
         dirs = ("", "_reverse") if a["bidirectional"] else ("",)
         out = []
+        init = fan_in_uniform("weight_hh_l0")  # every weight and bias: U(+-1/sqrt(hidden))
         for layer in range(a["layers"]):
             f = a["input_size"] if layer == 0 else h * len(dirs)
             for suffix in dirs:
-                out += [ParamSpec(name=f"weight_ih_l{layer}{suffix}", shape=(g * h, f)),
-                        ParamSpec(name=f"weight_hh_l{layer}{suffix}", shape=(g * h, h)),
-                        ParamSpec(name=f"bias_ih_l{layer}{suffix}", shape=(g * h,)),
-                        ParamSpec(name=f"bias_hh_l{layer}{suffix}", shape=(g * h,))]
+                out += [ParamSpec(name=f"weight_ih_l{layer}{suffix}", shape=(g * h, f), init=init),
+                        ParamSpec(name=f"weight_hh_l{layer}{suffix}", shape=(g * h, h), init=init),
+                        ParamSpec(name=f"bias_ih_l{layer}{suffix}", shape=(g * h,), init=init),
+                        ParamSpec(name=f"bias_hh_l{layer}{suffix}", shape=(g * h,), init=init)]
         return out
     return params
 
@@ -67,5 +69,6 @@ for _op in GATES:
               Arg("bidirectional", "bool", False), Arg("return_sequences", "bool", True),
               Arg("dropout", "float", 0.0, min=0, max=1, max_exclusive=True)),
         normalize=_norm(_op), shape=_shape, params=_params(_op), flops=_flops(_op),
+        derives=("input_size",), training=lambda a: a["dropout"] > 0 and a["layers"] > 1,
         doc=f"torch.nn.{_op} with batch_first=True.",
     ))

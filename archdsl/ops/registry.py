@@ -63,8 +63,31 @@ def _identity_norm(args: Args, ins: list[TensorType]) -> Args:
     return args
 
 
+ArgsTest = Callable[[Args], bool]
+
+
+def never(args: Args) -> bool:
+    return False
+
+
+def always(args: Args) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class OpDef:
+    """Everything op-specific that is not a backend's lowering.
+
+    Behaviour flags that code generators and runtimes read instead of keeping op-name lists:
+    `inplace(args)`: may overwrite its input (its backward needs only its output);
+    `output_reusable`: its backward never reads its output, so an in-place op after it may
+    overwrite that output; `training(args)`: computes differently in training than in
+    evaluation; `alias(args)`: returns its first input unchanged. `derives` names the
+    arguments `normalize` infers from the inputs (`in`, `num_features`), which a generated
+    constructor takes from the input's size; `stem` names an unnamed layer (`conv` gives
+    `conv1`, `conv2`).
+    """
+
     name: str
     kind: str  # "layer" (capitalised, constructed then applied) or "function"
     args: tuple[Arg, ...]
@@ -78,11 +101,21 @@ class OpDef:
     doc: str = ""
     tensor_list_input: bool = False  # concat([a, b], ...): first argument is a list of tensors
     category: str = "other"
+    derives: tuple[str, ...] = ()
+    stem: str = ""
+    inplace: ArgsTest = never
+    output_reusable: bool = False
+    training: ArgsTest = never
+    alias: ArgsTest = never
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_min_inputs(self) -> int:
         return len(self.inputs) if self.min_inputs is None else self.min_inputs
+
+    @property
+    def name_stem(self) -> str:
+        return self.stem or self.name.lower()
 
 
 REGISTRY: dict[str, OpDef] = {}

@@ -16,6 +16,7 @@ import torch
 from archdsl.backends.numpy.kernels import KERNELS, Ctx
 from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops import REGISTRY
+from archdsl.ops.init import ZEROS
 from archdsl.ops.registry import bind_args
 
 
@@ -162,7 +163,8 @@ def _bind(case: Case) -> tuple[dict, list[ParamSpec], list[TensorType]]:
     ins = [TensorType(dtype="i64", shape=s.shape) if isinstance(s, Ids)
            else TensorType(dtype="f64", shape=s) for s in case.inputs]
     a = op.normalize(bind_args(op, list(case.pos), dict(case.args)), ins)
-    specs = [ParamSpec(name=k, shape=v) for k, v in case.params.items()] or op.params(a, ins)
+    specs = [ParamSpec(name=k, shape=v, init=ZEROS)
+             for k, v in case.params.items()] or op.params(a, ins)
     return a, specs, ins
 
 
