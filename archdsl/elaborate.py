@@ -15,6 +15,8 @@ from typing import Any
 
 from archdsl import syntax as ast
 from archdsl.diagnostics import Loc, Note, Problem, Reporter, suggest
+from archdsl.expr import Traced, Var, expr_of, retrace
+from archdsl.expr import names as expr_names
 from archdsl.graph import (
     DTYPES,
     FLOAT_DTYPES,
@@ -34,6 +36,8 @@ from archdsl.limits import Limits
 from archdsl.names import check_name
 from archdsl.ops import REGISTRY
 from archdsl.ops.registry import OpDef, bind_args
+from archdsl.sites import site_names, snake
+from archdsl.staging import InstanceLog, Record, Staging, retyped
 from archdsl.symbolic import Dim, Sym, SymbolicError, format_dim, format_shape, symbol_name
 from archdsl.values import (
     POISON,
@@ -105,7 +109,8 @@ class Frame:
     builder: GraphBuilder
     path: str
     env: dict[str, Any] = field(default_factory=dict)
-    loop: tuple[int, ...] = ()
+    loop: tuple[int, ...] = ()  # the enclosing loops' variables
+    iteration: tuple[int, ...] = ()  # the same loops' iterations, from 0
     unroll: int = 1  # iterations of the enclosing loops: bounds nested loops before they run
     reuse: bool = False
     sites: dict[int, str] = field(default_factory=dict)
@@ -122,46 +127,87 @@ class Frame:
     unnamed_params: set[int] = field(default_factory=set)  # Parameter nodes not yet bound
     input_locs: dict[str, Loc] = field(default_factory=dict)
     block_outputs: dict[int, tuple[Scope, int]] = field(default_factory=dict)  # of its calls
+    names: dict[int, str] = field(default_factory=dict)  # layer sites' names (archdsl.sites)
+    log: InstanceLog | None = None  # what each expression made, when tracing
+    site: ast.Node | None = None  # the expression being evaluated, when tracing
+    binding: dict[str, Any] = field(default_factory=dict)  # caller's expressions of my names
 
     def child_path(self, base: str) -> str:
         return f"{self.path}.{base}" if self.path else base
 
     def site_base(self, site: int, stem: str) -> str:
-        base = self.sites.get(site)
-        if base is None:
-            n = self.counters.get(stem, 0)
-            while f"{stem}_{n}" in self.taken:
+        base = self.names.get(site) or self.sites.get(site)
+        if base is None:  # a site the syntactic pass cannot see (a layer class bound to a name)
+            n = self.counters.get(stem, 1)
+            while f"{stem}{n}" in self.taken:
                 n += 1
             self.counters[stem] = n + 1
-            base = f"{stem}_{n}"
+            base = f"{stem}{n}"
             self.taken.add(base)
             self.sites[site] = base
         return base
 
     def loop_suffix(self) -> str:
-        return "".join(f".{i}" for i in self.loop)
+        """`.0.2`: the iteration of each enclosing loop, counted from 0 (a list index)."""
+        return "".join(f".{i}" for i in self.iteration)
 
 
 class Elaborator:
-    def __init__(self, reporter: Reporter, limits: Limits, scopes: dict[str, FileScope]):
+    """Runs definitions. With `trace=True` it also records, for code generators, what each
+    expression made and how every size was computed (`staging`, `archdsl.expr.Traced`)."""
+
+    def __init__(self, reporter: Reporter, limits: Limits, scopes: dict[str, FileScope],
+                 trace: bool = False):
         self.reporter = reporter
         self.limits = limits
         self.scopes = scopes  # file -> the names visible in it
         self.steps = [0]
+        self.staging = Staging(scopes) if trace else None
+        self._site_names: dict[int, dict[int, str]] = {}
+        if trace:
+            self.ev = self._ev_traced  # type: ignore[method-assign]
+
+    def names_of(self, defn: ast.Definition) -> dict[int, str]:
+        names = self._site_names.get(id(defn))
+        if names is None:
+            scope = self.scopes.get(defn.file)
+
+            def stem_of(name: str) -> str | None:
+                if scope is not None and name in scope.definitions:
+                    return snake(name)
+                op = REGISTRY.get(name)
+                if op is not None and op.kind == "layer" and not op.meta.get("internal"):
+                    return op.name_stem
+                return None
+
+            names = self._site_names[id(defn)] = site_names(defn, stem_of)
+        return names
 
     # ---- entry points ----------------------------------------------------------------------
     def model(self, defn: ast.Definition, scope: FileScope, params: dict[str, Any],
               param_locs: dict[str, Loc] | None = None) -> Graph:
         builder = GraphBuilder(defn.name, defn.file, self.limits, self.steps)
-        frame = Frame(scope, defn, builder, "", stack=(defn.name,))
-        frame.env.update(params)
+        frame = Frame(scope, defn, builder, "", stack=(defn.name,), names=self.names_of(defn))
+        frame.env.update(self._own_params(params))
         frame.taken.update(params)
+        if self.staging is not None:
+            frame.log = self.staging.begin(
+                InstanceLog(defn, builder.graph, "", None, dict(frame.env)))
         self._run_model_body(frame)
         g = builder.graph
         g.params = {k: v for k, v in params.items()}
         g.loc = defn.name_loc
         g.train = frame.train
+        if frame.log is not None:
+            frame.log.inputs = list(frame.inputs)
+            frame.log.outputs = [(n, t) for n, t, _ in frame.outputs if isinstance(t, Tensor)]
         return g
+
+    def _own_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Parameters as a definition sees them: when tracing, each size is its own name."""
+        if self.staging is None:
+            return dict(params)
+        return {k: _named(v, k) for k, v in params.items()}
 
     def _run_model_body(self, frame: Frame) -> None:
         defn = frame.definition
@@ -341,7 +387,7 @@ class Elaborator:
         frame.input_locs[stmt.name] = stmt.loc
         bound = frame.env.get(f" input:{stmt.name}")
         if bound is not None:  # a block instance: bind to the caller's tensor
-            self.unify_input(stmt, bound, dtype, frame)
+            bound = self.unify_input(stmt, bound, dtype, frame)
             frame.inputs.append((stmt.name, bound))
             frame.env[stmt.name] = bound
             return
@@ -396,17 +442,25 @@ class Elaborator:
                           label=f"{v:,} > {self.limits.max_dim:,}")
         return v
 
-    def unify_input(self, stmt: ast.Input, actual: Tensor, dtype: str, frame: Frame) -> None:
+    def unify_input(self, stmt: ast.Input, actual: Tensor, dtype: str, frame: Frame
+                    ) -> Tensor:
+        """Bind the sizes a block's input declares to the caller's tensor. The tensor the
+        block sees is the caller's, with its sizes (when tracing) in the block's own names."""
         declared = stmt.type
         got = actual.type
         if len(declared.dims) != got.rank:
             raise Problem("E0303", f"input `{stmt.name}` of `{frame.definition.name}` expects "
                           f"rank {len(declared.dims)}", loc=stmt.type.loc,
                           label=f"declared {self._show_decl(declared)}, given {got}")
+        seen: list[Dim] = []
         for dim, have in zip(declared.dims, got.shape, strict=True):
             if isinstance(dim, ast.Name) and dim.id not in frame.env and \
                     not self._is_global(dim.id, frame):
                 frame.env[dim.id] = have
+                if frame.log is not None and isinstance(have, int):
+                    frame.binding[dim.id] = expr_of(have)
+                    frame.env[dim.id] = _named(have, dim.id)
+                seen.append(frame.env[dim.id])
                 continue
             want = self.dim_value(dim, frame)
             if want != have:
@@ -414,10 +468,14 @@ class Elaborator:
                               "has the wrong shape", loc=stmt.type.loc,
                               label=f"declared {self._show_decl(declared, frame)}, "
                                     f"given {got}")
+            seen.append(want)
         if dtype != got.dtype:
             raise Problem("E0308", f"input `{stmt.name}` of `{frame.definition.name}` has the "
                           "wrong dtype", loc=stmt.type.loc,
                           label=f"declared {dtype}, given {got.dtype}")
+        if frame.log is None:
+            return actual
+        return retyped(actual, got.with_shape(seen))
 
     def _show_decl(self, t: ast.TensorTypeExpr, frame: Frame | None = None) -> str:
         parts = []
@@ -483,20 +541,31 @@ class Elaborator:
                           hint="raise Limits.max_nodes if this is intended")
         saved, outer = frame.env.get(stmt.var), frame.unroll
         frame.unroll *= len(r)
+        tracing = self.staging is not None and frame.log is not None
+        if tracing:
+            self.record(frame, Record("loop", frame.loop, count=len(r)), stmt)
+            if not r:  # no iteration ran: elaborate one, only to record its code
+                self.speculate(frame, lambda: self._iterate(stmt, frame, [r.start]))
         try:
-            for i in r:
-                frame.env[stmt.var] = i
-                frame.loop = (*frame.loop, i)
-                try:
-                    self.run_body(stmt.body, frame, top=False)
-                finally:
-                    frame.loop = frame.loop[:-1]
+            self._iterate(stmt, frame, r)
         finally:
             frame.unroll = outer
+        if tracing and r:  # a size computed in the loop reads `i` as its last value
+            frame.env = {k: _retrace_value(v, {stmt.var: expr_of(_last(bounds))})
+                         for k, v in frame.env.items()}
         if saved is None:
             frame.env.pop(stmt.var, None)
         else:
             frame.env[stmt.var] = saved
+
+    def _iterate(self, stmt: ast.For, frame: Frame, values: Any) -> None:
+        for k, i in enumerate(values):
+            frame.env[stmt.var] = _named(i, stmt.var) if frame.log is not None else i
+            frame.loop, frame.iteration = (*frame.loop, i), (*frame.iteration, k)
+            try:
+                self.run_body(stmt.body, frame, top=False)
+            finally:
+                frame.loop, frame.iteration = frame.loop[:-1], frame.iteration[:-1]
 
     # ---- expressions -----------------------------------------------------------------------
     def ev(self, e: ast.Node, frame: Frame) -> Any:
@@ -509,6 +578,46 @@ class Elaborator:
             raise
         except SymbolicError as exc:
             raise Problem("E0405", str(exc), loc=e.loc) from None
+
+    def _ev_traced(self, e: ast.Node, frame: Frame) -> Any:
+        """`ev` that keeps `frame.site`: what an op application makes is recorded there."""
+        outer, frame.site = frame.site, e
+        try:
+            return Elaborator.ev(self, e, frame)
+        finally:
+            frame.site = outer
+
+    def record(self, frame: Frame, record: Record, site: ast.Node | None = None) -> None:
+        if self.staging is not None and frame.log is not None:
+            self.staging.add(frame.log, site or frame.site or frame.definition, record)
+
+    def speculate(self, frame: Frame, run: Callable[[], Any]) -> bool:
+        """Run `run` only to record what it makes (an `if` branch not taken); report nothing,
+        keep nothing in the graph. False if it has no valid elaboration here."""
+        assert self.staging is not None
+        reporter = self.reporter
+        errors, warnings = len(reporter.errors), len(reporter.warnings)
+        env, taken, used = dict(frame.env), set(frame.taken), set(frame.used_inputs)
+        sites, counters = dict(frame.sites), dict(frame.counters)
+        unnamed, outputs = set(frame.unnamed_params), dict(frame.block_outputs)
+        layers = [(v, v.path, list(v.applied)) for v in env.values() if isinstance(v, LayerValue)]
+
+        def restore() -> None:
+            del reporter.errors[errors:]
+            del reporter.warnings[warnings:]
+            frame.env, frame.taken, frame.used_inputs = env, taken, used
+            frame.sites, frame.counters = sites, counters
+            frame.unnamed_params, frame.block_outputs = unnamed, outputs
+            for lv, path, applied in layers:
+                lv.path, lv.applied = path, applied
+
+        ok = True
+        with self.staging.speculate(frame.builder.graph, restore):
+            try:
+                run()
+            except (Problem, Skip, SymbolicError, RecursionError):
+                ok = False
+        return ok
 
     def lookup(self, name: str, frame: Frame, loc: Loc) -> Any:
         if name in frame.env:
@@ -600,6 +709,10 @@ class Elaborator:
         if not isinstance(cond, bool):
             raise Problem("E0402", "an `if` condition must be true or false", loc=e.cond.loc,
                           label=f"this is {a_kind(cond)}")
+        if self.staging is not None and frame.log is not None:
+            other = e.orelse if cond else e.then
+            ok = self.speculate(frame, lambda: self.ev(other, frame))
+            self.record(frame, Record("if", frame.loop, taken=cond, failed=not ok), e)
         return self.ev(e.then if cond else e.orelse, frame)
 
     def _binop(self, e: ast.BinOp, frame: Frame) -> Any:
@@ -660,7 +773,8 @@ class Elaborator:
         base = layer if isinstance(layer, LayerValue) else self.configure(layer, (), (), e, frame)
         if not isinstance(base, LayerValue):
             raise Problem("E0402", f"`{layer.name}` cannot be repeated", label="it is a tensor")
-        return LayerValue(base.cls, base.args, e.loc, id(e), repeat=base.repeat * n)
+        return LayerValue(base.cls, base.args, e.loc, id(e), repeat=base.repeat * n,
+                          repeated=True)
 
     def _both(self, left: ast.Node, right: ast.Node, frame: Frame) -> tuple[Any, Any]:
         """Evaluate two operands; if the left one was poisoned, still check the right one."""
@@ -885,7 +999,7 @@ class Elaborator:
 
     def apply_layer(self, lv: LayerValue, inputs: list[Any], kw_inputs: dict[str, Any],
                     loc: Loc, frame: Frame) -> Any:
-        if lv.repeat > 1:
+        if lv.repeat > 1 or lv.repeated:
             if len(inputs) != 1 or kw_inputs:
                 raise Problem("E0401", "a repeated layer takes one tensor", loc=loc)
             x = inputs[0]
@@ -980,7 +1094,9 @@ class Elaborator:
             else:
                 g.layers[layer_path] = Layer.model_construct(path=layer_path, op=op.name,
                                                              args=norm, params=params, loc=loc)
-        return frame.builder.add(op.name, inputs, norm, out, loc, frame.path, node_layer)
+        t = frame.builder.add(op.name, inputs, norm, out, loc, frame.path, node_layer)
+        self.record(frame, Record("node", frame.loop, node=t.node))
+        return t
 
     def apply_function(self, op: OpDef, tensors: list[Any], rest: list[Any],
                        kwargs: dict[str, Any], loc: Loc, frame: Frame,
@@ -1017,8 +1133,8 @@ class Elaborator:
         frame = Frame(scope, defn, caller.builder, path,
                       reuse=reuse or caller.reuse, depth=caller.depth + 1,
                       call_note=Note(message=f"in `{defn.name}` used here", loc=loc),
-                      stack=(*caller.stack, defn.name))
-        frame.env.update(params)
+                      stack=(*caller.stack, defn.name), names=self.names_of(defn))
+        frame.env.update(self._own_params(params))
         frame.taken.update(params)
         for name, t in zip(declared, tensors, strict=True):
             frame.env[f" input:{name}"] = t
@@ -1028,6 +1144,9 @@ class Elaborator:
                                             input_names=declared, outputs=[], output_names=[],
                                             loc=loc)
         g.scopes.append(scope_entry)
+        if self.staging is not None:
+            frame.binding = {k: expr_of(v) for k, v in params.items()}
+            frame.log = self.staging.begin(InstanceLog(defn, g, path, scope_entry, dict(frame.env)))
         before = len(self.reporter.errors)
         start = len(g.nodes)
         self.run_body(defn.body, frame, top=True)
@@ -1048,6 +1167,13 @@ class Elaborator:
         scope_entry.caller_names = [None] * len(outs)
         for k, t in enumerate(outs):
             caller.block_outputs.setdefault(t.node, (scope_entry, k))  # type: ignore[union-attr]
+        if frame.log is not None:  # the caller reads the outputs' sizes in its own names
+            frame.log.inputs = list(frame.inputs)
+            frame.log.outputs = [(n, t) for n, t, _ in frame.outputs]  # type: ignore[misc]
+            outs = [retyped(t, t.type.with_shape(retrace(t.type.shape, frame.binding)))
+                    for t in outs]  # type: ignore[union-attr]
+            self.record(caller, Record("call", caller.loop, scope=scope_entry,
+                                       outputs=tuple(outs)))  # type: ignore[arg-type]
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     # ---- scalars, optimizers, train sections -----------------------------------------------
@@ -1132,6 +1258,40 @@ class Elaborator:
             return v
         raise AssertionError(s.name)  # pragma: no cover
 
+
+
+def _named(v: Any, name: str) -> Any:
+    """A size or count as the definition's own `name` (when tracing)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return Traced(int(v), Var(name))
+    return v
+
+
+def _retrace_value(v: Any, names: dict[str, Any]) -> Any:
+    """`v` with `names` substituted in its traced sizes; `v` itself when none mentions them
+    (an input stays the very tensor the frame declared)."""
+    if isinstance(v, Tensor):
+        if not any(isinstance(d, Traced) and expr_names(d.expr) & names.keys()
+                   for d in v.type.shape):
+            return v
+        return retyped(v, v.type.with_shape(retrace(v.type.shape, names)))
+    if isinstance(v, tuple):
+        return tuple(_retrace_value(x, names) for x in v)
+    if isinstance(v, Traced):
+        return retrace(v, names)
+    return v
+
+
+def _last(bounds: list[int]) -> int:
+    """The last value of `range(*bounds)` (not empty), computed from the bounds so a traced
+    bound keeps its expression."""
+    if len(bounds) == 1:
+        return bounds[0] - 1
+    start, stop, step = (*bounds, 1)[:3]
+    if step == 1:
+        return stop - 1
+    return start + (stop - start - 1) // step * step if step > 0 else \
+        start - (start - stop - 1) // -step * -step
 
 
 TRAIN_KEYS_MODEL = ("loss", "optimizer", "batch", "epochs", "data")

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+)
 
 from archdsl.diagnostics import Loc
 from archdsl.symbolic import Dim as _Dim
@@ -27,10 +34,19 @@ def _to_dim(v: Any) -> _Dim:
 
 
 def _dim_json(v: _Dim) -> int | str:
-    return v if isinstance(v, int) else format_dim(v)
+    return int(v) if isinstance(v, int) else format_dim(v)
 
 
 DimField = Annotated[Any, BeforeValidator(_to_dim), PlainSerializer(_dim_json)]
+
+
+def _size(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"not a size: {v!r}")
+    return v  # a traced size keeps its expression (archdsl.expr.Traced)
+
+
+SizeField = Annotated[int, PlainValidator(_size), PlainSerializer(int)]
 
 
 def _args_in(v: Any) -> Any:
@@ -46,6 +62,8 @@ def _args_in(v: Any) -> Any:
 def _args_out(v: Any) -> Any:
     if isinstance(v, Sym):
         return {"$dim": format_dim(v)}
+    if isinstance(v, int) and not isinstance(v, bool):
+        return int(v)  # a traced size is a plain number in JSON
     if isinstance(v, dict):
         return {k: _args_out(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
@@ -83,7 +101,7 @@ class ParamSpec(BaseModel):
     values (`init`, a recipe of `archdsl.ops.init`). `Layer.key` gives its state-dict name."""
 
     name: str  # "weight", "out_proj.bias"; "" for a bare `Parameter`
-    shape: tuple[int, ...]
+    shape: tuple[SizeField, ...]
     init: tuple[Any, ...]
     kind: Literal["param", "buffer"] = "param"
     dtype: str = "f32"
@@ -176,6 +194,13 @@ class Graph(BaseModel):
     symbols: dict[str, SymbolSource] = {}
     train: TrainConfig | None = None
     loc: Loc | None = None
+    # What code generators need beyond the graph (`archdsl.staging.Staging`), present when
+    # the graph was elaborated with `trace=True`; never part of the JSON form.
+    _staging: Any = PrivateAttr(default=None)
+
+    @property
+    def staging(self) -> Any:
+        return self._staging
 
     def node(self, i: int) -> Node:
         return self.nodes[i]

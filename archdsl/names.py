@@ -18,6 +18,27 @@ _GENERATED = frozenset({"torch", "nn", "F", "math", "np", "numpy", "keras", "tf"
 _MODULE_LEVEL = (frozenset(dir(builtins)) | _GENERATED) - _PYTHON_RESERVED
 
 
+# What a torch.nn.Module already has: a submodule by one of these names would shadow it.
+MODULE_ATTRIBUTES = frozenset("""
+    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
+    double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+    get_submodule half ipu load_state_dict modules mtia named_buffers named_children
+    named_modules named_parameters parameters register_backward_hook register_buffer
+    register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
+""".split())
+
+
+def attribute_ok(name: str) -> bool:
+    """Whether generated code can keep a layer as an attribute of this name."""
+    return name.isidentifier() and not keyword.iskeyword(name) and \
+        not keyword.issoftkeyword(name) and name not in MODULE_ATTRIBUTES and \
+        not name.startswith("_")
+
+
 def check_name(name: str, loc: Loc | None, what: str = "name") -> None:
     if name in _PYTHON_RESERVED:
         raise Problem("E0205", f"`{name}` cannot be used as a {what}", loc=loc,

@@ -110,14 +110,15 @@ class Program:
                 f"e.g. --model {(targets or own)[0]}")], self.sources)
         return self.scope.definitions[targets[0]]
 
-    def graph(self, name: str | None = None, params: dict[str, Any] | None = None
-              ) -> Graph | GanGraph:
-        """Elaborate a target (the only one, or `name`) with parameter overrides."""
+    def graph(self, name: str | None = None, params: dict[str, Any] | None = None,
+              trace: bool = False) -> Graph | GanGraph:
+        """Elaborate a target (the only one, or `name`) with parameter overrides. `trace`
+        also records what code generators need (`Graph.staging`)."""
         if self.load_errors:
             raise SpecError(self.load_errors, self.sources)
         defn = self.select(name)
         reporter = Reporter(self.sources)
-        elab = Elaborator(reporter, self.limits, self.scopes)
+        elab = Elaborator(reporter, self.limits, self.scopes, trace=trace)
         result: Graph | GanGraph | None = None
         try:
             values = _coerce_params(defn, params or {})
@@ -135,6 +136,9 @@ class Program:
         self.warnings = reporter.warnings
         reporter.raise_if_errors()
         assert result is not None
+        for g in (result.generator, result.discriminator) if isinstance(result, GanGraph) \
+                else (result,):
+            g._staging = elab.staging
         return result
 
     def _gan(self, defn: ast.Definition, params: dict[str, Any], elab: Elaborator,

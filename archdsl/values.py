@@ -40,6 +40,7 @@ class LayerValue:
     loc: Loc
     site: int  # identity of the expression that created it, for stable anonymous names
     repeat: int = 1
+    repeated: bool = False  # written `L * n`: copies are numbered even when n is 1
     bound: str | None = None
     bound_suffix: str = ""
     path: str | None = None  # set at first application
