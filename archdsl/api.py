@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import gc
-import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from archdsl import backends as registry
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.graph import GanGraph, Graph
 from archdsl.limits import Limits
 from archdsl.program import Program, Source, load_program
 
-BACKENDS = ("torch", "tensorflow", "numpy")
+BACKENDS = registry.NAMES
 
 
 @contextmanager
@@ -56,11 +56,12 @@ def _load(source: Source, search_paths: list[str] | tuple[str, ...], limits: Lim
 
 
 def graph(source: Source | Program, model: str | None = None,
-          params: dict[str, Any] | None = None, **kw: Any) -> Graph | GanGraph:
+          params: dict[str, Any] | None = None, trace: bool = False, **kw: Any
+          ) -> Graph | GanGraph:
     program = load(source, check=False, **kw)
     try:
         with _gc_paused():
-            return program.graph(model, params)
+            return program.graph(model, params, trace=trace)
     except SpecError:
         raise
     except Exception as exc:
@@ -68,10 +69,9 @@ def graph(source: Source | Program, model: str | None = None,
                         program.sources) from exc
 
 
-def backend(name: str) -> Any:
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
-    return importlib.import_module(f"archdsl.backends.{name}")
+def backend(name: str) -> registry.Backend:
+    """The registered backend called `name` (`torch`, `tensorflow`, `numpy`)."""
+    return registry.get(name)
 
 
 @contextmanager
@@ -90,46 +90,28 @@ def compile(source: Source | Program, backend: str = "torch", model: str | None 
             params: dict[str, Any] | None = None) -> str:
     """The generated source of one model for one backend."""
     program = load(source, check=False)
-    g = graph(program, model, params)
+    g = graph(program, model, params, trace=True)
     with located(program):
-        return _backend(backend).generate(g)
+        return registry.get(backend).generate(g)
 
 
 def build(source: Source | Program, backend: str = "torch", model: str | None = None,
           params: dict[str, Any] | None = None, **options: Any) -> Any:
     """A ready model object: an nn.Module, a keras.Model or a NumPy model."""
     program = load(source, check=False)
-    g = graph(program, model, params)
+    g = graph(program, model, params, trace=True)
     with located(program):
-        return _backend(backend).build(g, **options)
+        return registry.get(backend).build(g, **options)
 
 
 def state_dict(model: Any) -> dict[str, Any]:
     """Weights as {state-dict key: numpy array} in PyTorch's layout, from any backend."""
-    return _backend(_backend_of(model)).state_dict(model)
+    return registry.of_model(model).state_dict(model)
 
 
 def load_state_dict(model: Any, state: dict[str, Any]) -> None:
     """Load canonical weights into a model of any backend, checking names and shapes."""
-    _backend(_backend_of(model)).load_state_dict(model, state)
-
-
-def _backend(name: str) -> Any:
-    return backend(name)
-
-
-def _backend_of(model: Any) -> str:
-    module = type(model).__module__
-    for klass in type(model).__mro__:
-        root = klass.__module__.split(".")[0]
-        if root == "torch":
-            return "torch"
-        if root in ("keras", "tensorflow", "tf_keras"):
-            return "tensorflow"
-    tag = getattr(model, "archdsl_backend", None)
-    if tag in BACKENDS:
-        return tag
-    raise TypeError(f"not a model built by archdsl: {type(model).__name__} from {module}")
+    registry.of_model(model).load_state_dict(model, state)
 
 
 def analyze(source: Source | Program, model: str | None = None,

@@ -197,10 +197,15 @@ class Graph(BaseModel):
     # What code generators need beyond the graph (`archdsl.staging.Staging`), present when
     # the graph was elaborated with `trace=True`; never part of the JSON form.
     _staging: Any = PrivateAttr(default=None)
+    _origin: Any = PrivateAttr(default=None)  # (program, name, params) it came from
 
     @property
     def staging(self) -> Any:
         return self._staging
+
+    def traced(self) -> Graph:
+        """This graph with code records: itself, or elaborated again with `trace=True`."""
+        return self if self._staging is not None else _retrace(self)
 
     def node(self, i: int) -> Node:
         return self.nodes[i]
@@ -221,6 +226,19 @@ class GanGraph(BaseModel):
     loss: str = "nonsaturating"
     train: TrainConfig | None = None
     loc: Loc | None = None
+    _origin: Any = PrivateAttr(default=None)
+
+    def traced(self) -> GanGraph:
+        return self if self.generator.staging is not None else _retrace(self)
+
+
+def _retrace(g: Graph | GanGraph) -> Any:
+    if g._origin is None:
+        raise ValueError("this graph has no code records and no spec to elaborate again (a "
+                         "graph read from JSON): get it from `archdsl.compile`/`archdsl.build`"
+                         ", or `program.graph(..., trace=True)`")
+    program, name, params = g._origin
+    return program.graph(name, params, trace=True)
 
 
 GAN_LOSSES = ("minimax", "nonsaturating", "hinge", "wasserstein", "lsgan")

@@ -139,6 +139,7 @@ class Program:
         for g in (result.generator, result.discriminator) if isinstance(result, GanGraph) \
                 else (result,):
             g._staging = elab.staging
+        result._origin = (self, name, params)
         return result
 
     def _gan(self, defn: ast.Definition, params: dict[str, Any], elab: Elaborator,

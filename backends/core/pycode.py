@@ -42,11 +42,67 @@ class Comp:
     prefix: str = ""
 
 
-Expr = str | Call | Seq | Comp
+@dataclass(frozen=True)
+class Chain:
+    """Operands joined by operators of one precedence: `a + b - c`. Too long for a line, it
+    is bracketed with one operand per line, each after its operator, as the formatter does."""
+
+    operands: tuple[Expr, ...]
+    ops: tuple[str, ...]
+    level: int
+
+
+Expr = str | Call | Seq | Comp | Chain
+
+# Python's binding strength of the binary operators tensor code uses.
+LEVEL = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2, "@": 2, "**": 4}
+_UNARY = 3
 
 
 def call(func: str, *args: Expr) -> Call:
     return Call(func, tuple(args))
+
+
+def binop(op: str, left: Expr, right: Expr) -> Chain:
+    """`left op right` with the brackets Python needs and no more."""
+    level = LEVEL[op]
+    if isinstance(left, Chain) and left.level == level and op != "**":
+        operands, ops = left.operands, left.ops
+    else:
+        operands, ops = (_bracket(left, level, op == "**"),), ()
+    right = _bracket(right, level, op != "**")
+    return Chain((*operands, right), (*ops, op), level)
+
+
+def unary(op: str, operand: Expr) -> str:
+    return f"{op}{flat(_bracket(operand, _UNARY, False))}"
+
+
+def _bracket(e: Expr, level: int, strict: bool) -> Expr:
+    """`e` as an operand at `level`: bracketed if it binds more loosely (or as loosely, on
+    the side where evaluation order would change)."""
+    inner = level_of(e)
+    if inner < level or (strict and inner == level):
+        return Seq((e,), "(", ")") if not isinstance(e, Seq) else e
+    return e
+
+
+def level_of(e: Expr) -> int:
+    if isinstance(e, Chain):
+        return e.level
+    if isinstance(e, str):
+        text = e.strip()
+        depth = 0
+        for i, ch in enumerate(text):
+            depth += 1 if ch in "([{" else -1 if ch in ")]}" else 0
+            if depth == 0 and ch == " " and i + 1 < len(text):
+                word = text[i + 1:].split(" ", 1)[0]
+                if word in LEVEL:
+                    return min(LEVEL[word], 10)
+                return 0  # `if`, `and`, a comparison: looser than arithmetic
+        if text.startswith("-"):
+            return _UNARY
+    return 10
 
 
 def flat(e: Expr) -> str:
@@ -57,10 +113,27 @@ def flat(e: Expr) -> str:
         return f"{e.func}({', '.join(flat(a) for a in e.args)})"
     if isinstance(e, Seq):
         inner = ", ".join(flat(a) for a in e.items)
-        if e.open == "(" and len(e.items) == 1:
+        if e.open == "(" and len(e.items) == 1 and not _grouping(e):
             inner += ","
         return f"{e.prefix}{e.open}{inner}{e.close}"
+    if isinstance(e, Chain):
+        text = flat(e.operands[0])
+        for op, operand in zip(e.ops, e.operands[1:], strict=True):
+            glue = op if op == "**" and _simple(operand) and _simple(e.operands[0]) else \
+                f" {op} "
+            text += f"{glue}{flat(operand)}"
+        return text
     return f"{e.prefix}[{flat(e.element)} {e.clause}]"
+
+
+def _grouping(e: Seq) -> bool:
+    """A bracketed operand `(a + b)`, not a one-element tuple."""
+    return e.open == "(" and len(e.items) == 1 and not e.prefix and \
+        isinstance(e.items[0], (Chain, str)) and level_of(e.items[0]) < 10
+
+
+def _simple(e: Expr) -> bool:
+    return isinstance(e, str) and e.replace(".", "").replace("_", "").isalnum()
 
 
 def layout(head: str, e: Expr, tail: str = "", indent: int = 0) -> list[str]:
@@ -69,6 +142,11 @@ def layout(head: str, e: Expr, tail: str = "", indent: int = 0) -> list[str]:
     line = f"{pad}{head}{flat(e)}{tail}"
     if len(line) <= WIDTH or isinstance(e, str):
         return [line]
+    if isinstance(e, Chain):
+        body = [*layout("", e.operands[0], "", indent + 1)]
+        for op, operand in zip(e.ops, e.operands[1:], strict=True):
+            body += layout(f"{op} ", operand, "", indent + 1)
+        return [f"{pad}{head}(", *body, f"{pad}){tail}"]
     opener, closer, items = _parts(e)
     first, last = f"{pad}{head}{opener}", f"{pad}{closer}{tail}"
     if isinstance(e, Comp):
@@ -85,7 +163,7 @@ def layout(head: str, e: Expr, tail: str = "", indent: int = 0) -> list[str]:
     return [first, *body, last]
 
 
-def _parts(e: Call | Seq | Comp) -> tuple[str, str, Sequence[Expr]]:
+def _parts(e: Call | Seq | Comp | Chain) -> tuple[str, str, Sequence[Expr]]:
     if isinstance(e, Call):
         return f"{e.func}(", ")", e.args
     if isinstance(e, Seq):

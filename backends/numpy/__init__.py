@@ -19,11 +19,15 @@ import numpy as np
 
 from archdsl.graph import GanGraph, Graph
 
+from .. import Backend
 from .generator import generate
 from .kernels import KERNELS
 from .module import Module
 from .optim import LOSSES, OPTIMIZERS, SGD, Adam, AdamW, make_optimizer
 from .runtime import Model
+
+BACKEND = Backend("numpy", __name__, generate,
+                  lambda model: getattr(model, "archdsl_backend", None) == "numpy", runtime="")
 
 
 class Gan(NamedTuple):
@@ -62,6 +66,5 @@ def load_state_dict(model: Module, state: dict[str, Any]) -> None:
         live[k][...] = v
 
 
-__all__ = ["KERNELS", "LOSSES", "OPTIMIZERS", "SGD", "Adam", "AdamW", "Gan", "Model", "Module",
-           "build", "generate",
-           "load_state_dict", "make_optimizer", "state_dict"]
+__all__ = ["BACKEND", "KERNELS", "LOSSES", "OPTIMIZERS", "SGD", "Adam", "AdamW", "Gan", "Model",
+           "Module", "build", "generate", "load_state_dict", "make_optimizer", "state_dict"]

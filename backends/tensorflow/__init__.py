@@ -18,9 +18,14 @@ import numpy as np
 
 from archdsl.graph import GanGraph, Graph
 
+from .. import Backend, module_roots
 from .generator import generate
 
-__all__ = ["build", "generate", "load_state_dict", "state_dict"]
+BACKEND = Backend("tensorflow", __name__, generate,
+                  lambda model: bool({"keras", "tensorflow", "tf_keras"} & module_roots(model)),
+                  runtime="")
+
+__all__ = ["BACKEND", "build", "generate", "load_state_dict", "state_dict"]
 
 _NUMPY_DTYPES = {"f16": "float16", "bf16": "float32", "f32": "float32", "f64": "float64",
                  "i32": "int32", "i64": "int64", "bool": "bool"}

@@ -126,3 +126,19 @@ class PositionalEncoding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.pe[: x.size(1)]
+
+
+def same_padding(
+    size: tuple, kernel: int | tuple, stride: int | tuple, dilation: int | tuple
+) -> list[int]:
+    """F.pad's list for `padding="same"` with a stride: the output is
+    ceil(size / stride) and an odd cell of padding goes after, as in TensorFlow."""
+    n = len(size)
+    k, s, d = (
+        v if isinstance(v, tuple) else (v,) * n for v in (kernel, stride, dilation)
+    )
+    pads = []
+    for length, k_, s_, d_ in zip(size, k, s, d, strict=True):
+        total = max((-(-length // s_) - 1) * s_ + d_ * (k_ - 1) + 1 - length, 0)
+        pads.append((total // 2, total - total // 2))
+    return [p for pair in reversed(pads) for p in pair]

@@ -108,7 +108,7 @@ def test_last_state_is_h_n_of_the_last_layer(op: str, bidirectional: bool) -> No
     flag = "true" if bidirectional else "false"
     m = _model(f"output y = x |> {op}(3, layers=2, bidirectional={flag}, "
                "return_sequences=false)")
-    rnn = getattr(m, f"{op.lower()}_0")
+    rnn = getattr(m, op.lower())
     x = torch.randn(2, 5, 4)
     seq, _ = rnn(x)
     want = torch.cat([seq[:, -1, :3], seq[:, 0, 3:]], 1) if bidirectional else seq[:, -1]
@@ -120,7 +120,7 @@ def test_same_padding_puts_the_odd_pixel_after() -> None:
     m = _model('output y = x |> Conv2d(2, kernel=4, stride=2, padding="same")',
                "input x: [B, 3, 7, 7]")
     x = torch.randn(1, 3, 7, 7)
-    w, b = m.conv2d_0.weight.detach().numpy(), m.conv2d_0.bias.detach().numpy()
+    w, b = m.conv.weight.detach().numpy(), m.conv.bias.detach().numpy()
     padded = np.pad(x[0].numpy(), ((0, 0), (1, 2), (1, 2)))  # total 3 = 3 * 2 + 4 - 7
     want = np.zeros((2, 4, 4))
     for o in range(2):
@@ -147,4 +147,4 @@ INITS = [
 @pytest.mark.parametrize(("init", "check"), INITS, ids=[i[0] for i in INITS])
 def test_parameter_init(init: str, check: object) -> None:
     m = _model(f'output y = x @ Parameter([300, 200], init="{init}")', "input x: [B, 300]")
-    assert check(m.parameter_0.detach())  # type: ignore[operator]
+    assert check(m.param.detach())  # type: ignore[operator]

@@ -45,7 +45,8 @@ class Case:
 
 @cache
 def spec_graph(spec: Path, params: tuple[tuple[str, int], ...] = ()) -> Graph | GanGraph:
-    return archdsl.load(spec).graph(params=dict(params) or None)
+    """The graph code is generated from: elaborated with its records (`trace=True`)."""
+    return archdsl.load(spec).graph(params=dict(params) or None, trace=True)
 
 
 def case_graph(case: Case) -> Graph:

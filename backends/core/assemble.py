@@ -1,0 +1,239 @@
+"""Classes with a constructor and a `forward` (PyTorch's and the NumPy backend's layout).
+
+`split` divides a class's statements: modules go to the constructor, computation to
+`forward`, each keeping the `if`s and loops around it and the locals it reads. `Method`
+lays a statement list out as indented, formatted lines, spelling each name as that method
+must (`stride` in the constructor, `self.stride` in `forward`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .classes import ClassCode, Fail, For, If, Line, Local, Module, Param, Stmt
+from .emitter import TOKEN
+from .pycode import INDENT, Call, Chain, Comp, Expr, Seq, flat, layout, statement
+
+CLASS_TOKEN = re.compile("\0c:([0-9]+)\0")
+
+
+# ---- splitting ----------------------------------------------------------------------------------
+def split(body: list[Stmt]) -> tuple[list[Stmt], list[Stmt]]:
+    init = prune(_keep(body, (Module, Fail)))
+    forward = prune(_keep(body, (Line, Fail)))
+    return init, forward
+
+
+def _keep(stmts: list[Stmt], kinds: tuple[type, ...]) -> list[Stmt]:
+    out: list[Stmt] = []
+    for s in stmts:
+        if isinstance(s, (Local, *kinds)):
+            out.append(s)
+        elif isinstance(s, If):
+            then, orelse = _keep(s.then, kinds), _keep(s.orelse, kinds)
+            if _substantial(then) or _substantial(orelse):
+                out.append(If(s.cond, then, orelse, s.uses))
+        elif isinstance(s, For):
+            body = _keep(s.body, kinds)
+            if _substantial(body):
+                out.append(For(s.var, s.iterable, body, s.uses))
+    return out
+
+
+def _substantial(stmts: list[Stmt]) -> bool:
+    return any(not isinstance(s, Local) for s in stmts)
+
+
+def prune(stmts: list[Stmt]) -> list[Stmt]:
+    """Drop locals nothing after them reads."""
+    needed: set[str] = set()
+    return _prune_into(stmts, needed)
+
+
+def _prune_into(stmts: list[Stmt], needed: set[str]) -> list[Stmt]:
+    out: list[Stmt] = []
+    for s in reversed(stmts):
+        if isinstance(s, Local):
+            if f"l:{s.name}" in needed:
+                out.append(s)
+                needed |= s.uses
+            continue
+        if isinstance(s, If):
+            then = _prune_into(s.then, needed)
+            orelse = _prune_into(s.orelse, needed)
+            needed |= s.uses
+            out.append(If(s.cond, then, orelse, s.uses))
+        elif isinstance(s, For):  # an iteration may read what the one before assigned
+            inner = needed | tokens_of(s.body)
+            body = _prune_into(s.body, inner)
+            needed |= inner | s.uses
+            out.append(For(s.var, s.iterable, body, s.uses))
+        else:
+            needed |= tokens_of([s])
+            out.append(s)
+    return list(reversed(out))
+
+
+def tokens_of(stmts: list[Stmt]) -> set[str]:
+    found: set[str] = set()
+    for s in stmts:
+        if isinstance(s, Module):
+            found |= _expr_tokens(s.make)
+        elif isinstance(s, Line):
+            found |= _expr_tokens(s.code) | _text_tokens(" ".join(s.before))
+        elif isinstance(s, Local):
+            found |= s.uses
+        elif isinstance(s, If):
+            found |= s.uses | tokens_of(s.then) | tokens_of(s.orelse)
+        elif isinstance(s, For):
+            found |= s.uses | tokens_of(s.body)
+    return found
+
+
+def _expr_tokens(e: Expr) -> set[str]:
+    return _text_tokens(flat(e))
+
+
+def _text_tokens(text: str) -> set[str]:
+    return {f"{k}:{n}" for k, n in TOKEN.findall(text)}
+
+
+# ---- spelling names in a method ---------------------------------------------------------------
+Speller = Callable[[str, str], str]  # (kind, name) -> text
+
+
+def spell(text: str, names: Speller, classes: dict[str, str]) -> str:
+    text = TOKEN.sub(lambda m: names(m.group(1), m.group(2)), text)
+    return CLASS_TOKEN.sub(lambda m: classes[m.group(1)], text)
+
+
+def spell_expr(e: Expr, names: Speller, classes: dict[str, str]) -> Expr:
+    if isinstance(e, str):
+        return spell(e, names, classes)
+    if isinstance(e, Call):
+        return Call(spell(e.func, names, classes),
+                    tuple(spell_expr(a, names, classes) for a in e.args))
+    if isinstance(e, Seq):
+        return Seq(tuple(spell_expr(a, names, classes) for a in e.items), e.open, e.close,
+                   e.prefix)
+    if isinstance(e, Chain):
+        return Chain(tuple(spell_expr(a, names, classes) for a in e.operands), e.ops, e.level)
+    return Comp(spell_expr(e.element, names, classes), spell(e.clause, names, classes),
+                e.prefix)
+
+
+def class_names(classes: list[ClassCode]) -> dict[str, str]:
+    return {str(id(c)): c.name for c in classes}
+
+
+# ---- laying methods out -------------------------------------------------------------------------
+class Method:
+    """Lines of one method body, each name spelled as this method must."""
+
+    def __init__(self, names: Speller, classes: dict[str, str],
+                 module_ref: Callable[[str], str]) -> None:
+        self.names, self.classes, self.module_ref = names, classes, module_ref
+        self.made: set[str] = set()  # containers already made
+
+    def lines(self, stmts: list[Stmt], depth: int) -> list[str]:
+        out: list[str] = []
+        for s in stmts:
+            out += self.stmt(s, depth)
+        return out
+
+    def text(self, text: str) -> str:
+        return spell(text, self.names, self.classes)
+
+    def expr(self, e: Expr) -> Expr:
+        return spell_expr(e, self.names, self.classes)
+
+    def containers(self, ensure: tuple[tuple[str, Expr], ...], depth: int,
+                   loop_var: str | None = None) -> list[str]:
+        """Make the containers not made yet (but those indexed by `loop_var`, which only
+        exist inside that loop)."""
+        out: list[str] = []
+        for path, empty in ensure:
+            if path in self.made or (loop_var and f"[{loop_var}]" in path):
+                continue
+            self.made.add(path)
+            if path.endswith("]"):
+                parent = path[: path.rindex("[")]
+                out += statement(Call(f"{self.module_ref(parent)}.append", (empty,)),
+                                 indent=depth)
+            else:
+                out += statement(empty, self.module_ref(path), indent=depth)
+        return out
+
+    def stmt(self, s: Stmt, depth: int) -> list[str]:
+        pad = INDENT * depth
+        if isinstance(s, Module):
+            if s.fill is not None:
+                made = self.containers(s.ensure, depth)
+                return made + statement(
+                    Call(f"{self.module_ref(s.fill)}.append", (self.expr(s.make),)),
+                    indent=depth)
+            return statement(self.expr(s.make), self.module_ref(s.attr), indent=depth)
+        if isinstance(s, Line):
+            before = [f"{pad}{self.text(b)}" for b in s.before]
+            return before + statement(self.expr(s.code), self.text(s.target),
+                                      _plain(s.comment), depth)
+        if isinstance(s, Local):
+            return statement(self.text(s.code), s.name, indent=depth)
+        if isinstance(s, Fail):
+            return layout("raise ", Call("ValueError", (_quoted(s.message),)), "", depth)
+        if isinstance(s, If):
+            cond = self.text(s.cond)
+            if not s.then:
+                return [f"{pad}if not ({cond}):", *self.lines(s.orelse, depth + 1)]
+            lines = [f"{pad}if {cond}:", *self.lines(s.then, depth + 1)]
+            if s.orelse:
+                lines += [f"{pad}else:", *self.lines(s.orelse, depth + 1)]
+            return lines
+        assert isinstance(s, For)
+        made = [ln for m in _modules(s.body) for ln in self.containers(m.ensure, depth, s.var)]
+        body = self.lines(s.body, depth + 1)
+        var = s.var if any(re.search(rf"\b{s.var}\b", ln) for ln in body) else "_"
+        return [*made, f"{pad}for {var} in {self.text(s.iterable)}:", *body]
+
+
+def _modules(stmts: list[Stmt]) -> list[Module]:
+    out: list[Module] = []
+    for s in stmts:
+        if isinstance(s, Module):
+            out.append(s)
+        elif isinstance(s, If):
+            out += _modules(s.then) + _modules(s.orelse)
+        elif isinstance(s, For):
+            out += _modules(s.body)
+    return out
+
+
+def _plain(text: str) -> str:
+    return TOKEN.sub(lambda m: m.group(2), text)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ---- signatures ----------------------------------------------------------------------------------
+def constructor_params(cls: ClassCode) -> list[str]:
+    """`C: int, channels: int, stride: int = 1` (a default computed from earlier
+    parameters is `None` here and set in the body)."""
+    out = [f"{s}: int" for s in cls.sizes]
+    for p in cls.params:
+        kind = p.kind if p.late is None else f"{p.kind} | None"
+        out.append(f"{p.name}: {kind}" if p.default is None else
+                   f"{p.name}: {kind} = {p.default}")
+    return out
+
+
+def late_defaults(params: list[Param], depth: int) -> list[str]:
+    pad = INDENT * depth
+    out = []
+    for p in params:
+        if p.late is not None:
+            out += [f"{pad}if {p.name} is None:",
+                    f"{pad}{INDENT}{p.name} = {spell(p.late, lambda k, n: n, {})}"]
+    return out
