@@ -398,6 +398,50 @@ def verify(
     run_guarded(body)
 
 
+@app.command("fmt")
+def fmt_(
+    files: Annotated[list[Path], typer.Argument(help="Specs or folders of specs; - reads "
+                                                "standard input and writes standard output.",
+                                                show_default=False)],
+    check: Annotated[bool, typer.Option("--check", help="Change nothing; exit 1 if a file "
+                                        "is not formatted.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Change nothing; print what would "
+                                       "change.")] = False,
+) -> None:
+    """Lay specs out in the one canonical layout (comments kept, meaning unchanged)."""
+    from archdsl.formatter import spec_files
+
+    def body() -> int:
+        import difflib
+
+        from archdsl.formatter import format_source
+        stdin = [str(f) for f in files] == ["-"]
+        changed = 0
+        for f in [Path("-")] if stdin else spec_files(files):
+            text = sys.stdin.buffer.read() if stdin else f.read_bytes()
+            new = format_source(text, "<stdin>" if stdin else str(f))
+            if stdin and not (check or diff):
+                sys.stdout.write(new)
+            if new.encode("utf-8") == text:
+                continue
+            changed += 1
+            if diff:
+                old = text.decode("utf-8", "replace").splitlines(keepends=True)
+                sys.stdout.writelines(difflib.unified_diff(old, new.splitlines(keepends=True),
+                                                           str(f), str(f)))
+            elif check:
+                typer.echo(f"would reformat {f}", err=True)
+            elif not stdin:
+                _write_atomic(f, new)
+                typer.echo(f"reformatted {f}", err=True)
+        return 1 if changed and (check or diff) else 0
+
+    missing = [f for f in files if str(f) != "-" and not f.exists()]
+    if missing:
+        fail(f"no such file or folder: {missing[0]}")
+    run_guarded(body)
+
+
 def _torchrun(nproc: int) -> int:
     """Run this same `train` command in `nproc` processes under torchrun (single node)."""
     import subprocess
