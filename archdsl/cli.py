@@ -48,12 +48,18 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def show_diagnostics(text: str) -> None:
+    """Rendered diagnostics on standard error, in colour on a terminal (archdsl.color)."""
+    from archdsl.color import for_stream
+    typer.echo(for_stream(text, sys.stderr), err=True, color=True)
+
+
 def run_guarded(fn: Callable[[], int | None]) -> None:
     """Run a command body: spec errors print as diagnostics (exit 1), never as tracebacks."""
     try:
         code = fn() or 0
     except SpecError as err:
-        typer.echo(err.render(), err=True)
+        show_diagnostics(err.render())
         n = len(err.diagnostics)
         typer.echo(f"\n{n} error{'s' if n != 1 else ''} found", err=True)
         raise typer.Exit(1) from None
@@ -144,12 +150,12 @@ def check(
                 else:
                     names = program.check()
                 for w in program.warnings:
-                    typer.echo(w.render(program.sources), err=True)
+                    show_diagnostics(w.render(program.sources))
                 if not emit_ir:
                     typer.echo(f"{f}: ok ({', '.join(names) or 'no models'})")
             except SpecError as err:
                 failed += len(err.diagnostics)
-                typer.echo(err.render() + "\n", err=True)
+                show_diagnostics(err.render() + "\n")
         if failed:
             typer.echo(f"{failed} error{'s' if failed != 1 else ''} found", err=True)
             return 1

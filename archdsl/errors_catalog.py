@@ -13,6 +13,7 @@ CODES: dict[str, str] = {
     "E0101": "unexpected token",
     "E0102": "unexpected end of file",
     "E0103": "a keyword used where a name is expected",
+    "E0104": "an unclosed delimiter: a `(`, `[` or `{` that is never closed",
     # names and definitions
     "E0201": "undefined name",
     "E0202": "a name defined twice in one scope",
@@ -56,6 +57,8 @@ CODES: dict[str, str] = {
     "E0801": "a resource limit was exceeded",
     # backends
     "E0901": "a backend cannot express this construct exactly",
+    # warnings: the spec is valid, but probably does not say what its author meant
+    "W0001": "`|>` after `if ... then ... else` applies to both branches",
     # internal
     "E9999": "an internal error in archdsl (please report it)",
 }

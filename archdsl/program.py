@@ -18,6 +18,7 @@ from archdsl.elaborate import (
 )
 from archdsl.graph import GAN_LOSSES, GanGraph, Graph
 from archdsl.limits import Limits
+from archdsl.lint import lint
 from archdsl.names import check_class_name
 from archdsl.ops import REGISTRY
 from archdsl.parser import decode, parse
@@ -56,6 +57,7 @@ class Program:
         self.limits = limits
         self.warnings: list[Diagnostic] = []
         self.load_errors: list[Diagnostic] = []  # from loading; `check` reports them too
+        self.load_warnings: list[Diagnostic] = []  # about the text itself (archdsl.lint)
 
     @property
     def scope(self) -> FileScope:
@@ -132,7 +134,7 @@ class Program:
             pass
         except RecursionError:
             reporter.error("E0801", "the spec nests too deeply to elaborate", defn.name_loc)
-        self.warnings = reporter.warnings
+        self.warnings = self.load_warnings + reporter.warnings
         reporter.raise_if_errors()
         assert result is not None
         return result
@@ -298,6 +300,8 @@ class Loader:
             self.reporter.error("E0801", "the spec nests too deeply to parse",
                                 Loc(file=display, line=1, col=1, end_line=1, end_col=2))
             return scope
+        for warning in lint(module, text):
+            self.reporter.add(warning)
         if not module.items:
             self.reporter.error("E0601", f"{display} defines nothing",
                                 Loc(file=display, line=1, col=1, end_line=1, end_col=1),
@@ -488,4 +492,5 @@ def load_program(source: Source, *, search_paths: list[str] | tuple[str, ...] = 
     loader.load_text(display, real, text, stack)  # type: ignore[arg-type]
     program = Program(display, loader.scopes, sources, limits)
     program.load_errors = reporter.errors
+    program.load_warnings = program.warnings = reporter.warnings
     return program
