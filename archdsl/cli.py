@@ -448,6 +448,25 @@ def fmt_(
     run_guarded(body)
 
 
+@app.command()
+def explain(
+    code: Annotated[str | None, typer.Argument(help="A diagnostic code, such as E0302; "
+                                               "without one, every code.",
+                                               show_default=False)] = None,
+) -> None:
+    """Explain a diagnostic code: what it means, a spec that gets it, and the fix."""
+    from archdsl import explain as catalogue
+    if code is None:
+        typer.echo(catalogue.catalogue(), nl=False)
+        return
+    known = catalogue.normalize(code)
+    if known is None:
+        near = catalogue.near(code)
+        fail(f"no diagnostic code {code!r}" + (f"; did you mean {near}?" if near else "")
+             + " (`archdsl explain` lists them)")
+    run_guarded(lambda: typer.echo(catalogue.explain(known), nl=False))
+
+
 def _torchrun(nproc: int) -> int:
     """Run this same `train` command in `nproc` processes under torchrun (single node)."""
     import subprocess
