@@ -467,6 +467,22 @@ def explain(
     run_guarded(lambda: typer.echo(catalogue.explain(known), nl=False))
 
 
+@app.command()
+def lsp(
+    stdio: Annotated[bool, typer.Option("--stdio", help="Talk over standard input and "
+                                        "output (the only way; accepted for editors that "
+                                        "pass it).")] = True,
+) -> None:
+    """Run the language server for editors (diagnostics, hover, definitions, completion,
+    formatting); see docs/editor.md."""
+    try:
+        from archdsl.lsp import main as serve
+    except ImportError as exc:
+        fail(f"the language server needs pygls ({exc.name} is missing): "
+             "pip install 'archdsl[lsp]'")
+    serve()
+
+
 def _torchrun(nproc: int) -> int:
     """Run this same `train` command in `nproc` processes under torchrun (single node)."""
     import subprocess

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -58,6 +59,7 @@ class Program:
         self.warnings: list[Diagnostic] = []
         self.load_errors: list[Diagnostic] = []  # from loading; `check` reports them too
         self.load_warnings: list[Diagnostic] = []  # about the text itself (archdsl.lint)
+        self.checked: dict[str, Graph | GanGraph] = {}  # what `check` elaborated, by name
 
     @property
     def scope(self) -> FileScope:
@@ -214,7 +216,7 @@ class Program:
             if d.kind not in ("model", "gan") or not all(p.has_default for p in d.params):
                 continue
             try:
-                self.graph(d.name)
+                self.checked[d.name] = self.graph(d.name)
                 checked.append(d.name)
             except SpecError as err:
                 diags += [x for x in err.diagnostics if x not in diags]
@@ -275,12 +277,37 @@ def _referenced_names(d: ast.Definition) -> set[str]:
 _RESERVED = set(REGISTRY) | {"min", "max", "SGD", "Adam", "AdamW"}
 
 
+class ParseCache:
+    """Parsed files by name and text, for callers that load the same files again and again (a
+    language server re-checking as its user types): an unchanged import is not parsed again.
+    Only files the last load read are kept."""
+
+    def __init__(self) -> None:
+        self._modules: dict[tuple[str, str], ast.Module] = {}
+        self._used: set[tuple[str, str]] = set()
+
+    def parse(self, text: str, file: str, limits: Limits) -> ast.Module:
+        key = (file, text)
+        self._used.add(key)
+        module = self._modules.get(key)
+        if module is None:
+            module = self._modules[key] = parse(text, file, limits)
+        return module
+
+    def forget_unused(self) -> None:
+        self._modules = {k: m for k, m in self._modules.items() if k in self._used}
+        self._used = set()
+
+
 class Loader:
-    def __init__(self, limits: Limits, roots: list[str], reporter: Reporter, sources: SourceMap):
+    def __init__(self, limits: Limits, roots: list[str], reporter: Reporter, sources: SourceMap,
+                 overlay: Mapping[str, str] | None = None, cache: ParseCache | None = None):
         self.limits = limits
         self.roots = roots
         self.reporter = reporter
         self.sources = sources
+        self.overlay = overlay or {}  # real path -> text that replaces the file's (unsaved)
+        self.parse = cache.parse if cache is not None else parse
         self.scopes: dict[str, FileScope] = {}
         self.by_real: dict[str, str] = {}
 
@@ -292,7 +319,7 @@ class Loader:
         if real is not None:
             self.by_real[real] = display
         try:
-            module = parse(text, display, self.limits)
+            module = self.parse(text, display, self.limits)
         except Problem as p:
             self.reporter.add(p.at(None))
             return scope
@@ -391,15 +418,17 @@ class Loader:
         display = self.by_real.get(real)
         if display is None:
             display = os.path.normpath(os.path.join(os.path.dirname(scope.file), item.path))
-            data = _read(real, self.limits, item.loc)
-            if isinstance(data, Problem):
-                self.reporter.add(data.at(item.loc))
-                return
-            try:
-                text = decode(data, display)
-            except Problem as p:
-                self.reporter.add(p.at(item.loc))
-                return
+            text = self.overlay.get(real)
+            if text is None:
+                data = _read(real, self.limits, item.loc)
+                if isinstance(data, Problem):
+                    self.reporter.add(data.at(item.loc))
+                    return
+                try:
+                    text = decode(data, display)
+                except Problem as p:
+                    self.reporter.add(p.at(item.loc))
+                    return
             self.load_text(display, real, text, (*stack, real))
         imported = self.scopes[display]
         for name in imported.own:
@@ -446,8 +475,12 @@ def _read(real: str, limits: Limits, loc: Loc | None) -> bytes | Problem:
 
 
 def load_program(source: Source, *, search_paths: list[str] | tuple[str, ...] = (),
-                 limits: Limits | None = None, name: str | None = None) -> Program:
-    """Parse a spec (a path, or the text itself) and everything it imports."""
+                 limits: Limits | None = None, name: str | None = None,
+                 overlay: Mapping[str, str] | None = None, parse_cache: ParseCache | None = None
+                 ) -> Program:
+    """Parse a spec (a path, or the text itself) and everything it imports. `overlay` maps
+    real paths to texts read instead of those files (an editor's unsaved buffers)."""
+    overlay = overlay or {}
     limits = limits or Limits()
     sources = SourceMap()
     reporter = Reporter(sources)
@@ -470,16 +503,19 @@ def load_program(source: Source, *, search_paths: list[str] | tuple[str, ...] = 
             raise SpecError([problem.at(None)], sources)
         real = os.path.realpath(display)
         roots = [os.path.dirname(real), *extra]
-        if not os.path.isfile(real):
+        if real in overlay:
+            text = overlay[real]
+        elif not os.path.isfile(real):
             raise SpecError([Diagnostic(code="E0501", message=f"cannot find `{display}`",
                                         label="no such file")], sources)
-        data = _read(real, limits, None)
-        if isinstance(data, Problem):
-            raise SpecError([data.at(None)], sources)
-        try:
-            text = decode(data, display)
-        except Problem as p:
-            raise SpecError([p.at(None)], sources) from None
+        else:
+            data = _read(real, limits, None)
+            if isinstance(data, Problem):
+                raise SpecError([data.at(None)], sources)
+            try:
+                text = decode(data, display)
+            except Problem as p:
+                raise SpecError([p.at(None)], sources) from None
     elif isinstance(source, str):
         display = name or "<spec>"
         real = None
@@ -487,7 +523,7 @@ def load_program(source: Source, *, search_paths: list[str] | tuple[str, ...] = 
         text = source
     else:
         raise TypeError(f"a spec is a path, text or bytes, not {type(source).__name__}")
-    loader = Loader(limits, roots, reporter, sources)
+    loader = Loader(limits, roots, reporter, sources, overlay, parse_cache)
     stack = (real,) if real else ()
     loader.load_text(display, real, text, stack)  # type: ignore[arg-type]
     program = Program(display, loader.scopes, sources, limits)
