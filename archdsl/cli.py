@@ -464,7 +464,9 @@ def explain(
         near = catalogue.near(code)
         fail(f"no diagnostic code {code!r}" + (f"; did you mean {near}?" if near else "")
              + " (`archdsl explain` lists them)")
-    run_guarded(lambda: typer.echo(catalogue.explain(known), nl=False))
+    from archdsl.color import wanted
+    colored = wanted(sys.stdout)
+    run_guarded(lambda: typer.echo(catalogue.explain(known, colored), nl=False, color=colored))
 
 
 @app.command()

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 from archdsl.api import backend, graph, load, located
+from archdsl.color import paint
 from archdsl.diagnostics import Diagnostic, SpecError, suggest
 from archdsl.errors_catalog import CODES, EXPLANATIONS, Explanation
 
@@ -51,23 +52,30 @@ def outcome(entry: Explanation, spec: str, encoding: str = "utf-8"
                                             for w in program.warnings)
 
 
-def explain(code: str) -> str:
-    """The entry of a code that exists (see `normalize`), as plain text."""
+def explain(code: str, color: bool = False) -> str:
+    """The entry of a code that exists (see `normalize`): plain text, or with the specs
+    highlighted and the report coloured for a terminal."""
     entry = EXPLANATIONS[code]
+    spec, report = (_highlighted, paint) if color else (str, str)
     paragraphs = [textwrap.fill(p, 88) for p in entry.text.split("\n\n")]
     out = [f"{code}: {CODES[code]}", "", *"\n\n".join(paragraphs).split("\n")]
     if entry.example:
         _, reported = outcome(entry, entry.example, entry.encoding)
         saved = f" (saved as {entry.encoding})" if entry.encoding != "utf-8" else ""
         out += ["", f"For example, `{entry.command}` with this {EXAMPLE}{saved}:", "",
-                _indent(entry.example), "", "reports:", "", _indent(reported)]
+                _indent(spec(entry.example)), "", "reports:", "", _indent(report(reported))]
     if entry.fix and entry.fix != entry.example:
-        out += ["", "Fixed:", "", _indent(entry.fix)]
+        out += ["", "Fixed:", "", _indent(spec(entry.fix))]
     return "\n".join(out).rstrip() + "\n"
 
 
 def catalogue() -> str:
     return "".join(f"{code}  {meaning}\n" for code, meaning in CODES.items())
+
+
+def _highlighted(spec: str) -> str:
+    from archdsl.highlight import terminal
+    return terminal(spec)
 
 
 def _indent(text: str) -> str:
