@@ -172,18 +172,19 @@ def analyze(
                                                    "value: --bind T=128 (B defaults to 1).")]
     = None,
     set_: SetOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or markdown.")]
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, markdown or csv.")]
     = "table",
-    depth: Annotated[int, typer.Option("--depth", help="Block nesting shown in the table.",
-                                       min=0)] = 1,
+    depth: Annotated[int | None, typer.Option(
+        "--depth", min=0, help="Sum rows below this block nesting into their block (default: "
+        "1 for table and markdown, every layer for json and csv).")] = None,
     train: Annotated[bool, typer.Option("--train", help="Also estimate training memory "
                                         "(weights, gradients, optimizer state, activations).")]
     = False,
     path: PathOpt = None,
 ) -> None:
     """Exact parameters, FLOPs and memory, per layer and in total."""
-    if fmt not in ("table", "json", "markdown"):
-        fail(f"--format is table, json or markdown, not {fmt!r}")
+    if fmt not in ("table", "json", "markdown", "csv"):
+        fail(f"--format is table, json, markdown or csv, not {fmt!r}")
     params = parse_assignments(set_ or [], "--set")
     binds = parse_binds(bind or [])
 
@@ -192,7 +193,7 @@ def analyze(
         from archdsl.cost import analyze_graph, render
         g = graph(str(file), model, params, search_paths=_search_paths(path))
         report = analyze_graph(g, bind=binds, train=train)
-        typer.echo(render(report, fmt, depth, {s.path: s.definition for s in g.scopes}))
+        typer.echo(render(report, fmt, depth))
         return 0
 
     run_guarded(body)
@@ -483,6 +484,21 @@ def lsp(
         fail(f"the language server needs pygls ({exc.name} is missing): "
              "pip install 'archdsl[lsp]'")
     serve()
+
+
+@app.command()
+def schema(
+    what: Annotated[str, typer.Argument(help="ir (the typed graph of check --emit-ir json) "
+                                        "or analysis (analyze --format json).",
+                                        show_default=False)],
+) -> None:
+    """Print the JSON Schema of a JSON output of archdsl."""
+    import json
+
+    from archdsl.schemas import SCHEMAS
+    if what not in SCHEMAS:
+        fail(f"schema takes {' or '.join(SCHEMAS)}, not {what!r}")
+    typer.echo(json.dumps(SCHEMAS[what](), indent=2))
 
 
 def _torchrun(nproc: int) -> int:

@@ -57,11 +57,10 @@ def show(v: Any) -> str:
 
 
 def args_text(op: str, args: dict[str, Any]) -> str:
-    """`64, kernel=7, stride=2`: required arguments by position, the rest by name."""
+    """`64, kernel=7, stride=2`: the first argument by position, the rest by name."""
     decl = REGISTRY.get(op)
-    required = {a.name for a in decl.args if a.default is REQUIRED} if decl else set()
-    parts = [show(v) if k in required or (decl and k == decl.variadic) else f"{k}={show(v)}"
-             for k, v in key_args(op, args).items()]
+    first = decl.variadic or (decl.args[0].name if decl.args else None) if decl else None
+    parts = [show(v) if k == first else f"{k}={show(v)}" for k, v in key_args(op, args).items()]
     return ", ".join(parts)
 
 

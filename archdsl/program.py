@@ -61,6 +61,14 @@ class Program:
         self.load_warnings: list[Diagnostic] = []  # about the text itself (archdsl.lint)
         self.checked: dict[str, Graph | GanGraph] = {}  # what `check` elaborated, by name
 
+    def _repr_markdown_(self) -> str:
+        from archdsl.notebook import program
+        return program(self, "markdown")
+
+    def _repr_html_(self) -> str:
+        from archdsl.notebook import program
+        return program(self, "html")
+
     @property
     def scope(self) -> FileScope:
         return self.scopes[self.entry]

@@ -34,7 +34,7 @@ HOVERS = [
     ("resnet50.arch", 25, "Bottleneck", 0, "f32[B, 64, 56, 56] → f32[B, 256, 56, 56]"),
     ("resnet50.arch", 4, "Bottleneck", 0, "called 16 times"),
     ("resnet50.arch", 18, "ResNet50", 0, "25,557,032 parameters"),
-    ("gpt2_small.arch", 18, "wte", 0, "`Embedding(50257, 768)`"),
+    ("gpt2_small.arch", 18, "wte", 0, "`Embedding(50257, dim=768)`"),
     ("gpt2_small.arch", 23, "weight", 0, "`weight: f32[50257, 768]`"),
     ("gpt2_small.arch", 16, "T", 0, "`T` stays symbolic"),
     ("gpt2_small.arch", 8, "MultiHeadAttention", 0, "FLOPs 3,072·B·T·T + 4,718,592·B·T"),
