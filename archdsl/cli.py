@@ -325,7 +325,8 @@ def graph_(
     set_: SetOpt = None,
     path: PathOpt = None,
 ) -> None:
-    """Draw the model: one box per layer or block, shapes on the edges."""
+    """Draw the model (or a gan's two models): one box per layer or block with its
+    arguments and parameters, shapes on the edges."""
     fmt = output.suffix.lstrip(".").lower()
     if fmt not in ("svg", "png", "dot", "mmd"):
         fail(f"-o must end in .svg, .png, .dot or .mmd, not {output.name!r}")
@@ -334,10 +335,7 @@ def graph_(
     def body() -> int:
         from archdsl.api import graph
         from archdsl.diagram import GraphvizMissing, render
-        from archdsl.graph import GanGraph
         g = graph(str(file), model, params, search_paths=_search_paths(path))
-        if isinstance(g, GanGraph):
-            fail(f"`{g.name}` is a gan: draw its generator or discriminator with --model")
         try:
             content = render(g, fmt, depth)
         except GraphvizMissing as exc:

@@ -60,15 +60,19 @@ def args_text(op: str, args: dict[str, Any]) -> str:
     """`64, kernel=7, stride=2`: the first argument by position, the rest by name."""
     decl = REGISTRY.get(op)
     first = decl.variadic or (decl.args[0].name if decl.args else None) if decl else None
-    parts = [show(v) if k == first else f"{k}={show(v)}" for k, v in key_args(op, args).items()]
+    parts = []
+    for k, v in key_args(op, args).items():
+        if decl is not None and k == decl.variadic and isinstance(v, list):
+            parts += map(show, v)  # `Reshape(32, 4, 4)`
+        else:
+            parts.append(show(v) if k == first else f"{k}={show(v)}")
     return ", ".join(parts)
 
 
 def call_text(op: str, args: dict[str, Any]) -> str:
     """`Conv2d(64, kernel=7, stride=2, padding=3, bias=false)`; a bare `ReLU` stays bare."""
     inner = args_text(op, args)
-    return f"{op}({inner})" if inner or (op in REGISTRY and REGISTRY[op].kind == "function") \
-        else op
+    return f"{op}({inner})" if inner else op
 
 
 def signature(op: OpDef) -> str:
