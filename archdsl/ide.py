@@ -375,7 +375,8 @@ def _lookup(a: Analysis, name: str) -> ast.Definition | ast.Const | None:
 def _definition_text(a: Analysis, name: str) -> str | None:
     item = _lookup(a, name)
     if isinstance(item, ast.Const):
-        return f"```arch\nconst {name} = ...\n```\nA constant of `{item.loc.file}`."
+        value = _source_text(a.program.sources, item.value.loc) if a.program else "..."
+        return f"```arch\nconst {name} = {value}\n```\n\na constant of `{item.loc.file}`"
     if not isinstance(item, ast.Definition):
         return None
     params = ", ".join(f"{p.name}: {p.type}" + (" = ..." if p.default is not None else "")

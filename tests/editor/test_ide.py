@@ -67,6 +67,18 @@ def test_definition_across_files_and_of_locals() -> None:
     assert loc is not None and Path(loc.file).name == "text_transformer.arch"
 
 
+def test_definition_and_hover_of_a_constant(tmp_path: Path) -> None:
+    (tmp_path / "sizes.arch").write_text("const WIDTH = 64\n")
+    main = tmp_path / "main.arch"
+    main.write_text('import "sizes.arch"\n\nmodel Net {\n    input x: [B, 4]\n'
+                    '    output y = x |> Linear(WIDTH)\n}\n')
+    a = analyze(str(main), main.read_text())
+    loc = definition(a, _position(main, 5, "WIDTH"))
+    assert loc is not None and Path(loc.file).name == "sizes.arch" and (loc.line, loc.col) == (1, 7)
+    found = hover(a, _position(main, 5, "WIDTH"))
+    assert found is not None and "const WIDTH = 64" in found.markdown
+
+
 def test_completion_by_context() -> None:
     def labels(text: str, line: int, col: int) -> set[str]:
         return {c.label for c in completions(analyze("/tmp/doc.arch", text), (line, col))}
