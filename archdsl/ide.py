@@ -379,8 +379,7 @@ def _definition_text(a: Analysis, name: str) -> str | None:
         return f"```arch\nconst {name} = {value}\n```\n\na constant of `{item.loc.file}`"
     if not isinstance(item, ast.Definition):
         return None
-    params = ", ".join(f"{p.name}: {p.type}" + (" = ..." if p.default is not None else "")
-                       for p in item.params)
+    params = ", ".join(map(_param_text, item.params))
     lines = [f"```arch\n{item.kind} {item.name}({params})\n```"]
     ins = [s for s in item.body if isinstance(s, ast.Input)]
     outs = [s.name for s in item.body if isinstance(s, ast.Output)]
@@ -717,8 +716,16 @@ def _op_completion(op: OpDef) -> Completion:
     return Completion(op.name, op.kind, signature(op), op.doc, snippet)
 
 
+def _param_text(p: ast.Param) -> str:
+    """`stride: int = 1`; a default that is not a literal shows as `...`."""
+    if p.default is None:
+        return f"{p.name}: {p.type}"
+    shown = _show(p.default.value) if isinstance(p.default, ast.Literal) else "..."
+    return f"{p.name}: {p.type} = {shown}"
+
+
 def _definition_completion(d: ast.Definition) -> Completion:
-    params = ", ".join(p.name + (" = ..." if p.default is not None else "") for p in d.params)
+    params = ", ".join(map(_param_text, d.params))
     required = [p.name for p in d.params if p.default is None]
     snippet = d.name + (f"({', '.join(f'${{{i}:{n}}}' for i, n in enumerate(required, 1))})"
                         if required else "")

@@ -225,6 +225,20 @@ async def test_completion_of_layers_and_their_arguments(client: LanguageClient,
     assert items["padding="].detail == "padding: padding = 0"
 
 
+async def test_completion_in_an_example(client: LanguageClient, folder: Path) -> None:
+    path = folder / "resnet_block.arch"
+    text = path.read_text()
+    uri = open_doc(client, path)
+    line = next(i for i, row in enumerate(text.split("\n")) if "BasicBlock(32, stride=2)" in row)
+    row = text.split("\n")[line]
+    items = await _complete(client, uri, lsp.Position(line=line, character=row.index("32")))
+    assert items["channels="].detail == "channels: int" and "stride=" in items
+    items = await _complete(client, uri, lsp.Position(line=line, character=row.index("|>") + 3))
+    assert items["BasicBlock"].kind == lsp.CompletionItemKind.Module
+    assert items["BasicBlock"].detail == "block BasicBlock(channels: int, stride: int = 1)"
+    assert items["GlobalAvgPool"].kind == lsp.CompletionItemKind.Class
+
+
 async def test_formatting_is_fmt(client: LanguageClient, folder: Path) -> None:
     text = "model Net{\n  input x:[B,4]\n  output y=x|>Linear( 2 )\n}\n"
     uri = open_doc(client, folder / "messy.arch", text)
