@@ -24,6 +24,7 @@ from archdsl.cost import human
 from archdsl.diagnostics import Diagnostic, Loc, Problem, SpecError
 from archdsl.graph import GanGraph, Graph, Layer, Node, Scope, TensorType
 from archdsl.layer_args import call_text, signature
+from archdsl.limits import Limits
 from archdsl.ops import REGISTRY
 from archdsl.ops.registry import REQUIRED, OpDef
 from archdsl.parser import KEYWORDS
@@ -58,7 +59,7 @@ def analyze(file: str, text: str, overlay: Mapping[str, str] | None = None,
     files = {**(overlay or {}), os.path.realpath(file): text}
     module = None
     try:
-        module = cache.parse(text, file, _limits())
+        module = cache.parse(text, file, Limits())
     except (Problem, RecursionError):
         pass
     try:
@@ -79,11 +80,6 @@ def analyze(file: str, text: str, overlay: Mapping[str, str] | None = None,
     for g in program.checked.values():
         graphs += [g.generator, g.discriminator] if isinstance(g, GanGraph) else [g]
     return Analysis(file, text, module, program, diagnostics, graphs)
-
-
-def _limits() -> Any:
-    from archdsl.limits import Limits
-    return Limits()
 
 
 # ---- where the cursor is --------------------------------------------------------------------
@@ -205,6 +201,11 @@ def _in(loc: Loc | None, outer: Loc) -> bool:
     return loc is not None and loc.file == outer.file and \
         (outer.line, outer.col) <= (loc.line, loc.col) and \
         (loc.end_line, loc.end_col) <= (outer.end_line, outer.end_col)
+
+
+def _nested(a: Loc | None, b: Loc | None) -> bool:
+    """One span holds the other: a call site and what the graph says it made."""
+    return a is not None and b is not None and (_in(a, b) or _in(b, a))
 
 
 def values(inst: Instance, value: ast.Node) -> list[int]:
@@ -472,7 +473,7 @@ def _callable_text(a: Analysis, name: str, site: ast.Node) -> str | None:
     item = _lookup(a, name)
     if isinstance(item, ast.Definition):
         rows = [_scope_row(g, s) for g in a.graphs for s in g.scopes if s.definition == name
-                and (_in(site.loc, s.loc or site.loc) or _in(s.loc, site.loc))]
+                and _nested(site.loc, s.loc)]
         head = _definition_text(a, name) or ""
         return head + ("\n\nhere:\n\n" + "\n".join(_grouped(rows, "calls")) if rows else "")
     if isinstance(item, ast.Const):
@@ -480,10 +481,8 @@ def _callable_text(a: Analysis, name: str, site: ast.Node) -> str | None:
     op = REGISTRY.get(name)
     if op is None or op.meta.get("internal"):
         return None
-    layers = [layer for g in a.graphs for layer in g.layers.values()
-              if layer.op == name and layer.loc is not None and _in(layer.loc, site.loc)
-              or layer.op == name and _in(site.loc, layer.loc or site.loc) and
-              layer.loc is not None and layer.loc.file == site.loc.file]
+    layers = [layer for g in a.graphs for layer in g.layers.values() if layer.op == name
+              and _nested(site.loc, layer.loc)]
     head = f"```arch\n{signature(op)}\n```" + (f"\n\n{op.doc}" if op.doc else "")
     if layers:
         return head + "\n\n" + _layers_text(a, layers)
@@ -673,10 +672,8 @@ def _open_call(before: str) -> str | None:
             stack.pop()
     if not stack or before[stack[-1]] != "(":
         return None
-    name = _WORD.search(before[:stack[-1]][::-1])
-    text = before[:stack[-1]]
-    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", text)
-    return m.group(1) if m and name else None
+    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", before[:stack[-1]])
+    return m.group(1) if m else None
 
 
 def _brace_depth(before: str) -> int:
@@ -706,13 +703,12 @@ def _argument_completion(op: str, name: str, kind: str, default: Any) -> Complet
 
 
 def _op_completion(op: OpDef) -> Completion:
+    """A layer's snippet asks for its required arguments (`Conv2d(out, kernel)`), a bare one
+    for none (`ReLU`); a function's for its tensors too (`concat(x, dim)`)."""
     required = [x.name for x in op.args if x.default is REQUIRED]
-    snippet = op.name
-    if required or op.kind == "function":
-        fields = [f"${{{i}:{n}}}" for i, n in enumerate([*op.inputs[:0], *required], 1)]
-        if op.kind == "function":
-            fields = [f"${{{i}:{n}}}" for i, n in enumerate([*op.inputs, *required], 1)]
-        snippet = f"{op.name}({', '.join(fields)})"
+    fields = [*op.inputs, *required] if op.kind == "function" else required
+    snippet = f"{op.name}({', '.join(f'${{{i}:{n}}}' for i, n in enumerate(fields, 1))})" \
+        if fields else op.name
     return Completion(op.name, op.kind, signature(op), op.doc, snippet)
 
 

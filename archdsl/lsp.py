@@ -23,6 +23,7 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
 from archdsl import __version__, ide
+from archdsl import syntax as ast
 from archdsl.diagnostics import Diagnostic, Loc, Problem
 from archdsl.formatter import format_text
 from archdsl.program import ParseCache
@@ -163,7 +164,6 @@ def _import_of(analysis: ide.Analysis, file: str) -> Loc | None:
     module = analysis.module
     if module is None:
         return None
-    from archdsl import syntax as ast
     imports = [i for i in module.items if isinstance(i, ast.Import)]
     here = os.path.dirname(analysis.file)
     for item in imports:
