@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,7 +11,7 @@ from archdsl import backends as registry
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.graph import GanGraph, Graph
 from archdsl.limits import Limits
-from archdsl.program import Program, Source, load_program
+from archdsl.program import ParseCache, Program, Source, load_program
 
 BACKENDS = registry.NAMES
 
@@ -30,18 +30,24 @@ def _gc_paused() -> Iterator[None]:
 
 
 def load(source: Source | Program, *, search_paths: list[str] | tuple[str, ...] = (),
-         limits: Limits | None = None, check: bool = True) -> Program:
-    """Parse and check a spec given as a path or as text; raise `SpecError` on any problem."""
+         limits: Limits | None = None, check: bool = True,
+         overlay: Mapping[str, str] | None = None, parse_cache: ParseCache | None = None
+         ) -> Program:
+    """Parse and check a spec given as a path or as text; raise `SpecError` on any problem.
+    For editors: `overlay` maps real paths to unsaved texts read instead of those files, and
+    a `ParseCache` kept between loads spares parsing unchanged files again."""
     if isinstance(source, Program):
         return source
     with _gc_paused():
-        return _load(source, search_paths, limits, check)
+        return _load(source, search_paths, limits, check, overlay, parse_cache)
 
 
 def _load(source: Source, search_paths: list[str] | tuple[str, ...], limits: Limits | None,
-          check: bool) -> Program:
+          check: bool, overlay: Mapping[str, str] | None, parse_cache: ParseCache | None
+          ) -> Program:
     try:
-        program = load_program(source, search_paths=search_paths, limits=limits)
+        program = load_program(source, search_paths=search_paths, limits=limits,
+                               overlay=overlay, parse_cache=parse_cache)
         if check:
             program.check()
         return program

@@ -48,12 +48,18 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def show_diagnostics(text: str) -> None:
+    """Rendered diagnostics on standard error, in colour on a terminal (archdsl.color)."""
+    from archdsl.color import for_stream
+    typer.echo(for_stream(text, sys.stderr), err=True, color=True)
+
+
 def run_guarded(fn: Callable[[], int | None]) -> None:
     """Run a command body: spec errors print as diagnostics (exit 1), never as tracebacks."""
     try:
         code = fn() or 0
     except SpecError as err:
-        typer.echo(err.render(), err=True)
+        show_diagnostics(err.render())
         n = len(err.diagnostics)
         typer.echo(f"\n{n} error{'s' if n != 1 else ''} found", err=True)
         raise typer.Exit(1) from None
@@ -144,12 +150,12 @@ def check(
                 else:
                     names = program.check()
                 for w in program.warnings:
-                    typer.echo(w.render(program.sources), err=True)
+                    show_diagnostics(w.render(program.sources))
                 if not emit_ir:
                     typer.echo(f"{f}: ok ({', '.join(names) or 'no models'})")
             except SpecError as err:
                 failed += len(err.diagnostics)
-                typer.echo(err.render() + "\n", err=True)
+                show_diagnostics(err.render() + "\n")
         if failed:
             typer.echo(f"{failed} error{'s' if failed != 1 else ''} found", err=True)
             return 1
@@ -166,18 +172,19 @@ def analyze(
                                                    "value: --bind T=128 (B defaults to 1).")]
     = None,
     set_: SetOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or markdown.")]
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, markdown or csv.")]
     = "table",
-    depth: Annotated[int, typer.Option("--depth", help="Block nesting shown in the table.",
-                                       min=0)] = 1,
+    depth: Annotated[int | None, typer.Option(
+        "--depth", min=0, help="Sum rows below this block nesting into their block (default: "
+        "1 for table and markdown, every layer for json and csv).")] = None,
     train: Annotated[bool, typer.Option("--train", help="Also estimate training memory "
                                         "(weights, gradients, optimizer state, activations).")]
     = False,
     path: PathOpt = None,
 ) -> None:
     """Exact parameters, FLOPs and memory, per layer and in total."""
-    if fmt not in ("table", "json", "markdown"):
-        fail(f"--format is table, json or markdown, not {fmt!r}")
+    if fmt not in ("table", "json", "markdown", "csv"):
+        fail(f"--format is table, json, markdown or csv, not {fmt!r}")
     params = parse_assignments(set_ or [], "--set")
     binds = parse_binds(bind or [])
 
@@ -186,7 +193,7 @@ def analyze(
         from archdsl.cost import analyze_graph, render
         g = graph(str(file), model, params, search_paths=_search_paths(path))
         report = analyze_graph(g, bind=binds, train=train)
-        typer.echo(render(report, fmt, depth, {s.path: s.definition for s in g.scopes}))
+        typer.echo(render(report, fmt, depth))
         return 0
 
     run_guarded(body)
@@ -318,7 +325,8 @@ def graph_(
     set_: SetOpt = None,
     path: PathOpt = None,
 ) -> None:
-    """Draw the model: one box per layer or block, shapes on the edges."""
+    """Draw the model (or a gan's two models): one box per layer or block with its
+    arguments and parameters, shapes on the edges."""
     fmt = output.suffix.lstrip(".").lower()
     if fmt not in ("svg", "png", "dot", "mmd"):
         fail(f"-o must end in .svg, .png, .dot or .mmd, not {output.name!r}")
@@ -327,10 +335,7 @@ def graph_(
     def body() -> int:
         from archdsl.api import graph
         from archdsl.diagram import GraphvizMissing, render
-        from archdsl.graph import GanGraph
         g = graph(str(file), model, params, search_paths=_search_paths(path))
-        if isinstance(g, GanGraph):
-            fail(f"`{g.name}` is a gan: draw its generator or discriminator with --model")
         try:
             content = render(g, fmt, depth)
         except GraphvizMissing as exc:
@@ -396,6 +401,102 @@ def verify(
         return 0 if ok else 1
 
     run_guarded(body)
+
+
+@app.command("fmt")
+def fmt_(
+    files: Annotated[list[Path], typer.Argument(help="Specs or folders of specs; - reads "
+                                                "standard input and writes standard output.",
+                                                show_default=False)],
+    check: Annotated[bool, typer.Option("--check", help="Change nothing; exit 1 if a file "
+                                        "is not formatted.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Change nothing; print what would "
+                                       "change.")] = False,
+) -> None:
+    """Lay specs out in the one canonical layout (comments kept, meaning unchanged)."""
+    from archdsl.formatter import spec_files
+
+    def body() -> int:
+        import difflib
+
+        from archdsl.formatter import format_source
+        stdin = [str(f) for f in files] == ["-"]
+        changed = 0
+        for f in [Path("-")] if stdin else spec_files(files):
+            text = sys.stdin.buffer.read() if stdin else f.read_bytes()
+            new = format_source(text, "<stdin>" if stdin else str(f))
+            if stdin and not (check or diff):
+                sys.stdout.write(new)
+            if new.encode("utf-8") == text:
+                continue
+            changed += 1
+            if diff:
+                old = text.decode("utf-8", "replace").splitlines(keepends=True)
+                sys.stdout.writelines(difflib.unified_diff(old, new.splitlines(keepends=True),
+                                                           str(f), str(f)))
+            elif check:
+                typer.echo(f"would reformat {f}", err=True)
+            elif not stdin:
+                _write_atomic(f, new)
+                typer.echo(f"reformatted {f}", err=True)
+        return 1 if changed and (check or diff) else 0
+
+    missing = [f for f in files if str(f) != "-" and not f.exists()]
+    if missing:
+        fail(f"no such file or folder: {missing[0]}")
+    run_guarded(body)
+
+
+@app.command()
+def explain(
+    code: Annotated[str | None, typer.Argument(help="A diagnostic code, such as E0302; "
+                                               "without one, every code.",
+                                               show_default=False)] = None,
+) -> None:
+    """Explain a diagnostic code: what it means, a spec that gets it, and the fix."""
+    from archdsl import explain as catalogue
+    if code is None:
+        typer.echo(catalogue.catalogue(), nl=False)
+        return
+    known = catalogue.normalize(code)
+    if known is None:
+        near = catalogue.near(code)
+        fail(f"no diagnostic code {code!r}" + (f"; did you mean {near}?" if near else "")
+             + " (`archdsl explain` lists them)")
+    from archdsl.color import wanted
+    colored = wanted(sys.stdout)
+    run_guarded(lambda: typer.echo(catalogue.explain(known, colored), nl=False, color=colored))
+
+
+@app.command()
+def lsp(
+    stdio: Annotated[bool, typer.Option("--stdio", help="Talk over standard input and "
+                                        "output (the only way; accepted for editors that "
+                                        "pass it).")] = True,
+) -> None:
+    """Run the language server for editors (diagnostics, hover, definitions, completion,
+    formatting); see docs/editor.md."""
+    try:
+        from archdsl.lsp import main as serve
+    except ImportError as exc:
+        fail(f"the language server needs pygls ({exc.name} is missing): "
+             "pip install 'archdsl[lsp]'")
+    serve()
+
+
+@app.command()
+def schema(
+    what: Annotated[str, typer.Argument(help="ir (the typed graph of check --emit-ir json) "
+                                        "or analysis (analyze --format json).",
+                                        show_default=False)],
+) -> None:
+    """Print the JSON Schema of a JSON output of archdsl."""
+    import json
+
+    from archdsl.schemas import SCHEMAS
+    if what not in SCHEMAS:
+        fail(f"schema takes {' or '.join(SCHEMAS)}, not {what!r}")
+    typer.echo(json.dumps(SCHEMAS[what](), indent=2))
 
 
 def _torchrun(nproc: int) -> int:

@@ -13,8 +13,9 @@ from pydantic import BaseModel, model_serializer
 
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.graph import DTYPE_BYTES, GanGraph, Graph
+from archdsl.layer_args import args_text, key_args
 from archdsl.ops import REGISTRY
-from archdsl.symbolic import Dim, evaluate
+from archdsl.symbolic import Dim, Sym, evaluate, format_dim
 
 # Ops whose output is a view of their input: they keep no memory of their own.
 VIEW_OPS = frozenset({"input", "param", "Flatten", "Reshape", "reshape", "transpose", "permute",
@@ -35,9 +36,21 @@ class Totals(BaseModel):
 class LayerRow(BaseModel):
     path: str
     op: str
+    args: dict[str, Any] = {}  # the hyperparameters the spec did not leave at their defaults
+    input_shapes: list[list[int]] = []
     output_shape: list[int]
     params: int
     flops: int
+
+
+class BlockRow(BaseModel):
+    """One call of a block: the rows under its path sum into it when a report is collapsed."""
+
+    path: str
+    definition: str
+    args: dict[str, Any] = {}
+    input_shapes: list[list[int]] = []
+    output_shapes: list[list[int]] = []
 
 
 class TrainMemory(BaseModel):
@@ -55,7 +68,16 @@ class Report(BaseModel):
     params: dict[str, Any]
     total: Totals
     layers: list[LayerRow]
+    blocks: list[BlockRow] = []
     train: TrainMemory | None = None
+
+    def _repr_markdown_(self) -> str:
+        from archdsl.notebook import report
+        return report(self, "markdown")
+
+    def _repr_html_(self) -> str:
+        from archdsl.notebook import report
+        return report(self, "html")
 
     @model_serializer(mode="wrap")
     def _drop_empty_train(self, handler: Any) -> dict[str, Any]:
@@ -125,8 +147,9 @@ def analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None = None,
             layer = graph.layers.get(path)
             n = sum(math.prod(p.shape) for p in layer.params if p.kind == "param") if layer \
                 else 0
-            rows[path] = LayerRow(path=path, op=node.op, output_shape=list(out.shape), params=n,
-                                  flops=f)
+            rows[path] = LayerRow(path=path, op=node.op, args=_plain(key_args(node.op, node.args)),
+                                  input_shapes=[list(t.shape) for t in ins],
+                                  output_shape=list(out.shape), params=n, flops=f)
         else:
             row.flops += f
             row.output_shape = list(out.shape)
@@ -139,11 +162,28 @@ def analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None = None,
         flops=flops, macs=flops // 2, other_flops=other,
         param_bytes=sum(math.prod(p.shape) * DTYPE_BYTES[p.dtype] for p in params.values()),
         activation_bytes=activation)
+    blocks: dict[str, BlockRow] = {}
+    for scope in graph.scopes:
+        blocks.setdefault(scope.path, BlockRow(
+            path=scope.path, definition=scope.definition, args=_plain(scope.args),
+            input_shapes=[_shape(graph.nodes[i].type.shape, values) for i in scope.inputs],
+            output_shapes=[_shape(graph.nodes[i].type.shape, values) for i in scope.outputs]))
     report = Report(model=graph.name, bind=values, params=dict(graph.params), total=total,
-                    layers=list(rows.values()))
+                    layers=list(rows.values()), blocks=list(blocks.values()))
     if train:
         report.train = training_memory(graph, total)
     return report
+
+
+def _plain(v: Any) -> Any:
+    """Arguments as JSON holds them: a symbolic size as its text, tuples as lists."""
+    if isinstance(v, Sym):
+        return format_dim(v)
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
 
 
 def training_memory(graph: Graph, total: Totals) -> TrainMemory:
@@ -188,11 +228,15 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def collapse(report: Report, graph_scopes: list[str], depth: int) -> list[LayerRow]:
-    """Rows nested deeper than `depth` block levels are summed into their enclosing block."""
+def collapse(report: Report, depth: int | None) -> list[LayerRow]:
+    """Rows nested deeper than `depth` block levels are summed into their enclosing block's
+    row (its definition as the op, its arguments and inputs); None keeps every row."""
+    if depth is None:
+        return [row.model_copy() for row in report.layers]
     if depth <= 0:
         return []
-    scopes = sorted(set(graph_scopes), key=len)
+    blocks = {b.path: b for b in report.blocks}
+    scopes = sorted(blocks, key=len)
     out: dict[str, LayerRow] = {}
     for row in report.layers:
         chain = [s for s in scopes if row.path.startswith(s + ".")]
@@ -200,8 +244,11 @@ def collapse(report: Report, graph_scopes: list[str], depth: int) -> list[LayerR
             owner = chain[depth - 1]
             agg = out.get(owner)
             if agg is None:
-                out[owner] = LayerRow(path=owner, op="", output_shape=row.output_shape,
-                                      params=row.params, flops=row.flops)
+                b = blocks[owner]
+                out[owner] = LayerRow(path=owner, op=b.definition, args=b.args,
+                                      input_shapes=b.input_shapes,
+                                      output_shape=row.output_shape, params=row.params,
+                                      flops=row.flops)
             else:
                 agg.params += row.params
                 agg.flops += row.flops
@@ -211,20 +258,68 @@ def collapse(report: Report, graph_scopes: list[str], depth: int) -> list[LayerR
     return list(out.values())
 
 
-def render(report: Report, fmt: str, depth: int, scopes: dict[str, str] | None = None) -> str:
+FORMATS = ("table", "json", "markdown", "csv")
+
+
+def _shape_text(shape: list[int]) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def row_args(row: LayerRow) -> str:
+    """`64, kernel=7, stride=2` for a layer; `width=64, stride=2` for a block."""
+    if row.op in REGISTRY:
+        return args_text(row.op, row.args)
+    return ", ".join(f"{k}={v}" for k, v in row.args.items())
+
+
+def render(report: Report, fmt: str, depth: int | None = None) -> str:
+    """The report as a table, markdown, CSV or JSON, collapsed to `depth` block levels (by
+    default 1 for the table and markdown, every layer for JSON and CSV)."""
     if fmt == "json":
-        return report.model_dump_json(indent=2)
-    scopes = scopes or {}
-    rows = collapse(report, list(scopes), depth)
-    for r in rows:
-        if not r.op:
-            r.op = scopes.get(r.path, "block")
+        shown = report if depth is None else report.model_copy(
+            update={"layers": collapse(report, depth)})
+        return shown.model_dump_json(indent=2)
+    rows = collapse(report, depth if depth is not None or fmt == "csv" else 1)
+    if fmt == "csv":
+        return _csv(rows)
     t = report.total
     total_flops = t.flops or 1
-    header = ["layer", "op", "output", "params", "FLOPs", "share"]
-    body = [[r.path, r.op, "[" + ", ".join(map(str, r.output_shape)) + "]", human(r.params),
-             human(r.flops, "FLOP"), f"{100 * r.flops / total_flops:.1f}%"] for r in rows]
+    header = ["layer", "op", "args", "input", "output", "params", "FLOPs", "share"]
+    body = [[r.path, r.op, row_args(r), " ".join(map(_shape_text, r.input_shapes)),
+             _shape_text(r.output_shape), human(r.params), human(r.flops, "FLOP"),
+             f"{100 * r.flops / total_flops:.1f}%"] for r in rows]
     bind = ", ".join(f"{k}={v}" for k, v in report.bind.items())
+    summary = summary_lines(report)
+    if fmt == "markdown":
+        lines = [f"## {report.model} ({bind})", "", "| " + " | ".join(header) + " |",
+                 "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(f"`{c}`" if i in (0, 2) and c else c.replace("|", "\\|")
+                                    for i, c in enumerate(r)) + " |" for r in body]
+        lines += ["", "| total | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in summary]
+        return "\n".join(lines)
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"{report.model} ({bind})", title_justify="left")
+    for i, h in enumerate(header):
+        table.add_column(h, justify="right" if i >= 5 else "left", no_wrap=i != 2)
+    for r in body:
+        table.add_row(*r)
+    table.add_section()
+    table.add_row("total", "", "", "", "", human(t.params), human(t.flops, "FLOP"), "100%")
+    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(header)]
+    buf = StringIO()
+    console = Console(file=buf, width=min(200, max(120, sum(widths) + 3 * len(widths) + 1)),
+                      force_terminal=False, highlight=False)
+    console.print(table)
+    for k, v in summary:
+        console.print(f"{k:>18}: {v}", markup=False)
+    return buf.getvalue().rstrip()
+
+
+def summary_lines(report: Report) -> list[tuple[str, str]]:
+    t = report.total
     summary = [
         ("parameters", f"{t.params:,} ({human(t.params)})"),
         ("buffers", f"{t.buffers:,}"),
@@ -240,27 +335,18 @@ def render(report: Report, fmt: str, depth: int, scopes: dict[str, str] | None =
                      f"{human_bytes(m.weights)} + gradients {human_bytes(m.gradients)} + "
                      f"{m.optimizer} state {human_bytes(m.optimizer_state)} + activations "
                      f"{human_bytes(m.activations)}")]
-    if fmt == "markdown":
-        lines = [f"## {report.model} ({bind})", "", "| " + " | ".join(header) + " |",
-                 "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(r)) + " |"
-                  for r in body]
-        lines += ["", "| total | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in summary]
-        return "\n".join(lines)
-    from io import StringIO
+    return summary
 
-    from rich.console import Console
-    from rich.table import Table
-    table = Table(title=f"{report.model} ({bind})", title_justify="left")
-    for i, h in enumerate(header):
-        table.add_column(h, justify="right" if i >= 3 else "left", no_wrap=i == 0)
-    for r in body:
-        table.add_row(*r)
-    table.add_section()
-    table.add_row("total", "", "", human(t.params), human(t.flops, "FLOP"), "100%")
+
+def _csv(rows: list[LayerRow]) -> str:
+    """One line per row, exact integers; shapes as `[1, 64, 56, 56]`, several inputs parted by
+    spaces; the arguments as they are written in a spec."""
+    import csv
+    from io import StringIO
     buf = StringIO()
-    console = Console(file=buf, width=120, force_terminal=False, highlight=False)
-    console.print(table)
-    for k, v in summary:
-        console.print(f"{k:>18}: {v}", markup=False)
-    return buf.getvalue().rstrip()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(["layer", "op", "args", "inputs", "output", "params", "flops"])
+    for r in rows:
+        out.writerow([r.path, r.op, row_args(r), " ".join(map(_shape_text, r.input_shapes)),
+                      _shape_text(r.output_shape), r.params, r.flops])
+    return buf.getvalue().rstrip("\n")

@@ -17,6 +17,7 @@ from lark import Lark, Token, Transformer_NonRecursive, UnexpectedInput, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
 from archdsl import syntax as ast
+from archdsl.delimiters import explain
 from archdsl.diagnostics import Loc, Problem
 from archdsl.limits import Limits
 
@@ -152,9 +153,10 @@ def parse(text: str, file: str, limits: Limits) -> ast.Module:
         raise _syntax_problem(exc, text, file) from None
     except _KeywordAsName as exc:
         tok = exc.token
-        raise Problem("E0103", f"`{tok}` is a keyword and cannot be used as a name",
-                      loc=_tok_loc(file, tok), label="a name is expected here",
-                      hint=f"rename it, e.g. `{tok}_`") from None
+        raise explain(text, file, tok.start_pos, str(tok), None) or Problem(
+            "E0103", f"`{tok}` is a keyword and cannot be used as a name",
+            loc=_tok_loc(file, tok), label="a name is expected here",
+            hint=f"rename it, e.g. `{tok}_`") from None
     try:
         items = _ToAst(file, limits).transform(tree)
     except VisitError as exc:
@@ -208,14 +210,19 @@ def _syntax_problem(exc: UnexpectedInput, text: str, file: str) -> Problem:
     if isinstance(exc, UnexpectedEOF) or (
         isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
     ):
+        unclosed = explain(text, file, len(text), "", None)
+        if unclosed is not None:
+            return unclosed
         pos = len(text.rstrip())
         expected = _expected(getattr(exc, "expected", set()) or set())
         return Problem("E0102", "the file ends in the middle of a definition",
                        loc=_loc_at(text, max(pos - 1, 0), file),
-                       label=f"expected {expected} after this" if expected else "",
-                       hint="check for a missing `}` or `)`")
+                       label=f"expected {expected} after this" if expected else "")
     assert isinstance(exc, UnexpectedToken)
     tok = exc.token
+    brackets = explain(text, file, tok.start_pos, str(tok), set(exc.expected))
+    if brackets is not None:
+        return brackets
     loc = Loc(file=file, line=tok.line or 1, col=tok.column or 1,
               end_line=tok.end_line or tok.line or 1,
               end_col=(tok.end_column or (tok.column or 1) + 1))

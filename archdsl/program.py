@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,6 +19,7 @@ from archdsl.elaborate import (
 )
 from archdsl.graph import GAN_LOSSES, GanGraph, Graph
 from archdsl.limits import Limits
+from archdsl.lint import lint
 from archdsl.names import check_class_name
 from archdsl.ops import REGISTRY
 from archdsl.parser import decode, parse
@@ -56,6 +58,16 @@ class Program:
         self.limits = limits
         self.warnings: list[Diagnostic] = []
         self.load_errors: list[Diagnostic] = []  # from loading; `check` reports them too
+        self.load_warnings: list[Diagnostic] = []  # about the text itself (archdsl.lint)
+        self.checked: dict[str, Graph | GanGraph] = {}  # what `check` elaborated, by name
+
+    def _repr_markdown_(self) -> str:
+        from archdsl.notebook import program
+        return program(self, "markdown")
+
+    def _repr_html_(self) -> str:
+        from archdsl.notebook import program
+        return program(self, "html")
 
     @property
     def scope(self) -> FileScope:
@@ -133,7 +145,7 @@ class Program:
             pass
         except RecursionError:
             reporter.error("E0801", "the spec nests too deeply to elaborate", defn.name_loc)
-        self.warnings = reporter.warnings
+        self.warnings = self.load_warnings + reporter.warnings
         reporter.raise_if_errors()
         assert result is not None
         for g in (result.generator, result.discriminator) if isinstance(result, GanGraph) \
@@ -217,7 +229,7 @@ class Program:
             if d.kind not in ("model", "gan") or not all(p.has_default for p in d.params):
                 continue
             try:
-                self.graph(d.name)
+                self.checked[d.name] = self.graph(d.name)
                 checked.append(d.name)
             except SpecError as err:
                 diags += [x for x in err.diagnostics if x not in diags]
@@ -278,12 +290,37 @@ def _referenced_names(d: ast.Definition) -> set[str]:
 _RESERVED = set(REGISTRY) | {"min", "max", "SGD", "Adam", "AdamW"}
 
 
+class ParseCache:
+    """Parsed files by name and text, for callers that load the same files again and again (a
+    language server re-checking as its user types): an unchanged import is not parsed again.
+    Only files the last load read are kept."""
+
+    def __init__(self) -> None:
+        self._modules: dict[tuple[str, str], ast.Module] = {}
+        self._used: set[tuple[str, str]] = set()
+
+    def parse(self, text: str, file: str, limits: Limits) -> ast.Module:
+        key = (file, text)
+        self._used.add(key)
+        module = self._modules.get(key)
+        if module is None:
+            module = self._modules[key] = parse(text, file, limits)
+        return module
+
+    def forget_unused(self) -> None:
+        self._modules = {k: m for k, m in self._modules.items() if k in self._used}
+        self._used = set()
+
+
 class Loader:
-    def __init__(self, limits: Limits, roots: list[str], reporter: Reporter, sources: SourceMap):
+    def __init__(self, limits: Limits, roots: list[str], reporter: Reporter, sources: SourceMap,
+                 overlay: Mapping[str, str] | None = None, cache: ParseCache | None = None):
         self.limits = limits
         self.roots = roots
         self.reporter = reporter
         self.sources = sources
+        self.overlay = overlay or {}  # real path -> text that replaces the file's (unsaved)
+        self.parse = cache.parse if cache is not None else parse
         self.scopes: dict[str, FileScope] = {}
         self.by_real: dict[str, str] = {}
 
@@ -295,7 +332,7 @@ class Loader:
         if real is not None:
             self.by_real[real] = display
         try:
-            module = parse(text, display, self.limits)
+            module = self.parse(text, display, self.limits)
         except Problem as p:
             self.reporter.add(p.at(None))
             return scope
@@ -303,6 +340,8 @@ class Loader:
             self.reporter.error("E0801", "the spec nests too deeply to parse",
                                 Loc(file=display, line=1, col=1, end_line=1, end_col=2))
             return scope
+        for warning in lint(module, text):
+            self.reporter.add(warning)
         if not module.items:
             self.reporter.error("E0601", f"{display} defines nothing",
                                 Loc(file=display, line=1, col=1, end_line=1, end_col=1),
@@ -392,15 +431,17 @@ class Loader:
         display = self.by_real.get(real)
         if display is None:
             display = os.path.normpath(os.path.join(os.path.dirname(scope.file), item.path))
-            data = _read(real, self.limits, item.loc)
-            if isinstance(data, Problem):
-                self.reporter.add(data.at(item.loc))
-                return
-            try:
-                text = decode(data, display)
-            except Problem as p:
-                self.reporter.add(p.at(item.loc))
-                return
+            text = self.overlay.get(real)
+            if text is None:
+                data = _read(real, self.limits, item.loc)
+                if isinstance(data, Problem):
+                    self.reporter.add(data.at(item.loc))
+                    return
+                try:
+                    text = decode(data, display)
+                except Problem as p:
+                    self.reporter.add(p.at(item.loc))
+                    return
             self.load_text(display, real, text, (*stack, real))
         imported = self.scopes[display]
         for name in imported.own:
@@ -447,8 +488,12 @@ def _read(real: str, limits: Limits, loc: Loc | None) -> bytes | Problem:
 
 
 def load_program(source: Source, *, search_paths: list[str] | tuple[str, ...] = (),
-                 limits: Limits | None = None, name: str | None = None) -> Program:
-    """Parse a spec (a path, or the text itself) and everything it imports."""
+                 limits: Limits | None = None, name: str | None = None,
+                 overlay: Mapping[str, str] | None = None, parse_cache: ParseCache | None = None
+                 ) -> Program:
+    """Parse a spec (a path, or the text itself) and everything it imports. `overlay` maps
+    real paths to texts read instead of those files (an editor's unsaved buffers)."""
+    overlay = overlay or {}
     limits = limits or Limits()
     sources = SourceMap()
     reporter = Reporter(sources)
@@ -471,16 +516,19 @@ def load_program(source: Source, *, search_paths: list[str] | tuple[str, ...] = 
             raise SpecError([problem.at(None)], sources)
         real = os.path.realpath(display)
         roots = [os.path.dirname(real), *extra]
-        if not os.path.isfile(real):
+        if real in overlay:
+            text = overlay[real]
+        elif not os.path.isfile(real):
             raise SpecError([Diagnostic(code="E0501", message=f"cannot find `{display}`",
                                         label="no such file")], sources)
-        data = _read(real, limits, None)
-        if isinstance(data, Problem):
-            raise SpecError([data.at(None)], sources)
-        try:
-            text = decode(data, display)
-        except Problem as p:
-            raise SpecError([p.at(None)], sources) from None
+        else:
+            data = _read(real, limits, None)
+            if isinstance(data, Problem):
+                raise SpecError([data.at(None)], sources)
+            try:
+                text = decode(data, display)
+            except Problem as p:
+                raise SpecError([p.at(None)], sources) from None
     elif isinstance(source, str):
         display = name or "<spec>"
         real = None
@@ -488,9 +536,10 @@ def load_program(source: Source, *, search_paths: list[str] | tuple[str, ...] = 
         text = source
     else:
         raise TypeError(f"a spec is a path, text or bytes, not {type(source).__name__}")
-    loader = Loader(limits, roots, reporter, sources)
+    loader = Loader(limits, roots, reporter, sources, overlay, parse_cache)
     stack = (real,) if real else ()
     loader.load_text(display, real, text, stack)  # type: ignore[arg-type]
     program = Program(display, loader.scopes, sources, limits)
     program.load_errors = reporter.errors
+    program.load_warnings = program.warnings = reporter.warnings
     return program

@@ -2,8 +2,9 @@
 
 A case is `<CODE>_<slug>.arch` (one file) or `<CODE>_<slug>/` (several files; the entry is the
 `main.arch` inside it), next to `<CODE>_<slug>.out`: what `archdsl.load` raises, rendered,
-checked character for character. Loads run with the case's folder as the working directory,
-so the paths in the text are the same on every machine. A first line `# golden: graph [NAME]`
+checked character for character; a warning's case (`W<CODE>_<slug>`) loads, and its `.out`
+holds the warnings. Loads run with the case's folder as the working directory, so the paths in
+the text are the same on every machine. A first line `# golden: graph [NAME]`
 also elaborates `program.graph(NAME)`: the one way to reach the codes about choosing a model.
 
     ARCHDSL_BLESS=1 python -m pytest tests/...   # rewrite the .out files
@@ -22,7 +23,7 @@ import pytest
 import archdsl
 
 BLESS = os.environ.get("ARCHDSL_BLESS") == "1"
-CASE_NAME = re.compile(r"^(E\d{4})_[a-z0-9_]+$")
+CASE_NAME = re.compile(r"^([EW]\d{4})_[a-z0-9_]+$")
 
 
 def cases(folder: Path) -> list[Path]:
@@ -64,9 +65,21 @@ def refusal(case: Path) -> archdsl.SpecError:
     pytest.fail(f"{case.name} loads without an error")
 
 
-def check(case: Path, monkeypatch: pytest.MonkeyPatch) -> archdsl.SpecError:
-    """The case is refused with its code, never an internal error, rendered as its `.out`."""
+def warned(case: Path) -> str:
+    """Load a warning's case (`W...`): it loads, and warns with its code; the warnings rendered."""
+    path = entry(case).relative_to(case.parent).as_posix()
+    program = archdsl.load(path)
+    assert code(case) in [w.code for w in program.warnings], program.warnings
+    return "\n\n".join(w.render(program.sources) for w in program.warnings) + "\n"
+
+
+def check(case: Path, monkeypatch: pytest.MonkeyPatch) -> archdsl.SpecError | None:
+    """The case is refused with its code, never an internal error, rendered as its `.out`;
+    a warning's case loads and warns, rendered as its `.out`."""
     monkeypatch.chdir(case.parent)
+    if code(case).startswith("W"):
+        compare(case.with_suffix(".out"), warned(case))
+        return None
     err = refusal(case)
     text = err.render() + "\n"
     assert str(err) + "\n" == text

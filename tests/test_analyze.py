@@ -122,10 +122,11 @@ def test_json_output_equals_api_model_dump(tmp_path):
                          capture_output=True, text=True, check=True)
     api = archdsl.analyze(SPECS / "resnet_block.arch").model_dump()
     assert json.loads(out.stdout) == api
-    assert set(api) == {"model", "bind", "params", "total", "layers"}
+    assert set(api) == {"model", "bind", "params", "total", "layers", "blocks"}
     assert set(api["total"]) == {"params", "trainable_params", "buffers", "flops", "macs",
                                  "other_flops", "param_bytes", "activation_bytes"}
-    assert set(api["layers"][0]) == {"path", "op", "output_shape", "params", "flops"}
+    assert set(api["layers"][0]) == {"path", "op", "args", "input_shapes", "output_shape",
+                                     "params", "flops"}
 
 
 def test_gpt3_sized_spec_is_exact_arithmetic():

@@ -14,7 +14,8 @@ def test_wheel_ships_grammar_backends_specs_and_data(tmp_path):
                     "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("archdsl-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    required = ["archdsl/grammars/arch.lark", "archdsl/corpus.txt",
+    required = ["archdsl/grammars/arch.lark", "archdsl/grammars/arch.tmLanguage.json",
+                "archdsl/corpus.txt",
                 "archdsl/specs/cnn_digits.arch", "archdsl/specs/resnet50.arch",
                 "archdsl/backends/torch/templates/module.py.j2",
                 "archdsl/backends/tensorflow/templates/module.py.j2",

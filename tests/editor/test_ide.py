@@ -1,0 +1,127 @@
+"""`archdsl.ide`, the editor's answers, without the protocol: hover, definitions and completion
+on the specs and examples, on text that does not parse, and never an exception anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from contract import EXAMPLE_FILES
+
+from archdsl.ide import analyze, completions, definition, hover
+from archdsl.program import ParseCache
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = sorted((ROOT / "specs").glob("*.arch"))
+GOLDEN = sorted((ROOT / "tests" / "frontend" / "golden").glob("*.arch"))
+
+
+def _position(path: Path, line: int, word: str, nth: int = 0) -> tuple[int, int]:
+    row = path.read_text().split("\n")[line - 1]
+    col = -1
+    for _ in range(nth + 1):
+        col = row.index(word, col + 1)
+    return line, col + 1
+
+
+# (spec, line, word, n-th on the line, what the hover holds)
+HOVERS = [
+    ("resnet50.arch", 21, "x", 0, "`x: f32[B, 64, 112, 112]`"),
+    ("resnet50.arch", 11, "shortcut", 0, "`shortcut: f32[B, 2048, 7, 7]`"),
+    ("resnet50.arch", 5, "C", 0, "`C = 1024`"),
+    ("resnet50.arch", 6, "out", 0, "`out = width * expansion`, not a tensor"),
+    ("resnet50.arch", 22, "MaxPool2d", 0, "→ `f32[B, 64, 56, 56]`"),
+    ("resnet50.arch", 25, "Bottleneck", 0, "f32[B, 64, 56, 56] → f32[B, 256, 56, 56]"),
+    ("resnet50.arch", 4, "Bottleneck", 0, "called 16 times"),
+    ("resnet50.arch", 18, "ResNet50", 0, "25,557,032 parameters"),
+    ("gpt2_small.arch", 18, "wte", 0, "`Embedding(50257, dim=768)`"),
+    ("gpt2_small.arch", 23, "weight", 0, "`weight: f32[50257, 768]`"),
+    ("gpt2_small.arch", 16, "T", 0, "`T` stays symbolic"),
+    ("gpt2_small.arch", 8, "MultiHeadAttention", 0, "FLOPs 3,072·B·T·T + 4,718,592·B·T"),
+    ("gpt2_small.arch", 8, "causal", 0, "`causal: bool = false`, an argument of"),
+    ("seq2seq_transformer.arch", 2, "text_transformer", 0, "defining `EncoderLayer`"),
+    ("seq2seq_transformer.arch", 22, "i", 0, "a loop variable"),
+    ("digits_gan.arch", 25, "Generator", 0, "model Generator("),
+    ("char_lstm.arch", 5, "LSTM", 0, "→ `f32[B, T, 128]`"),
+]
+
+
+@pytest.mark.parametrize(("spec", "line", "word", "nth", "shows"), HOVERS,
+                         ids=lambda v: str(v))
+def test_hover(spec: str, line: int, word: str, nth: int, shows: str) -> None:
+    path = ROOT / "specs" / spec
+    a = analyze(str(path), path.read_text())
+    found = hover(a, _position(path, line, word, nth))
+    assert found is not None and shows in found.markdown, found and found.markdown
+
+
+def test_definition_across_files_and_of_locals() -> None:
+    path = ROOT / "specs" / "seq2seq_transformer.arch"
+    a = analyze(str(path), path.read_text())
+    loc = definition(a, _position(path, 19, "EncoderLayer"))
+    assert loc is not None and Path(loc.file).name == "text_transformer.arch"
+    assert (loc.line, loc.col) == (2, 7)
+    loc = definition(a, _position(path, 23, "memory"))  # the model's `memory`
+    assert loc is not None and (loc.line, loc.col) == (19, 5)
+    loc = definition(a, _position(path, 2, "text_transformer"))
+    assert loc is not None and Path(loc.file).name == "text_transformer.arch"
+
+
+def test_definition_and_hover_of_a_constant(tmp_path: Path) -> None:
+    (tmp_path / "sizes.arch").write_text("const WIDTH = 64\n")
+    main = tmp_path / "main.arch"
+    main.write_text('import "sizes.arch"\n\nmodel Net {\n    input x: [B, 4]\n'
+                    '    output y = x |> Linear(WIDTH)\n}\n')
+    a = analyze(str(main), main.read_text())
+    loc = definition(a, _position(main, 5, "WIDTH"))
+    assert loc is not None and Path(loc.file).name == "sizes.arch" and (loc.line, loc.col) == (1, 7)
+    found = hover(a, _position(main, 5, "WIDTH"))
+    assert found is not None and "const WIDTH = 64" in found.markdown
+
+
+def test_completion_by_context() -> None:
+    def labels(text: str, line: int, col: int) -> set[str]:
+        return {c.label for c in completions(analyze("/tmp/doc.arch", text), (line, col))}
+
+    assert {"model", "block", "import"} <= labels("mo", 1, 3)
+    body = "block Head(n: int, p: float = 0.1) {\n    input x: [B, F]\n    h = x |> \n"
+    inside = labels(body, 3, 14)
+    assert {"Linear", "relu", "Head", "x", "n", "p"} <= inside and "model" not in inside
+    assert {"loss", "optimizer", "batch"} <= labels("model M {\n    train {\n        \n", 3, 9)
+    assert {"n=", "p="} <= labels(body.replace("x |> ", "x |> Head("), 3, 19)
+
+
+def test_an_unchanged_import_is_not_parsed_again(tmp_path: Path) -> None:
+    (tmp_path / "lib.arch").write_text("block Lib {\n    input x: [B, 4]\n    output y = x\n}\n")
+    main = tmp_path / "main.arch"
+    text = 'import "lib.arch"\n\nmodel Net {\n    input x: [B, 4]\n    output y = x |> Lib\n}\n'
+    cache = ParseCache()
+    first = analyze(str(main), text, cache=cache)
+    second = analyze(str(main), text.replace("y = x", "y = x  # edited"), cache=cache)
+    lib = str(tmp_path / "lib.arch")
+    assert first.program and second.program
+    assert second.program.scopes[lib].definitions["Lib"] is \
+        first.program.scopes[lib].definitions["Lib"]
+    assert second.program.scopes[str(main)].definitions["Net"] is not \
+        first.program.scopes[str(main)].definitions["Net"]
+
+
+def test_text_that_does_not_parse_still_gets_diagnostics_and_completion() -> None:
+    text = "model Net {\n    input x: [B, 4]\n    h = x |> Lin\n"
+    a = analyze("/tmp/broken.arch", text)
+    assert a.module is None and [d.code for d in a.diagnostics] == ["E0104"]
+    assert hover(a, (3, 5)) is None
+    assert "Linear" in {c.label for c in completions(a, (3, 17))}
+
+
+@pytest.mark.parametrize("path", SPECS + EXAMPLE_FILES + GOLDEN, ids=lambda p: p.stem)
+def test_no_question_fails_anywhere(path: Path) -> None:
+    """Hover, definition and completion at the start and end of every word of the file."""
+    text = path.read_bytes().decode("utf-8", "replace")
+    a = analyze(str(path), text)
+    for number, line in enumerate(text.split("\n"), 1):
+        for col in range(1, len(line) + 2):
+            if col == 1 or (line[col - 2:col - 1].isalnum() != line[col - 1:col].isalnum()):
+                hover(a, (number, col))
+                definition(a, (number, col))
+                completions(a, (number, col))
