@@ -13,7 +13,9 @@ from archdsl.graph import GanGraph, Graph
 from archdsl.limits import Limits
 from archdsl.program import Program, Source, load_program
 
-BACKENDS = ("torch", "tensorflow", "numpy")
+BACKENDS = ("torch", "tensorflow", "numpy", "onnx")
+# The backends that train and compile to a Python module; onnx is an inference-only binary.
+TRAINABLE = ("torch", "tensorflow", "numpy")
 
 
 @contextmanager
@@ -87,17 +89,19 @@ def located(program: Program) -> Iterator[None]:
 
 
 def compile(source: Source | Program, backend: str = "torch", model: str | None = None,
-            params: dict[str, Any] | None = None) -> str:
-    """The generated source of one model for one backend."""
+            params: dict[str, Any] | None = None, **options: Any) -> str | bytes:
+    """The generated source of one model for one backend; for onnx, the serialized model
+    (`weights=` a state dict to carry, else weights initialised as PyTorch's)."""
     program = load(source, check=False)
     g = graph(program, model, params)
     with located(program):
-        return _backend(backend).generate(g)
+        return _backend(backend).generate(g, **options)
 
 
 def build(source: Source | Program, backend: str = "torch", model: str | None = None,
           params: dict[str, Any] | None = None, **options: Any) -> Any:
-    """A ready model object: an nn.Module, a keras.Model or a NumPy model."""
+    """A ready model object: an nn.Module, a keras.Model, a NumPy model or an ONNX Runtime
+    model (inference only)."""
     program = load(source, check=False)
     g = graph(program, model, params)
     with located(program):

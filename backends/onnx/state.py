@@ -14,6 +14,7 @@ import numpy as np
 
 from archdsl.backends.numpy.init import describe, draw
 from archdsl.graph import FLOAT_DTYPES, Graph, ParamSpec
+from archdsl.weights import WeightsError
 
 
 def _dtype(p: ParamSpec) -> type:
@@ -45,5 +46,5 @@ def checked(graph: Graph, state: Mapping[str, Any]) -> dict[str, np.ndarray]:
                 (("missing keys", missing), ("unexpected keys", unexpected),
                  ("shape mismatches", mismatched)) if keys]
     if problems:
-        raise ValueError(f"these weights do not fit {graph.name}: " + "; ".join(problems))
+        raise WeightsError(f"these weights do not fit {graph.name}: " + "; ".join(problems))
     return {k: np.ascontiguousarray(values[k], dtype=_dtype(p)) for k, p in own.items()}
