@@ -47,4 +47,4 @@ def checked(graph: Graph, state: Mapping[str, Any]) -> dict[str, np.ndarray]:
                  ("shape mismatches", mismatched)) if keys]
     if problems:
         raise WeightsError(f"these weights do not fit {graph.name}: " + "; ".join(problems))
-    return {k: np.ascontiguousarray(values[k], dtype=_dtype(p)) for k, p in own.items()}
+    return {k: np.array(values[k], dtype=_dtype(p), order="C") for k, p in own.items()}

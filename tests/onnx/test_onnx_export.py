@@ -143,6 +143,17 @@ def test_weights_round_trip_and_change_the_outputs() -> None:
     np.testing.assert_array_equal(a(tokens), b(tokens))
 
 
+def test_loaded_weights_keep_pytorchs_shapes_and_dtypes() -> None:
+    """BatchNorm's step count is a 0-d int64, and stays one through a load."""
+    model = archdsl.build(SPECS / "resnet_block.arch", "onnx")
+    archdsl.load_state_dict(model, archdsl.state_dict(archdsl.build(SPECS / "resnet_block.arch",
+                                                                    "torch")))
+    specs = {**model.graph.parameters(), **model.graph.parameters("buffer")}
+    got = archdsl.state_dict(model)
+    assert {k: (v.shape, v.dtype.kind) for k, v in got.items()} == {
+        k: (p.shape, "f" if p.dtype == "f32" else "i") for k, p in specs.items()}
+
+
 def test_load_state_dict_names_every_problem() -> None:
     model = archdsl.build(SPECS / "cnn_digits.arch", "onnx")
     g = model.graph
