@@ -103,15 +103,16 @@ class _Export:
                   for i, name in zip(g.inputs, g.input_names, strict=True)]
         outputs = [helper.make_value_info(name, tensor_type(g.node(i).type))
                    for i, name in zip(g.outputs, g.output_names, strict=True)]
-        weights = [numpy_helper.from_array(value, key) for key, value in state.items()
-                   if key in self.used]
         proto = helper.make_graph(self.b.nodes, g.name, inputs, outputs,
-                                  initializer=weights + self.b.constants,
                                   value_info=self.b.value_info)
         model = helper.make_model(proto, opset_imports=[helper.make_opsetid("", OPSET)],
                                   producer_name="archdsl", producer_version=__version__,
                                   doc_string=f"{g.name} from {g.file}" if g.file else g.name)
         model.ir_version = IR_VERSION
+        # Added last: make_model copies its graph, and the weights are most of the bytes.
+        model.graph.initializer.extend([numpy_helper.from_array(value, key)
+                                        for key, value in state.items() if key in self.used])
+        model.graph.initializer.extend(self.b.constants)
         return model
 
     def _base(self, node: Node) -> str:
