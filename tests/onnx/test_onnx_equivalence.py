@@ -16,6 +16,7 @@ import torch
 from onnx_cases import ROW_CASES, SPEC_CASES, Case, params
 
 import archdsl
+from archdsl.backends.onnx.state import initial
 from archdsl.graph import Graph
 from archdsl.symbolic import evaluate, format_dim
 from archdsl.verify import canonical_weights, default_bind, make_inputs
@@ -29,9 +30,11 @@ def sizes(g: Graph) -> list[dict[str, int]]:
     return [first, {s: v + (1 if s == "B" else 2) for s, v in first.items()}]
 
 
-def weights(state: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
-    """The build's weights with every constant tensor (BatchNorm's statistics and affine,
+def weights(g: Graph, seed: int) -> dict[str, np.ndarray]:
+    """Initial weights (PyTorch's recipes, drawn from a fixed seed so a case does not depend
+    on the tests before it) with every constant tensor (BatchNorm's statistics and affine,
     zero biases) perturbed, so that a mix-up between them shows; floats in float32."""
+    state = initial(g, seed)
     drawn = canonical_weights(SimpleNamespace(state=lambda: state), np.random.default_rng(seed))
     return {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in drawn.items()}
 
@@ -52,7 +55,7 @@ def check_case(case: Case) -> None:
     program = archdsl.load(case.source)
     g = archdsl.api.graph(program, case.model, case.params)
     reference = archdsl.build(program, "torch", case.model, case.params).eval()
-    state = weights(archdsl.state_dict(reference), seed=len(case.id))
+    state = weights(g, seed=len(case.id))
     archdsl.load_state_dict(reference, state)
     data = archdsl.compile(program, "onnx", case.model, case.params, weights=state)
 
