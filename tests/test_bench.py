@@ -1,6 +1,7 @@
 """The backend benchmarks still run: each script, at its tiniest (`--quick`), prints a table
 with a numeric ratio per row. The torch one also checks that the generated and hand-written
-models agree before it times them. No timing is asserted."""
+models agree before it times them, the ONNX one that both exported files compute the same.
+No timing is asserted."""
 
 import os
 import subprocess
@@ -15,6 +16,7 @@ CASES = [  # script, its options, the rows it must print
     ("torch_vs_handwritten.py", [], ["ResNet-20", "Transformer encoder", "char LSTM"]),
     ("numpy_vs_torch.py", ["--only", "Linear"], ["matmul", "Linear 512->512"]),
     ("keras_vs_handwritten.py", ["--only", "LSTM"], ["char LSTM"]),
+    ("onnx_export.py", [], ["ResNet-50"]),
 ]
 
 
