@@ -377,7 +377,7 @@ def verify(
     file: FileArg,
     backends: Annotated[str, typer.Option("--backends", help="Comma-separated backends to "
                                           "compare with the NumPy float64 reference.")]
-    = "torch,tensorflow,numpy",
+    = "torch,tensorflow,numpy,onnx",
     bind: Annotated[list[str] | None, typer.Option("--bind", help="Sizes for symbolic "
                                                    "dimensions (B defaults to 2, others to "
                                                    "small distinct sizes).")] = None,
