@@ -223,11 +223,15 @@ def compile_(
         from archdsl.weights import WeightsError, read
         program = load(str(file), check=False, search_paths=_search_paths(path))
         g = graph(program, model, params)
+        beside = None
         try:
             options = {} if weights is None else {"weights": read(weights)}
             with located(program):
-                content = _generate(g, backend, **options)
-        except (WeightsError, CheckpointError) as exc:  # unreadable, or not this model's
+                if backend == "onnx":
+                    content, beside = _onnx(g, output, options)
+                else:
+                    content = _generate(g, backend)
+        except (WeightsError, CheckpointError) as exc:  # unreadable, not this model's, too big
             fail(str(exc), 1)
         if output is None:
             if isinstance(content, bytes):
@@ -236,7 +240,8 @@ def compile_(
                 sys.stdout.write(content)
         else:
             _write_atomic(output, content)
-            typer.echo(f"wrote {output} ({backend}, {g.name})", err=True)
+            also = f", its weights in {beside}" if beside else ""
+            typer.echo(f"wrote {output} ({backend}, {g.name}){also}", err=True)
         return 0
 
     run_guarded(body)
@@ -439,9 +444,16 @@ def _torchrun(nproc: int) -> int:
     return subprocess.call(cmd)
 
 
-def _generate(g: Any, backend: str, **options: Any) -> str | bytes:
+def _generate(g: Any, backend: str) -> str:
     from archdsl.api import backend as backend_module
-    return backend_module(backend).generate(g, **options)
+    return backend_module(backend).generate(g)
+
+
+def _onnx(g: Any, output: Path | None, options: dict[str, Any]) -> tuple[bytes, Path | None]:
+    """The model file's bytes and, for a model over 2 GiB written to `output`, the file of
+    weights already written beside it."""
+    from archdsl.backends.onnx import export, serialized
+    return serialized(export(g, **options), output)
 
 
 def _write_atomic(path: Path, content: str | bytes) -> None:

@@ -13,9 +13,9 @@ model; `harness.py` is what `archdsl verify` calls. Nothing here imports torch o
 
 from __future__ import annotations
 
-from .generator import OPSET, export, generate
+from .generator import OPSET, TooLarge, export, generate, serialized
 from .lowering import LOWER
 from .runtime import Gan, Model, build, load_state_dict, state_dict
 
-__all__ = ["LOWER", "OPSET", "Gan", "Model", "build", "export", "generate", "load_state_dict",
-           "state_dict"]
+__all__ = ["LOWER", "OPSET", "Gan", "Model", "TooLarge", "build", "export", "generate",
+           "load_state_dict", "serialized", "state_dict"]

@@ -14,13 +14,16 @@ are read from the inputs' shapes. Every refusal is collected and reported at onc
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from onnx import ModelProto, helper, numpy_helper
+from onnx.external_data_helper import convert_model_to_external_data, write_external_data_tensors
 
 from archdsl import __version__
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.graph import GanGraph, Graph, Node
+from archdsl.weights import WeightsError
 
 from .builder import Builder, tensor_type
 from .lowering import LOWER, Refusal, Site
@@ -32,11 +35,39 @@ from .state import checked, initial, specs
 # 1.13 on (the tests run 1.32). IR version 8 is the one that opset came with.
 OPSET = 17
 IR_VERSION = helper.find_min_ir_version_for([helper.make_opsetid("", OPSET)])
+# protobuf serializes no message over 2 GiB: a larger model keeps its weights in a file
+# beside it (ONNX's "external data").
+MAX_BYTES = 2**31 - 1
+
+
+class TooLarge(WeightsError):
+    """Weights over protobuf's 2 GiB asked for in one stream of bytes with the model."""
 
 
 def generate(graph: Graph | GanGraph, weights: Mapping[str, Any] | None = None) -> bytes:
     """The serialized model: what `archdsl compile --backend onnx` writes."""
-    return export(graph, weights).SerializeToString()
+    return serialized(export(graph, weights))[0]
+
+
+def fits(model: ModelProto) -> bool:
+    """Whether the model, weights included, serializes as one protobuf message."""
+    return model.ByteSize() <= MAX_BYTES
+
+
+def serialized(model: ModelProto, path: Path | None = None) -> tuple[bytes, Path | None]:
+    """The bytes of the model file `path`, and the file of weights beside it when the model
+    is over 2 GiB: those are written to `path.data` at once (the model refers to it by that
+    name). Without `path`, such a model raises `TooLarge`."""
+    if fits(model):
+        return model.SerializeToString(), None
+    if path is None:
+        raise TooLarge(f"{model.graph.name} takes {model.ByteSize() / 2**30:.1f} GiB, more than "
+                       "the 2 GiB one ONNX file can hold: write it to a file (archdsl compile "
+                       "-o FILE), and its weights go beside it, in FILE.data")
+    data = path.with_name(f"{path.name}.data")
+    convert_model_to_external_data(model, location=data.name)
+    write_external_data_tensors(model, str(path.parent))
+    return model.SerializeToString(), data
 
 
 def export(graph: Graph | GanGraph, weights: Mapping[str, Any] | None = None,

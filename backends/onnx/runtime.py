@@ -10,7 +10,9 @@ new ones re-exports the graph with them, and the next call opens a fresh session
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,7 +23,7 @@ from archdsl.graph import GanGraph, Graph
 from archdsl.symbolic import evaluate, format_shape
 
 from .builder import NUMPY
-from .generator import export
+from .generator import export, fits, serialized
 from .state import checked, initial
 
 
@@ -38,6 +40,7 @@ class Model:
         self.state = initial(graph, seed) if weights is None else checked(graph, weights)
         self.threads = threads
         self._session: ort.InferenceSession | None = None
+        self._folder: tempfile.TemporaryDirectory | None = None
 
     def export(self) -> ModelProto:
         return export(self.graph, self.state)
@@ -49,7 +52,16 @@ class Model:
             options.log_severity_level = 3  # errors only
             if self.threads:
                 options.intra_op_num_threads = self.threads
-            self._session = ort.InferenceSession(self.export().SerializeToString(), options,
+            model = self.export()
+            source: bytes | str
+            if fits(model):
+                source = model.SerializeToString()
+            else:  # over 2 GiB: a file, its weights beside it, kept while the model lives
+                self._folder = tempfile.TemporaryDirectory(prefix="archdsl-onnx-")
+                path = Path(self._folder.name) / "model.onnx"
+                path.write_bytes(serialized(model, path)[0])
+                source = str(path)
+            self._session = ort.InferenceSession(source, options,
                                                  providers=["CPUExecutionProvider"])
         return self._session
 
