@@ -197,8 +197,9 @@ def analyze(
 def compile_(
     file: FileArg,
     backend: BackendOpt = "torch",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the module here "
-                                                "instead of standard output.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the module (or "
+                                                "the ONNX model) here instead of standard "
+                                                "output.")] = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="With --backend onnx: the "
                                                  "weights the model carries (.safetensors, "
                                                  ".npz, or a checkpoint of `archdsl train`), "
