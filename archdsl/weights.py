@@ -42,6 +42,8 @@ def _safetensors(path: Path) -> dict[str, np.ndarray]:
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:
+    if not zipfile.is_zipfile(path):  # NumPy would try it as a pickle, and say so
+        raise WeightsError(f"{path} is not an .npz archive")
     try:
         with np.load(path, allow_pickle=False) as f:
             if not ("meta" in f.files and any(n.startswith("state/") for n in f.files)):
