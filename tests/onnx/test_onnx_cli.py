@@ -163,3 +163,17 @@ def test_a_model_over_two_gigabytes_keeps_its_weights_beside_it(tmp_path: Path,
     piped = invoke("compile", str(DIGITS), "--backend", "onnx")
     assert piped.exit_code == 1
     assert "more than the 2 GiB one ONNX file can hold: write it to a file" in piped.output
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("junk.npz", "junk.npz is not an .npz archive"),
+    ("junk.safetensors", "junk.safetensors is not a readable .safetensors file"),
+    ("junk.pt", "junk.pt: weights are a .safetensors or an .npz file"),
+])
+def test_unreadable_weights_exit_1_with_what_is_wrong(tmp_path: Path, name: str,
+                                                      says: str) -> None:
+    (tmp_path / name).write_bytes(b"not weights")
+    result = invoke("compile", str(DIGITS), "--backend", "onnx", "--weights",
+                    str(tmp_path / name), "-o", str(tmp_path / "m.onnx"))
+    assert result.exit_code == 1 and says in result.output
+    assert "Traceback" not in result.output
