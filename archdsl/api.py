@@ -14,6 +14,7 @@ from archdsl.limits import Limits
 from archdsl.program import ParseCache, Program, Source, load_program
 
 BACKENDS = registry.NAMES
+TRAINABLE = registry.TRAINABLE  # the backends that train and compile to a Python module
 
 
 @contextmanager
@@ -93,17 +94,19 @@ def located(program: Program) -> Iterator[None]:
 
 
 def compile(source: Source | Program, backend: str = "torch", model: str | None = None,
-            params: dict[str, Any] | None = None) -> str:
-    """The generated source of one model for one backend."""
+            params: dict[str, Any] | None = None, **options: Any) -> str | bytes:
+    """The generated source of one model for one backend; for onnx, the serialized model
+    (`weights=` a state dict to carry, else weights initialised as PyTorch's)."""
     program = load(source, check=False)
     g = graph(program, model, params, trace=True)
     with located(program):
-        return registry.get(backend).generate(g)
+        return registry.get(backend).generate(g, **options)
 
 
 def build(source: Source | Program, backend: str = "torch", model: str | None = None,
           params: dict[str, Any] | None = None, **options: Any) -> Any:
-    """A ready model object: an nn.Module, a keras.Model or a NumPy model."""
+    """A ready model object: an nn.Module, a keras.Model, a NumPy model or an ONNX Runtime
+    model (inference only)."""
     program = load(source, check=False)
     g = graph(program, model, params, trace=True)
     with located(program):

@@ -7,7 +7,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -17,7 +17,7 @@ from archdsl.diagnostics import SpecError
 app = typer.Typer(
     name="archdsl",
     help="Write a network once in a .arch file; check its shapes, count its cost, and compile "
-         "it to PyTorch, TensorFlow/Keras or NumPy.",
+         "it to PyTorch, TensorFlow/Keras, NumPy or ONNX.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -43,7 +43,7 @@ def _main(
     _STATE["debug"] = debug
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -114,7 +114,8 @@ ModelOpt = Annotated[str | None, typer.Option("--model", "-m",
                                               help="Which model or gan of the file.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a model parameter: "
                                                   "--set layers=24 (repeatable).")]
-BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="torch, tensorflow or numpy.")]
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="torch, tensorflow, numpy or "
+                                         "onnx.")]
 PathOpt = Annotated[list[Path] | None, typer.Option("--path", "-I", help="Another folder "
                                                     "imports may come from (repeatable).")]
 
@@ -203,27 +204,52 @@ def analyze(
 def compile_(
     file: FileArg,
     backend: BackendOpt = "torch",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the module here "
-                                                "instead of standard output.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the module (or "
+                                                "the ONNX model) here instead of standard "
+                                                "output.")] = None,
+    weights: Annotated[Path | None, typer.Option("--weights", help="With --backend onnx: the "
+                                                 "weights the model carries (.safetensors, "
+                                                 ".npz, or a checkpoint of `archdsl train`), "
+                                                 "in PyTorch's state-dict keys; without it, "
+                                                 "freshly initialised ones.")] = None,
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
 ) -> None:
-    """Generate a readable, standalone module for one backend."""
+    """Generate a readable, standalone module for one backend, or an ONNX model."""
     check_backend(backend)
+    if weights is not None and backend != "onnx":
+        fail("--weights goes with --backend onnx: the generated modules initialise their own "
+             "weights and load a state dict at run time")
+    if backend == "onnx" and output is None and sys.stdout.isatty():
+        fail("an ONNX model is binary: write it to a file with -o model.onnx, or pipe it")
     params = parse_assignments(set_ or [], "--set")
 
     def body() -> int:
         from archdsl.api import graph, load, located
+        from archdsl.checkpoint import CheckpointError
+        from archdsl.weights import WeightsError, read
         program = load(str(file), check=False, search_paths=_search_paths(path))
         g = graph(program, model, params)
-        with located(program):
-            source = _generate(g, backend)
+        beside = None
+        try:
+            options = {} if weights is None else {"weights": read(weights)}
+            with located(program):
+                if backend == "onnx":
+                    content, beside = _onnx(g, output, options)
+                else:
+                    content = _generate(g, backend)
+        except (WeightsError, CheckpointError) as exc:  # unreadable, not this model's, too big
+            fail(str(exc), 1)
         if output is None:
-            sys.stdout.write(source)
+            if isinstance(content, bytes):
+                sys.stdout.buffer.write(content)
+            else:
+                sys.stdout.write(content)
         else:
-            _write_atomic(output, source)
-            typer.echo(f"wrote {output} ({backend}, {g.name})", err=True)
+            _write_atomic(output, content)
+            also = f", its weights in {beside}" if beside else ""
+            typer.echo(f"wrote {output} ({backend}, {g.name}){also}", err=True)
         return 0
 
     run_guarded(body)
@@ -262,6 +288,12 @@ def train(
 ) -> None:
     """Train a model on embedded or .npz data, with checkpoints, metrics and a plot."""
     check_backend(backend)
+    from archdsl.api import TRAINABLE
+    if backend not in TRAINABLE:
+        fail(f"--backend {backend} runs inference only; train with {', '.join(TRAINABLE[:-1])} "
+             f"or {TRAINABLE[-1]}, "
+             f"then export: archdsl compile FILE --backend {backend} --weights "
+             "runs/<model>/checkpoint.npz -o model.onnx")
     params = parse_assignments(set_ or [], "--set")
     if nproc > 1:
         if backend != "torch":
@@ -356,7 +388,7 @@ def verify(
     file: FileArg,
     backends: Annotated[str, typer.Option("--backends", help="Comma-separated backends to "
                                           "compare with the NumPy float64 reference.")]
-    = "torch,tensorflow,numpy",
+    = "torch,tensorflow,numpy,onnx",
     bind: Annotated[list[str] | None, typer.Option("--bind", help="Sizes for symbolic "
                                                    "dimensions (B defaults to 2, others to "
                                                    "small distinct sizes).")] = None,
@@ -519,11 +551,18 @@ def _generate(g: Any, backend: str) -> str:
     return backend_module(backend).generate(g)
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _onnx(g: Any, output: Path | None, options: dict[str, Any]) -> tuple[bytes, Path | None]:
+    """The model file's bytes and, for a model over 2 GiB written to `output`, the file of
+    weights already written beside it."""
+    from archdsl.backends.onnx import export, serialized
+    return serialized(export(g, **options), output)
+
+
+def _write_atomic(path: Path, content: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
+    with open(tmp, "wb") as f:
+        f.write(content if isinstance(content, bytes) else content.encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -17,7 +17,6 @@ loop below alternates `n_critic` discriminator steps with one generator step.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from archdsl import backends as registry
 from archdsl import checkpoint
 from archdsl.data import digits_images
 from archdsl.graph import GanGraph, Graph, Optimizer
@@ -134,7 +134,7 @@ def plot_losses(history: list[dict[str, Any]], path: Path) -> None:
 
 
 def make_trainer(backend: str, gan: GanGraph, settings: GanSettings) -> Any:
-    module = importlib.import_module(f"archdsl.backends.{backend}.gan")
+    module = registry.get(backend).part("gan")
     return module.GanTrainer(gan, settings)
 
 

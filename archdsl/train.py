@@ -9,7 +9,6 @@ already done, so an interrupted run continues bit-for-bit.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import signal
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from archdsl import backends as registry
 from archdsl import checkpoint
 from archdsl.data import Dataset, default_dataset, load_dataset
 from archdsl.graph import Graph, Optimizer, TrainConfig
@@ -65,7 +65,7 @@ class Trainer(Protocol):
 
 
 def make_trainer(backend: str, graph: Graph, settings: Settings) -> Trainer:
-    module = importlib.import_module(f"archdsl.backends.{backend}.training")
+    module = registry.get(backend).part("training")
     return module.Trainer(graph, settings)
 
 

@@ -11,13 +11,13 @@ float32 noise where float32 cannot reach them (`float32_noise`).
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, computed_field
 
+from archdsl import backends as registry
 from archdsl.graph import Graph, Optimizer
 from archdsl.symbolic import Sym
 
@@ -64,6 +64,8 @@ class Report(BaseModel):
     bind: dict[str, int]
     rows: list[Row]
     errors: dict[str, str] = {}
+    # backend -> why the quantities it has no row for do not apply (an inference-only build)
+    not_applicable: dict[str, str] = {}
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -198,7 +200,7 @@ def float32_noise(graph: Graph, weights: dict[str, np.ndarray], inputs: list[np.
 
 
 def harness(backend: str, graph: Graph, **kw: Any) -> Any:
-    module = importlib.import_module(f"archdsl.backends.{backend}.harness")
+    module = registry.get(backend).part("harness")
     return module.Harness(graph, **kw)
 
 
@@ -233,16 +235,22 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
         progress(f"{b}: building and comparing")
         try:
             h = harness(b, g)
+            eval_only = getattr(h, "inference_only", False)
             got = {(c, n): v for c, n, v in _measure(
                 h, {k: _float32(v) for k, v in weights.items()},
-                [_float32(x) for x in inputs], target, loss, adam)}
+                [_float32(x) for x in inputs], target, loss, adam, eval_only)}
         except Exception as exc:  # a backend that fails to build or run is a failed check
             report.errors[b] = f"{type(exc).__name__}: {exc}"
             continue
         for check, name, ref_value in expected:
-            report.rows.append(compare(check, b, name, got[(check, name)], ref_value,
-                                       floors[FAMILY.get(check, check)], tolerances[check],
-                                       noise[(check, name)]))
+            if (check, name) in got:
+                report.rows.append(compare(check, b, name, got[(check, name)], ref_value,
+                                           floors[FAMILY.get(check, check)], tolerances[check],
+                                           noise[(check, name)]))
+        if eval_only:
+            report.not_applicable[b] = (
+                f"runs inference only: {len(expected) - len(got)} comparisons of training "
+                "(train-mode outputs, loss, gradients, optimizer steps) do not apply")
     return report
 
 
@@ -271,7 +279,8 @@ def render(report: Report, tolerances: dict[str, float] = TOLERANCE) -> str:
         row = [check, name, f"{first.tolerance:.1e} ~" if noisy else f"{first.tolerance:.0e}"]
         for b in report.backends:
             r = by_backend.get(b)
-            row.append("-" if r is None else f"{r.max_rel:.1e} {'ok' if r.ok else 'FAIL'}")
+            row.append(("n/a" if b in report.not_applicable else "-") if r is None
+                       else f"{r.max_rel:.1e} {'ok' if r.ok else 'FAIL'}")
         table.add_row(*row)
     buf = StringIO()
     console = Console(file=buf, width=140, force_terminal=False, highlight=False)
@@ -280,6 +289,8 @@ def render(report: Report, tolerances: dict[str, float] = TOLERANCE) -> str:
         console.print(f"~ {raised} tolerance(s) raised to {NOISE_FACTOR:g}x the float32 noise of "
                       "the quantity: float32 cannot compute it more closely (docs/verify.md)",
                       markup=False)
+    for b, why in report.not_applicable.items():
+        console.print(f"n/a: {b} {why}", markup=False)
     for b, err in report.errors.items():
         console.print(f"{b}: could not run: {err}", markup=False)
     failed = sum(not r.ok for r in report.rows)
@@ -291,10 +302,11 @@ def render(report: Report, tolerances: dict[str, float] = TOLERANCE) -> str:
 
 
 def _measure(h: Any, weights: dict[str, np.ndarray], inputs: list[np.ndarray],
-             target: np.ndarray, loss: str, adam: Optimizer | None = None
-             ) -> list[tuple[str, str, Any]]:
-    """Every compared quantity of one backend, as (check, name, value) in report order;
-    Adam's eps defaults to the scale of this run's own gradients (`adam_for`)."""
+             target: np.ndarray, loss: str, adam: Optimizer | None = None,
+             eval_only: bool = False) -> list[tuple[str, str, Any]]:
+    """Every compared quantity of one backend, as (check, name, value) in report order, or
+    its evaluation outputs alone (`eval_only`); Adam's eps defaults to the scale of this
+    run's own gradients (`adam_for`)."""
     order: list[tuple[str, str, Any]] = []
 
     def put(check: str, name: str, value: Any) -> None:
@@ -304,6 +316,8 @@ def _measure(h: Any, weights: dict[str, np.ndarray], inputs: list[np.ndarray],
     h.load(weights)
     for name, y in zip(names, h.forward(inputs, train=False), strict=True):
         put("output", f"{name} (eval)", y)
+    if eval_only:
+        return order
     h.load(weights)
     for name, y in zip(names, h.forward(inputs, train=True), strict=True):
         put("output", f"{name} (train)", y)

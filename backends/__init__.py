@@ -22,8 +22,11 @@ _PACKAGES = {
     "torch": "archdsl.backends.torch",
     "tensorflow": "archdsl.backends.tensorflow",
     "numpy": "archdsl.backends.numpy",
+    "onnx": "archdsl.backends.onnx",
 }
 NAMES = tuple(_PACKAGES)
+# The backends that compile to a Python module and train; onnx writes an inference-only binary.
+TRAINABLE = ("torch", "tensorflow", "numpy")
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class Backend:
 
     name: str
     package: str
-    generate: Callable[[Any], str]
+    generate: Callable[..., str | bytes]
     owns: Callable[[Any], bool]  # whether a model object was built by this backend
     runtime: str = "runtime"  # the part with build, state_dict and load_state_dict
 

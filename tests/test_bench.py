@@ -1,6 +1,7 @@
 """The backend benchmarks still run: each script, at its tiniest (`--quick`), prints a table
 with a numeric ratio per row. The torch one also checks that the generated and hand-written
-models agree before it times them. No timing is asserted."""
+models agree before it times them, the ONNX one that both exported files compute the same.
+No timing is asserted."""
 
 import os
 import subprocess
@@ -16,6 +17,7 @@ CASES = [  # script, its options, the rows it must print
     ("numpy_vs_torch.py", ["--only", "Linear"], ["matmul", "Linear 512->512"]),
     ("keras_vs_handwritten.py", ["--only", "LSTM"], ["char LSTM"]),
     ("editor_recheck.py", [], ["ResNet-50", "GPT-2 small", "seq2seq (imports)"]),
+    ("onnx_export.py", [], ["ResNet-50"]),
 ]
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import archdsl
 from archdsl import checkpoint
 from archdsl import train as train_mod
-from archdsl.api import BACKENDS
+from archdsl.api import TRAINABLE
 from archdsl.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def without_timing(history: list[dict]) -> list[dict]:
             for row in history]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", TRAINABLE)
 def test_resume_continues_bit_for_bit(backend, tagger, tmp_path):
     graph, data = tagger
     straight = quiet_fit(graph, SEQ, backend, tmp_path / "a", data)
@@ -102,7 +102,7 @@ def test_resume_continues_bit_for_bit(backend, tagger, tmp_path):
     assert without_timing(resumed.history) == without_timing(straight.history)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", TRAINABLE)
 def test_ctrl_c_finishes_the_step_saves_and_resume_matches(backend, tagger, tmp_path,
                                                            monkeypatch):
     graph, data = tagger
@@ -170,7 +170,7 @@ def test_crash_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy on overflowing values
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", TRAINABLE)
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(backend, tiny, tmp_path):
     graph, data = tiny
     quiet_fit(graph, MLP, backend, tmp_path / "run", data, epochs=1)

@@ -13,7 +13,7 @@ import pytest
 from contract import EXAMPLES as CONTRACT_EXAMPLES
 
 import archdsl
-from archdsl.api import BACKENDS
+from archdsl.api import TRAINABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = CONTRACT_EXAMPLES
@@ -106,7 +106,7 @@ def problems(source: str, backend: str) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", TRAINABLE)
 def test_generated_modules_use_only_allowed_imports_and_calls(backend: str) -> None:
     modules = generated(backend)
     assert len(modules) >= len(SPECS), "most specs must compile, or this proves little"

@@ -22,7 +22,7 @@ import pytest
 from diagnostic_checks import assert_located, compile_or_refuse
 
 import archdsl
-from archdsl.api import BACKENDS
+from archdsl.api import TRAINABLE
 from archdsl.backends.torch.generator import render
 
 CANARY = "archdsl_canary"
@@ -146,7 +146,7 @@ def _compile_all(path: str) -> dict[str, tuple[str, str]] | None:
         assert_located(err, text)
         return None
     out = {}
-    for backend in BACKENDS:
+    for backend in TRAINABLE:
         source = compile_or_refuse(program, backend, text)
         if source is None:
             return None
@@ -176,7 +176,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Compile every case (checking each refusal as it comes) in a folder of its own, and
     write each distinct generated module to `<folder>/<backend>/`."""
     folder = tmp_path_factory.mktemp("payloads")
-    refused, compiled = [], {b: [] for b in BACKENDS}
+    refused, compiled = [], {b: [] for b in TRAINABLE}
     old = os.getcwd()
     os.chdir(folder)  # payloads that ran would create the canary here
     try:
@@ -203,7 +203,7 @@ def test_compiling_runs_no_payload(outcomes: dict) -> None:
     assert not (outcomes["folder"] / CANARY).exists()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", TRAINABLE)
 def test_generated_modules_import_without_running_payloads(outcomes: dict, backend: str
                                                             ) -> None:
     folder = outcomes["folder"]
