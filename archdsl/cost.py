@@ -16,9 +16,11 @@ from archdsl.graph import DTYPE_BYTES, GanGraph, Graph
 from archdsl.ops import REGISTRY
 from archdsl.symbolic import Dim, evaluate
 
-# Ops whose output is a view of their input: they keep no memory of their own.
+# Ops whose output is a view of their input: they keep no memory of their own. A `part` is
+# a view of its multi-output node, which counts every one of its outputs.
 VIEW_OPS = frozenset({"input", "param", "Flatten", "Reshape", "reshape", "transpose", "permute",
-                      "expand", "getitem", "Identity"})
+                      "expand", "getitem", "Identity", "part", "split", "chunk", "unsqueeze",
+                      "squeeze", "flatten"})
 
 
 class Totals(BaseModel):
@@ -110,8 +112,9 @@ def analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None = None,
         flops += f
         other += int(cost.other) if cost else 0
         if node.op not in VIEW_OPS:
-            activation += math.prod(out.shape) * DTYPE_BYTES[out.dtype]
-        if node.op in ("input", "param"):
+            activation += sum(math.prod(_shape(t.shape, values)) * DTYPE_BYTES[t.dtype]
+                              for t in node.parts or [node.type])
+        if node.op in ("input", "param", "part"):
             continue
         path = node.layer
         if path is None:

@@ -49,7 +49,8 @@ class Flops:
 
 
 Args = dict[str, Any]
-ShapeRule = Callable[[Args, list[TensorType]], TensorType]
+# A multi-output op's rule (`multi_output(args)` true) returns one type per output.
+ShapeRule = Callable[[Args, list[TensorType]], TensorType | list[TensorType]]
 ParamRule = Callable[[Args, list[TensorType]], list[ParamSpec]]
 FlopRule = Callable[[Args, list[TensorType], TensorType], Flops]
 Normalizer = Callable[[Args, list[TensorType]], Args]
@@ -86,6 +87,15 @@ class OpDef:
     arguments `normalize` infers from the inputs (`in`, `num_features`), which a generated
     constructor takes from the input's size; `stem` names an unnamed layer (`conv` gives
     `conv1`, `conv2`).
+
+    How it is called: `keyword_inputs` are inputs given only by keyword
+    (`key_padding_mask=m`); when given they follow the positional inputs in the node's
+    inputs, and the node's arguments say which were given (`key_padding_mask: True`; the
+    layer's arguments do not: that is a fact of one call). `number_inputs` may be numbers
+    instead of tensors (`where(c, x, 0.0)`): a number is held in the arguments under the
+    input's name (None there for a tensor) and is not among the node's inputs.
+    `multi_output(args)`: the shape rule returns a list of types, and the op evaluates to a
+    tuple of `part` nodes, one per output (docs/ir.md).
     """
 
     name: str
@@ -107,11 +117,18 @@ class OpDef:
     output_reusable: bool = False
     training: ArgsTest = never
     alias: ArgsTest = never
+    keyword_inputs: tuple[str, ...] = ()
+    number_inputs: tuple[str, ...] = ()
+    multi_output: ArgsTest = never
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_min_inputs(self) -> int:
-        return len(self.inputs) if self.min_inputs is None else self.min_inputs
+        return len(self.positional_inputs) if self.min_inputs is None else self.min_inputs
+
+    @property
+    def positional_inputs(self) -> tuple[str, ...]:
+        return tuple(n for n in self.inputs if n not in self.keyword_inputs)
 
     @property
     def name_stem(self) -> str:
