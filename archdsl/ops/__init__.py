@@ -4,12 +4,18 @@ from archdsl.ops import (  # noqa: F401
     activation,
     arith,
     attention,
+    cells,
     conv,
     dense,
+    dropout,
+    elementwise,
     norm,
+    pad,
     recurrent,
+    reduce,
     shape,
     split,
+    upsample,
 )
 from archdsl.ops.registry import REGISTRY, OpDef, functions, layers
 
