@@ -246,7 +246,9 @@ class Elaborator:
             value = self.ev(stmt.value, frame)
             if not isinstance(value, Tensor):
                 raise Problem("E0204", f"output `{stmt.name}` must be a tensor",
-                              loc=stmt.value.loc, label=f"this is {a_kind(value)}")
+                              loc=stmt.value.loc, label=f"this is {a_kind(value)}",
+                              hint="it has several parts: bind them with `a, b = ...` or "
+                                   "index one: `p[0]`" if isinstance(value, tuple) else None)
             if stmt.type is not None:
                 self.check_declared(stmt.name, value, stmt.type, frame, stmt.value.loc)
             self.bind(frame, stmt.name, value, stmt.name_loc)
@@ -1076,8 +1078,10 @@ class Elaborator:
                 raise Problem("E0402", f"`{op.name}` needs tensor input, got {a_kind(t)}",
                               loc=arg_locs(i - len(op.inputs))
                               if arg_locs and not op.tensor_list_input else None,
-                              hint=f"`{op.name}(x, ...)`" if name not in op.number_inputs else
-                              f"`{name}` of `{op.name}` is a tensor or a number")
+                              hint=f"`{name}` of `{op.name}` is a tensor or a number"
+                              if name in op.number_inputs else
+                              f"`{op.name}({', '.join(op.inputs)}{', ...' if op.args else ''})`"
+                              f" takes {'tensors' if len(op.inputs) > 1 else 'a tensor'} first")
         if len(tensors) < op.n_min_inputs and not op.tensor_list_input:
             raise Problem("E0401", f"`{op.name}` needs {op.n_min_inputs} tensor argument"
                           f"{'s' if op.n_min_inputs != 1 else ''}")

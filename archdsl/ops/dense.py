@@ -62,7 +62,8 @@ def _embedding_norm(a: dict, ins: list[TensorType]) -> dict:
         return a
     if not -num <= idx < num:
         raise Problem("E0403", f"`padding_idx` of `Embedding` must be in [{-num}, {num})",
-                      label=f"got {idx} for {num} rows")
+                      label=f"got {idx} for {num} rows",
+                      hint=f"rows count from 0: the last is {num - 1}, or -1")
     return {**a, "padding_idx": idx % num}
 
 

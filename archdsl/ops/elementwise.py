@@ -4,13 +4,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from archdsl.diagnostics import Problem
 from archdsl.graph import TensorType
 from archdsl.ops.arith import broadcast, promote, promote_scalar
 from archdsl.ops.registry import Arg, Flops, OpDef, fmt, need_float, numel, register
-from archdsl.values import kind_of
 
 
 def _per_element(a: dict, ins: list[TensorType], out: TensorType) -> Flops:
@@ -31,24 +28,11 @@ for _name, _torch in (("exp", "exp"), ("log", "log"), ("sqrt", "sqrt"), ("rsqrt"
                    doc=f"Elementwise torch.{_torch} of a floating tensor."))
 
 
-def number(op: str, name: str, v: Any) -> int | float:
-    """`v` if it is a number (not a bool), else a located complaint naming the argument."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise Problem("E0402", f"`{name}` of `{op}` must be a number",
-                      label=f"got {kind_of(v)} {v!r}" if isinstance(v, (str, bool)) else
-                      f"got {kind_of(v)}")
-    return v
-
-
 def _clamp_norm(a: dict, ins: list[TensorType]) -> dict:
     lo, hi = a["min"], a["max"]
     if lo is None and hi is None:
         raise Problem("E0401", "`clamp` needs at least one bound", label="no `min` or `max`",
                       hint="`clamp(x, min=0.0)`, `clamp(x, max=6.0)` or both")
-    if lo is not None:
-        number("clamp", "min", lo)
-    if hi is not None:
-        number("clamp", "max", hi)
     if lo is not None and hi is not None and lo > hi:
         raise Problem("E0403", "`min` of `clamp` is above its `max`",
                       label=f"min {lo}, max {hi}",
@@ -65,7 +49,7 @@ def _clamp_shape(a: dict, ins: list[TensorType]) -> TensorType:
 
 
 register(OpDef(name="clamp", kind="function", category="elementwise",
-               args=(Arg("min", "any", None), Arg("max", "any", None)),
+               args=(Arg("min", "number", None), Arg("max", "number", None)),
                normalize=_clamp_norm, shape=_clamp_shape, flops=_per_element,
                doc="torch.clamp(x, min, max) with number bounds; at least one."))
 
@@ -124,11 +108,11 @@ def _masked_fill_norm(a: dict, ins: list[TensorType]) -> dict:
         raise Problem("E0302", "the mask of `masked_fill` must broadcast to the tensor's shape",
                       label=f"tensor {fmt(x)}, mask {fmt(mask)}",
                       hint="insert size-1 dimensions: `unsqueeze(mask, 1)`")
-    return {**a, "value": number("masked_fill", "value", a["value"])}
+    return a
 
 
 register(OpDef(name="masked_fill", kind="function", category="elementwise",
-               inputs=("x", "mask"), args=(Arg("value", "any"),),
+               inputs=("x", "mask"), args=(Arg("value", "number"),),
                normalize=_masked_fill_norm, shape=lambda a, ins: ins[0], flops=_per_element,
                doc="Tensor.masked_fill: `value` where the bool mask holds; the tensor's dtype."))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from archdsl.diagnostics import Problem
 from archdsl.graph import TensorType
 from archdsl.ops.conv import PAD_MODES, check_border_padding
-from archdsl.ops.registry import Arg, Flops, OpDef, fmt, register
+from archdsl.ops.registry import Arg, Flops, OpDef, fmt, register, show_value
 from archdsl.symbolic import Sym, format_dim
 
 _HINT = "F.pad's order: `(left, right)` pads the last dimension, `(left, right, top, bottom)` " \
@@ -18,7 +18,7 @@ def _pad_norm(op: str):
         padding, mode = a["padding"], a["mode"]
         if not isinstance(padding, (tuple, list)):
             raise Problem("E0402", f"`padding` of `{op}` is a tuple of 2k integers",
-                          label=f"got {padding!r}", hint=_HINT)
+                          label=f"got {show_value(padding)}", hint=_HINT)
         for p in padding:
             if isinstance(p, Sym):
                 raise Problem("E0405", f"`padding` of `{op}` must be known at compile time",

@@ -278,10 +278,20 @@ register(OpDef(name="getitem", kind="function", category="shape", args=(Arg("ind
                doc="x[:, -1], x[:, 0:4]: integers drop a dimension, slices keep it."))
 
 
+def new_axis(op: str, axis: int, t: TensorType) -> int:
+    """Where a new dimension goes in `t` (`unsqueeze`, `stack`), made non-negative."""
+    r = t.rank + 1
+    if not -r <= axis < r:
+        raise Problem("E0307", f"dimension {axis} is out of range for `{op}`",
+                      label=f"a new dimension of the rank-{t.rank} {fmt(t)} goes at one of "
+                            f"[{-r}, {r - 1}]")
+    return axis % r
+
+
 def _stack_norm(a: dict, ins: list[TensorType]) -> dict:
     if not ins:
         raise Problem("E0303", "`stack` needs at least one tensor", label="got an empty list")
-    return {**a, "dim": normalize_axis("stack", a["dim"], ins[0].rank + 1, ins[0])}
+    return {**a, "dim": new_axis("stack", a["dim"], ins[0])}
 
 
 def _stack_shape(a: dict, ins: list[TensorType]) -> TensorType:
@@ -306,7 +316,7 @@ register(OpDef(name="stack", kind="function", category="shape", inputs=("tensors
 
 
 def _unsqueeze_norm(a: dict, ins: list[TensorType]) -> dict:
-    return {**a, "dim": normalize_axis("unsqueeze", a["dim"], ins[0].rank + 1, ins[0])}
+    return {**a, "dim": new_axis("unsqueeze", a["dim"], ins[0])}
 
 
 def _unsqueeze_shape(a: dict, ins: list[TensorType]) -> TensorType:

@@ -49,7 +49,8 @@ def _split_norm(a: dict, ins: list[TensorType]) -> dict:
         if sum(items) != n:
             raise Problem("E0403", f"the sizes given to `split` must add up to dimension "
                           f"{axis}'s size", label=f"{list(items)} add up to {sum(items)}, the "
-                          f"dimension is {n} in {fmt(x)}")
+                          f"dimension is {n} in {fmt(x)}",
+                          hint="one integer size gives equal parts, the last smaller")
         sizes = items
     else:
         sizes = [size] * (n // size) + ([n % size] if n % size else [])

@@ -25,6 +25,7 @@ from archdsl.ops.registry import (
     pair,
     positive_out,
     register,
+    show_value,
 )
 from archdsl.symbolic import Dim, Sym, exact_div, format_dim
 
@@ -44,9 +45,10 @@ def _positive_numbers(op: str, name: str, v: Any, n: int, sizes: bool) -> list:
             want = "an integer or a tuple of integers" if sizes else \
                 "a number or a tuple of numbers"
             raise Problem("E0402", f"`{name}` of `{op}` must be {want}, one per spatial "
-                          "dimension", label=f"got {v!r}")
+                          "dimension", label=f"got {show_value(v)}")
         if not isinstance(x, Sym) and x <= 0:
-            raise Problem("E0403", f"`{name}` of `{op}` must be positive", label=f"got {v}")
+            raise Problem("E0403", f"`{name}` of `{op}` must be positive",
+                          label=f"got {show_value(v)}")
     return items
 
 
@@ -89,7 +91,7 @@ def _resample_norm(op: str):
             align = False
         elif not isinstance(align, bool):
             raise Problem("E0402", f"`align_corners` of `{op}` must be `true` or `false`",
-                          label=f"got {align!r}")
+                          label=f"got {show_value(align)}")
         return {**a, "size": size, "scale": scale, "align_corners": align}
     return norm
 
