@@ -21,10 +21,10 @@ from archdsl.ops.registry import (
 from archdsl.symbolic import format_shape
 
 
-def split_mask(op: str, a: dict, ins: list[TensorType]) -> tuple[list[TensorType],
-                                                                   TensorType | None]:
-    """The positional inputs and the `key_padding_mask` (None when not given)."""
-    if a["key_padding_mask"]:
+def split_mask(a: dict, ins: list[TensorType]) -> tuple[list[TensorType], TensorType | None]:
+    """The positional inputs and the `key_padding_mask` (None when not given: the flag is
+    absent where the arguments were not bound by the elaborator)."""
+    if a.get("key_padding_mask"):
         return ins[:-1], ins[-1]
     return ins, None
 
@@ -70,14 +70,14 @@ def heads_divide(op: str, what: str, total: int, heads: int, name: str = "heads"
 
 def _mha_norm(a: dict, ins: list[TensorType]) -> dict:
     op = "MultiHeadAttention"
-    positional, mask = split_mask(op, a, ins)
+    positional, mask = split_mask(a, ins)
     q, k, v = query_key_value(op, positional)
     check_mask(op, mask, q, k)
     e = need_known(op, "query size", q.shape[2])
     heads_divide(op, "model dimension", e, a["heads"])
     return {**a, "embed_dim": e, "kdim": need_known(op, "key size", k.shape[2]),
             "vdim": need_known(op, "value size", v.shape[2]),
-            "self_attention": len(positional) == 1}
+            "self_attention": len(positional) == 1, "key_padding_mask": mask is not None}
 
 
 def _mha_params(a: dict, ins: list[TensorType]) -> list[ParamSpec]:
@@ -100,7 +100,7 @@ def _mha_params(a: dict, ins: list[TensorType]) -> list[ParamSpec]:
 
 
 def _qkv(a: dict, ins: list[TensorType]) -> tuple[TensorType, ...]:
-    positional = ins[:-1] if a["key_padding_mask"] else ins
+    positional, _ = split_mask(a, ins)
     return tuple(positional * 3) if len(positional) == 1 else tuple(positional)
 
 
@@ -178,7 +178,7 @@ register(OpDef(
 
 def _attention_norm(a: dict, ins: list[TensorType]) -> dict:
     op = "Attention"
-    positional, mask = split_mask(op, a, ins)
+    positional, mask = split_mask(a, ins)
     q, k, v = query_key_value(op, positional)
     check_mask(op, mask, q, k)
     d = need_known(op, "model dimension", q.shape[2])
@@ -197,7 +197,7 @@ def _attention_norm(a: dict, ins: list[TensorType]) -> dict:
                       label=f"{d} / {heads} heads = {head_dim}",
                       hint="rotary embeddings pair the two halves of each head")
     return {**a, "kv_heads": kv_heads, "dim": d, "head_dim": head_dim,
-            "self_attention": len(positional) == 1}
+            "self_attention": len(positional) == 1, "key_padding_mask": mask is not None}
 
 
 def _attention_params(a: dict, ins: list[TensorType]) -> list[ParamSpec]:
