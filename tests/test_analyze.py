@@ -199,3 +199,20 @@ def test_gpt3_sized_spec_is_exact_arithmetic():
     linear = 96 * 2 * t * 12 * d * d
     attention = 96 * 4 * t * t * d
     assert report.total.flops == linear + attention + 2 * t * d * v
+
+
+DRAFTS = [
+    # (spec in specs/drafts, published or architecture-derived parameter count, source)
+    ("mobilenet_v3_small.arch", 2_542_856),  # torchvision's mobilenet_v3_small model card
+    ("llama_decoder.arch", 1_100_048_384),  # TinyLlama-1.1B's configuration and weights
+    ("cyclegan_generator.arch", 11_378_179),  # pytorch-CycleGAN-and-pix2pix: 11.378 M
+    ("vae.arch", 652_824),  # pytorch/examples vae/main.py: 784-400-20-400-784
+]
+
+
+@pytest.mark.parametrize("name,params", DRAFTS, ids=[d[0] for d in DRAFTS])
+def test_section_10_drafts_reference_figures(name, params):
+    """Drafts of issue 15's specs, built from section 10's layers, count what their sources
+    publish (each source is named in the spec's comment)."""
+    report = archdsl.analyze(SPECS / "drafts" / name, bind={"T": 16} if "llama" in name else {})
+    assert report.total.params == params
