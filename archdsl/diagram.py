@@ -60,7 +60,8 @@ def boxes_and_edges(graph: Graph, depth: int) -> tuple[list[Box], list[tuple[str
             if src is None or src == dst or (src, dst) in seen:
                 continue
             seen.add((src, dst))
-            edges.append((src, dst, format_shape(graph.nodes[i].type.shape)))
+            read = node if node.op == "part" else graph.nodes[i]  # a part reads one output
+            edges.append((src, dst, format_shape(read.type.shape)))
     for name, o in zip(graph.output_names, graph.outputs, strict=True):
         oid = f"out_{name}"
         boxes[oid] = Box(oid, f"output {name}", "output")

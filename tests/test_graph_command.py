@@ -55,3 +55,13 @@ def test_svg_without_graphviz_is_a_clear_error(tmp_path, monkeypatch):
                                  "-o", str(tmp_path / "net.svg")])
     assert result.exit_code == 1
     assert "Graphviz" in result.output and "Traceback" not in result.output
+
+
+def test_each_output_of_a_multi_output_op_carries_its_own_shape(tmp_path):
+    spec = tmp_path / "split.arch"
+    spec.write_text("model M {\n    input x: [B, 10]\n    a, b = split(x, [4, 6], dim=1)\n"
+                    "    output y = concat([b, a], dim=1)\n}\n")
+    out = tmp_path / "net.mmd"
+    assert runner.invoke(app, ["graph", str(spec), "-o", str(out)]).exit_code == 0
+    text = out.read_text()
+    assert '-->|"[B, 4]"|' in text and '-->|"[B, 6]"|' in text
