@@ -33,10 +33,9 @@ def _pad_norm(op: str):
             raise Problem("E0403", f"`padding` of `{op}` needs an even number of values",
                           label=f"got {len(padding)}: {tuple(padding)}", hint=_HINT)
         k = len(padding) // 2
-        most = x.rank if mode == "constant" else min(x.rank - 2, 3)
+        most = x.rank if mode == "constant" else x.rank - 2
         if k > most:
-            where = "" if mode == "constant" else \
-                " (never the batch or the channels; at most the last three)"
+            where = "" if mode == "constant" else " (never the batch or the channels)"
             raise Problem("E0403", f"`{op}` in mode \"{mode}\" pads at most {max(most, 0)} "
                           f"dimension{'s' if most != 1 else ''} of {fmt(x)}{where}",
                           label=f"{len(padding)} values pad {k} dimensions")
