@@ -39,7 +39,7 @@ def _pad_norm(op: str):
             raise Problem("E0403", f"`{op}` in mode \"{mode}\" pads at most {max(most, 0)} "
                           f"dimension{'s' if most != 1 else ''} of {fmt(x)}{where}",
                           label=f"{len(padding)} values pad {k} dimensions")
-        if a["value"] is not None and mode != "constant":
+        if a["value"] not in (None, 0.0) and mode != "constant":  # F.pad allows the default
             raise Problem("E0403", f"`value` of `{op}` fills only mode \"constant\"",
                           label=f"mode \"{mode}\" takes its values from the input")
         pairs = [list(padding[2 * i:2 * i + 2]) for i in range(k)]
