@@ -17,9 +17,11 @@ from archdsl.layer_args import args_text, key_args
 from archdsl.ops import REGISTRY
 from archdsl.symbolic import Dim, Sym, evaluate, format_dim
 
-# Ops whose output is a view of their input: they keep no memory of their own.
+# Ops whose output is a view of their input: they keep no memory of their own. A `part` is
+# a view of its multi-output node, which counts every one of its outputs.
 VIEW_OPS = frozenset({"input", "param", "Flatten", "Reshape", "reshape", "transpose", "permute",
-                      "expand", "getitem", "Identity"})
+                      "expand", "getitem", "Identity", "part", "split", "chunk", "unsqueeze",
+                      "squeeze", "flatten"})
 
 
 class Totals(BaseModel):
@@ -132,8 +134,9 @@ def analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None = None,
         flops += f
         other += int(cost.other) if cost else 0
         if node.op not in VIEW_OPS:
-            activation += math.prod(out.shape) * DTYPE_BYTES[out.dtype]
-        if node.op in ("input", "param"):
+            activation += sum(math.prod(_shape(t.shape, values)) * DTYPE_BYTES[t.dtype]
+                              for t in node.parts or [node.type])
+        if node.op in ("input", "param", "part"):
             continue
         path = node.layer
         if path is None:

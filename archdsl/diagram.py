@@ -119,7 +119,8 @@ def picture(graph: Graph, depth: int, prefix: str = "", frame: str | None = None
             if src is None or src == dst or (src, dst) in seen:
                 continue
             seen.add((src, dst))
-            out.edges.append((src, dst, format_shape(graph.nodes[i].type.shape)))
+            read = node if node.op == "part" else graph.nodes[i]  # a part reads one output
+            out.edges.append((src, dst, format_shape(read.type.shape)))
     for name, o in zip(graph.output_names, graph.outputs, strict=True):
         oid = f"{prefix}out_{name}"
         boxes[oid] = Box(oid, f"output {name}", "output", frame)

@@ -255,6 +255,9 @@ class Elaborator:
     def _poison(self, stmt: ast.Node, frame: Frame) -> None:
         if isinstance(stmt, (ast.Assign, ast.Input)):
             frame.env[stmt.name] = POISON
+        elif isinstance(stmt, ast.Destructure):
+            for name in stmt.names:
+                frame.env[name] = POISON
         elif isinstance(stmt, ast.Output):
             frame.env[stmt.name] = POISON
             if not any(n == stmt.name for n, _, _ in frame.outputs):
@@ -268,6 +271,9 @@ class Elaborator:
             check_name(stmt.name, getattr(stmt, "name_loc", stmt.loc))
         elif isinstance(stmt, ast.For):
             check_name(stmt.var, stmt.loc, "loop variable")
+        elif isinstance(stmt, ast.Destructure):
+            for name, loc in zip(stmt.names, stmt.name_locs, strict=True):
+                check_name(name, loc)
         if isinstance(stmt, ast.Input):
             self.input(stmt, frame, top)
         elif isinstance(stmt, ast.Assign):
@@ -275,6 +281,8 @@ class Elaborator:
             if stmt.type is not None:
                 self.check_declared(stmt.name, value, stmt.type, frame, stmt.value.loc)
             self.bind(frame, stmt.name, value, stmt.name_loc)
+        elif isinstance(stmt, ast.Destructure):
+            self.destructure(stmt, frame)
         elif isinstance(stmt, ast.Output):
             if not top:
                 raise Problem("E0605", "`output` inside a `for` loop", loc=stmt.loc,
@@ -284,7 +292,9 @@ class Elaborator:
             value = self.ev(stmt.value, frame)
             if not isinstance(value, Tensor):
                 raise Problem("E0204", f"output `{stmt.name}` must be a tensor",
-                              loc=stmt.value.loc, label=f"this is {a_kind(value)}")
+                              loc=stmt.value.loc, label=f"this is {a_kind(value)}",
+                              hint="it has several parts: bind them with `a, b = ...` or "
+                                   "index one: `p[0]`" if isinstance(value, tuple) else None)
             if stmt.type is not None:
                 self.check_declared(stmt.name, value, stmt.type, frame, stmt.value.loc)
             self.bind(frame, stmt.name, value, stmt.name_loc)
@@ -339,6 +349,42 @@ class Elaborator:
             if isinstance(v, (int, float, str, Sym)) and not isinstance(v, bool):
                 shown.append(f"{name} = {format_dim(v) if isinstance(v, Sym) else v}")
         return (": " + ", ".join(shown)) if shown else ""
+
+    def destructure(self, stmt: ast.Destructure, frame: Frame) -> None:
+        """`a, b = expr`: each name binds one part of a multi-output value, in order."""
+        if stmt.type is not None:
+            raise Problem("E0206", "a destructuring takes no type annotation", loc=stmt.type.loc,
+                          label="the parts are not checked against one shape",
+                          hint=f"check a part after binding it: `assert {stmt.names[0]}: [...]`")
+        seen: dict[str, Loc] = {}
+        for name, loc in zip(stmt.names, stmt.name_locs, strict=True):
+            if name == "_":
+                raise Problem("E0206", "`_` is not a wildcard in a destructuring", loc=loc,
+                              label="every part needs a name",
+                              hint="name the part you do not use; it costs nothing")
+            if name in seen:
+                raise Problem("E0206", f"`{name}` is bound twice in one destructuring", loc=loc,
+                              notes=[Note(message="first here", loc=seen[name])])
+            seen[name] = loc
+        value = self.ev(stmt.value, frame)
+        names = len(stmt.names)
+        if not isinstance(value, (tuple, list)):
+            raise Problem("E0206", f"{names} names, but the value has no parts",
+                          loc=stmt.value.loc, label=f"this is {a_kind(value)}",
+                          hint="destructure a multi-output value: a block with several outputs, "
+                               "`split`, `chunk`, an `LSTMCell` or a recurrent layer with "
+                               "`return_state=true`")
+        if len(value) != names:
+            shown = ", ".join(str(v.type) if isinstance(v, Tensor) else a_kind(v)
+                              for v in value)
+            raise Problem("E0206", f"{names} names for a value of {len(value)} "
+                          f"part{'s' if len(value) != 1 else ''}", loc=stmt.value.loc,
+                          label=f"its parts: {shown}",
+                          hint="name exactly one part per name; `chunk` may give fewer parts "
+                               "than asked" if len(value) < names else
+                          "name every part, or index one: `p[0]`")
+        for name, loc, part in zip(stmt.names, stmt.name_locs, value, strict=True):
+            self.bind(frame, name, part, loc)
 
     def bind(self, frame: Frame, name: str, value: Any, loc: Loc) -> None:
         if isinstance(value, LayerValue) and value.bound is None and value.path is None:
@@ -736,29 +782,38 @@ class Elaborator:
         return scalar_binop(e.op, a, b)
 
     def tensor_binop(self, e: ast.BinOp, a: Any, b: Any, frame: Frame) -> Tensor:
-        names = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
-        op = names.get(e.op)
+        op = TENSOR_OPERATORS.get(e.op)
         if op is None:
             raise Problem("E0402", f"`{e.op}` is not defined for tensors", loc=e.op_loc or e.loc,
-                          hint="tensors support + - * / and @")
+                          hint="tensors support + - * / ** @ and the comparisons")
         if op == "matmul":
             for side, v in (("left", a), ("right", b)):
                 if not isinstance(v, Tensor):
                     raise Problem("E0402", "`@` needs two tensors",
                                   label=f"the {side} side is {a_kind(v)}")
             return self.apply_op(REGISTRY[op], {}, [a, b], e.loc, frame)
+        if op == "pow":
+            if not isinstance(a, Tensor) or isinstance(b, Tensor):
+                raise Problem("E0402", "a tensor power needs a number exponent: `x ** p`",
+                              label=f"the base is {a_kind(a)}, the exponent {a_kind(b)}",
+                              hint="`exp(log(b) * x)` raises a number to a tensor power")
+            self._check_number(e, b)
+            return self.apply_op(REGISTRY[op], {"exponent": b}, [a], e.loc, frame)
         if isinstance(a, Tensor) and isinstance(b, Tensor):
             return self.apply_op(REGISTRY[op], {"scalar": None, "scalar_first": False}, [a, b],
                                  e.loc, frame)
         scalar, tensor, first = (b, a, False) if isinstance(a, Tensor) else (a, b, True)
-        if isinstance(scalar, bool) or not isinstance(scalar, (int, float)):
-            if isinstance(scalar, Sym):
-                raise Problem("E0405", f"`{e.op}` with the symbolic `{format_dim(scalar)}`",
-                              label="scaling by a symbolic size is not supported")
-            raise Problem("E0402", f"`{e.op}` between a tensor and {a_kind(scalar)}",
-                          label="the other side must be a tensor or a number")
+        self._check_number(e, scalar)
         return self.apply_op(REGISTRY[op], {"scalar": scalar, "scalar_first": first}, [tensor],
                              e.loc, frame)
+
+    def _check_number(self, e: ast.BinOp, v: Any) -> None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, Sym):
+                raise Problem("E0405", f"`{e.op}` with the symbolic `{format_dim(v)}`",
+                              label="a tensor operator with a symbolic size is not supported")
+            raise Problem("E0402", f"`{e.op}` between a tensor and {a_kind(v)}",
+                          label="the other side must be a tensor or a number")
 
     def repeat(self, e: ast.BinOp, a: Any, b: Any, frame: Frame) -> LayerValue:
         layer, n = (a, b) if isinstance(a, LayerValue | LayerClass) else (b, a)
@@ -1033,9 +1088,10 @@ class Elaborator:
         if lv.cls.op is not None:
             op = lv.cls.op
             tensors = self.order_inputs(op.name, list(op.inputs), op.n_min_inputs, inputs,
-                                        kw_inputs, loc)
-            out = self.apply_op(op, lv.args, tensors, loc, frame, layer_path=lv.path,
-                                shared=shared)
+                                        kw_inputs, loc, op.keyword_inputs)
+            given = {k: k in kw_inputs for k in op.keyword_inputs}
+            out = self.apply_op(op, {**lv.args, **given}, tensors, loc, frame,
+                                layer_path=lv.path, shared=shared)
             if not shared:
                 lv.applied.append(True)
             return out
@@ -1048,31 +1104,43 @@ class Elaborator:
         return out
 
     def order_inputs(self, name: str, declared: list[str], n_min: int, inputs: list[Any],
-                     kw_inputs: dict[str, Any], loc: Loc) -> list[Tensor]:
+                     kw_inputs: dict[str, Any], loc: Loc, keyword_only: tuple[str, ...] = ()
+                     ) -> list[Tensor]:
+        """Positional and named inputs in declared order; keyword-only inputs, when given,
+        follow them (OpDef.keyword_inputs)."""
+        positional = [d for d in declared if d not in keyword_only]
         tensors = list(inputs)
+        extra: dict[str, Any] = {}
         for k, v in kw_inputs.items():
+            if k in keyword_only:
+                extra[k] = v
+                continue
             if k not in declared:
                 raise Problem("E0401", f"`{name}` has no input `{k}`", loc=loc,
                               label=f"its inputs: {', '.join(declared) or 'none'}")
-            idx = declared.index(k)
+            idx = positional.index(k)
             while len(tensors) <= idx:
                 tensors.append(None)
             if tensors[idx] is not None:
                 raise Problem("E0401", f"input `{k}` of `{name}` given twice", loc=loc)
             tensors[idx] = v
-        if any(t is None for t in tensors) or not n_min <= len(tensors) <= len(declared):
-            want = str(len(declared)) if n_min == len(declared) else \
-                f"{n_min} to {len(declared)}"
+        if any(t is None for t in tensors) or not n_min <= len(tensors) <= len(positional):
+            want = str(len(positional)) if n_min == len(positional) else \
+                f"{n_min} to {len(positional)}"
             raise Problem("E0401", f"`{name}` takes {want} input tensor"
-                          f"{'s' if len(declared) != 1 else ''}, got {len(tensors)}", loc=loc,
-                          label=f"inputs: {', '.join(declared) or 'none'}")
-        return tensors  # type: ignore[return-value]
+                          f"{'s' if len(positional) != 1 else ''}, got {len(tensors)}", loc=loc,
+                          label=f"inputs: {', '.join(positional) or 'none'}",
+                          hint=f"give {', '.join(f'`{k}=`' for k in keyword_only)} by name"
+                          if keyword_only else None)
+        return tensors + [extra[k] for k in keyword_only if k in extra]  # type: ignore[return-value]
 
     def apply_op(self, op: OpDef, args: dict[str, Any], inputs: list[Tensor], loc: Loc,
-                 frame: Frame, layer_path: str | None = None, shared: bool = False) -> Tensor:
+                 frame: Frame, layer_path: str | None = None, shared: bool = False) -> Any:
+        """The op's node (a tensor), or for a multi-output op a tuple of its `part` nodes."""
         types = [t.type for t in inputs]
         norm = op.normalize(dict(args), types)
         out = op.shape(norm, types)
+        parts = list(out) if op.multi_output(norm) else None  # type: ignore[arg-type]
         g = frame.builder.graph
         node_layer = layer_path if op.kind == "layer" or op.name == "param" else None
         if op.kind == "layer":
@@ -1080,12 +1148,14 @@ class Elaborator:
             params = op.params(norm, types)
             _check_param_dtypes(op.name, types, params)
             existing = g.layers.get(layer_path)
+            # Whether a keyword input was given is a fact of one call, not of the layer.
+            layer_args = {k: v for k, v in norm.items() if k not in op.keyword_inputs}
             if existing is not None:
                 if not (shared or frame.reuse):
                     raise Problem("E0202", f"two layers named `{layer_path}`", loc=loc,
                                   hint="rename one of the bindings")
                 if [p.shape for p in existing.params] != [p.shape for p in params] or \
-                        existing.args != norm:
+                        existing.args != layer_args:
                     raise Problem("E0303", f"the shared layer `{layer_path}` is applied to an "
                                   "input it does not fit", loc=loc,
                                   label=f"input {', '.join(str(t) for t in types)}",
@@ -1093,27 +1163,49 @@ class Elaborator:
                                        "fresh layer for a differently sized input")
             else:
                 g.layers[layer_path] = Layer.model_construct(path=layer_path, op=op.name,
-                                                             args=norm, params=params, loc=loc)
-        t = frame.builder.add(op.name, inputs, norm, out, loc, frame.path, node_layer)
-        self.record(frame, Record("node", frame.loop, node=t.node))
-        return t
+                                                             args=layer_args, params=params,
+                                                             loc=loc)
+        if parts is None:
+            t = frame.builder.add(op.name, inputs, norm, out, loc, frame.path, node_layer)
+            self.record(frame, Record("node", frame.loop, node=t.node))
+            return t
+        whole = frame.builder.add(op.name, inputs, norm, parts[0], loc, frame.path, node_layer)
+        g.nodes[whole.node].parts = parts
+        part = REGISTRY["part"]
+        pieces = tuple(frame.builder.add("part", [whole], {"index": k},
+                                         part.shape({"index": k}, parts), loc, frame.path)
+                       for k in range(len(parts)))
+        self.record(frame, Record("node", frame.loop, node=whole.node, outputs=pieces))
+        return pieces
 
     def apply_function(self, op: OpDef, tensors: list[Any], rest: list[Any],
                        kwargs: dict[str, Any], loc: Loc, frame: Frame,
-                       arg_locs: Callable[[str | int], Loc | None] | None = None) -> Tensor:
+                       arg_locs: Callable[[str | int], Loc | None] | None = None) -> Any:
         if op.tensor_list_input:
             if not tensors or not isinstance(tensors[0], (list, tuple)):
                 raise Problem("E0402", f"`{op.name}` takes a list of tensors first",
                               hint=f"`{op.name}([a, b], dim=1)`")
             tensors = list(tensors[0])
-        for t in tensors:
-            if not isinstance(t, Tensor):
+        numbers: dict[str, Any] = {}
+        for i, t in enumerate(tensors):
+            name = op.inputs[i] if i < len(op.inputs) else ""
+            if name in op.number_inputs and isinstance(t, (int, float)) \
+                    and not isinstance(t, bool):
+                numbers[name] = t
+            elif not isinstance(t, Tensor):
                 raise Problem("E0402", f"`{op.name}` needs tensor input, got {a_kind(t)}",
-                              hint=f"`{op.name}(x, ...)`")
+                              loc=arg_locs(i - len(op.inputs))
+                              if arg_locs and not op.tensor_list_input else None,
+                              hint=f"`{name}` of `{op.name}` is a tensor or a number"
+                              if name in op.number_inputs else
+                              f"`{op.name}({', '.join(op.inputs)}{', ...' if op.args else ''})`"
+                              f" takes {'tensors' if len(op.inputs) > 1 else 'a tensor'} first")
         if len(tensors) < op.n_min_inputs and not op.tensor_list_input:
             raise Problem("E0401", f"`{op.name}` needs {op.n_min_inputs} tensor argument"
                           f"{'s' if op.n_min_inputs != 1 else ''}")
         args = bind_args(op, rest, kwargs, arg_locs)
+        args.update({name: numbers.get(name) for name in op.number_inputs})
+        tensors = [t for t in tensors if isinstance(t, Tensor)]
         return self.apply_op(op, args, tensors, loc, frame)
 
     def apply_definition(self, defn: ast.Definition, params: dict[str, Any], inputs: list[Any],
@@ -1294,6 +1386,10 @@ def _last(bounds: list[int]) -> int:
         start - (start - stop - 1) // -step * -step
 
 
+# Operators on tensors -> their ops (archdsl/ops/arith.py).
+TENSOR_OPERATORS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "**": "pow",
+                    "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+
 TRAIN_KEYS_MODEL = ("loss", "optimizer", "batch", "epochs", "data")
 TRAIN_KEYS_GAN = ("optimizer", "g_optimizer", "d_optimizer", "batch", "epochs", "n_critic",
                   "clip", "data")
@@ -1445,33 +1541,57 @@ def _show(v: Any) -> str:
     return format_dim(v) if isinstance(v, Sym) else repr(v)
 
 
-def check_gan_pairing(gen: Graph, disc: Graph, gen_loc: Loc, disc_loc: Loc) -> None:
-    """The generator's output type must be the discriminator's input type, and the
-    discriminator must give one score per example: [B, 1] or [B]."""
-    if len(gen.outputs) != 1 or len(disc.inputs) != 1:
+def check_gan_pairing(gen: Graph, disc: Graph, gen_loc: Loc, disc_loc: Loc,
+                      latent: bool = True) -> list[str]:
+    """The generator's output type must be the discriminator's input type, the
+    discriminator must give one score per example ([B, 1] or [B]), and both must take the same
+    conditions: the generator's inputs after its latent (all of them without one) and the
+    discriminator's after its sample, by name and type. Returns the conditions' names."""
+    other = [Note(message="the discriminator", loc=disc_loc)]
+    if len(gen.outputs) != 1 or not disc.inputs:
         raise Problem("E0603", "a gan needs a generator with one output and a discriminator "
-                      "with one input", loc=gen_loc,
+                      "with an input", loc=gen_loc,
                       label=f"generator outputs {len(gen.outputs)}, discriminator inputs "
-                            f"{len(disc.inputs)}",
-                      notes=[Note(message="the discriminator", loc=disc_loc)])
+                            f"{len(disc.inputs)}", notes=other)
+    if not gen.inputs:
+        raise Problem("E0603", "the generator has no input to generate from", loc=gen_loc,
+                      label="it declares no `input`", notes=other,
+                      hint="declare its latent first: `input z: [B, nz]`")
+    if latent:
+        z = gen.nodes[gen.inputs[0]].type
+        if z.dtype not in FLOAT_DTYPES:
+            raise Problem("E0603", "the generator's first input is its latent, drawn from "
+                          "N(0, 1)", loc=gen_loc,
+                          label=f"`{gen.input_names[0]}` is {z.dtype}{z}", notes=other,
+                          hint="declare the latent first and the condition after it, or say "
+                               "`latent = false` in the gan")
+    binding: dict[str, Dim] = {}
     out = gen.nodes[gen.outputs[0]].type
     inp = disc.nodes[disc.inputs[0]].type
-    binding: dict[str, Dim] = {}
-    ok = out.rank == inp.rank and out.dtype == inp.dtype
-    if ok:
-        for want, have in zip(inp.shape, out.shape, strict=True):
-            name = symbol_name(want)
-            if name is not None:
-                if name in binding and binding[name] != have:
-                    ok = False
-                binding[name] = have
-            elif want != have:
-                ok = False
-    if not ok:
+    if not _fits(inp, out, binding):
         raise Problem("E0603", "the generator's output does not fit the discriminator",
                       loc=gen_loc, label=f"the generator makes {out.dtype}{out}",
                       notes=[Note(message=f"the discriminator takes {inp.dtype}{inp}",
                                   loc=disc_loc)])
+    g_conds = _named_types(gen, 1 if latent else 0)
+    d_conds = _named_types(disc, 1)
+    for name in [*g_conds, *(n for n in d_conds if n not in g_conds)]:
+        if name not in d_conds or name not in g_conds:
+            side, missing = ("generator", "discriminator") if name in g_conds else \
+                ("discriminator", "generator")
+            raise Problem("E0603", f"the {side}'s condition `{name}` is not an input of the "
+                          f"{missing}", loc=gen_loc,
+                          label=f"generator conditions: {_show_inputs(g_conds)}",
+                          notes=[Note(message=f"discriminator conditions (after its sample): "
+                                              f"{_show_inputs(d_conds)}", loc=disc_loc)],
+                          hint="a condition (a label, a source image) goes to both models "
+                               "under one name")
+        if not _fits(d_conds[name], g_conds[name], binding):
+            g, d = g_conds[name], d_conds[name]
+            raise Problem("E0603", f"the condition `{name}` has another type in each model",
+                          loc=gen_loc, label=f"the generator takes {g.dtype}{g}",
+                          notes=[Note(message=f"the discriminator takes {d.dtype}{d}",
+                                      loc=disc_loc)])
     score = disc.nodes[disc.outputs[0]].type
     batch = inp.shape[0]
     if not (score.rank in (1, 2) and score.shape[0] == batch and
@@ -1479,3 +1599,28 @@ def check_gan_pairing(gen: Graph, disc: Graph, gen_loc: Loc, disc_loc: Loc) -> N
         raise Problem("E0603", "the discriminator must give one score per example",
                       loc=disc_loc, label=f"it gives {score}, expected [{format_dim(batch)}, 1] "
                       f"or [{format_dim(batch)}]")
+    return list(g_conds)
+
+
+def _fits(want: TensorType, have: TensorType, binding: dict[str, Dim]) -> bool:
+    """`have` (a generator's type) is `want` (the discriminator's), the discriminator's
+    symbols binding to the generator's dimensions consistently across calls."""
+    if want.rank != have.rank or want.dtype != have.dtype:
+        return False
+    for w, h in zip(want.shape, have.shape, strict=True):
+        name = symbol_name(w)
+        if name is not None:
+            if binding.setdefault(name, h) != h:
+                return False
+        elif w != h:
+            return False
+    return True
+
+
+def _named_types(g: Graph, skip: int) -> dict[str, TensorType]:
+    return {n: g.nodes[i].type for n, i in zip(g.input_names[skip:], g.inputs[skip:],
+                                                strict=True)}
+
+
+def _show_inputs(types: dict[str, TensorType]) -> str:
+    return ", ".join(f"{n}: {t.dtype}{t}" for n, t in types.items()) or "none"

@@ -27,6 +27,8 @@ CODES: dict[str, str] = {
     "E0203": "unknown layer or function",
     "E0204": "a value of the wrong kind (a tensor where a layer is expected, and so on)",
     "E0205": "a name that cannot be used (a Python keyword, builtin or reserved word)",
+    "E0206": "a destructuring `a, b = ...` whose names do not fit the value's parts (their "
+             "count, `_`, a type annotation)",
     # shapes and types
     "E0301": "a tensor's shape differs from the declared one",
     "E0302": "shapes do not match for an elementwise operation",

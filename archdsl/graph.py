@@ -217,6 +217,11 @@ class Graph(BaseModel):
 
 
 class GanGraph(BaseModel):
+    """A generator and a discriminator. With `latent`, the generator's first input is the
+    latent, drawn N(0, 1) with its declared shape; its other inputs are the `conditions` (by
+    name, in the generator's order), which the discriminator takes after its sample under the
+    same names and types (LANGUAGE.md 10.4)."""
+
     kind: Literal["gan"] = "gan"
     name: str
     file: str = ""
@@ -224,6 +229,8 @@ class GanGraph(BaseModel):
     generator: Graph
     discriminator: Graph
     loss: str = "nonsaturating"
+    latent: bool = True
+    conditions: list[str] = []
     train: TrainConfig | None = None
     loc: Loc | None = None
     _origin: Any = PrivateAttr(default=None)

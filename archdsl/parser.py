@@ -414,6 +414,12 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Assign(self._loc(name, value), str(name), ttype, value,  # type: ignore[arg-type]
                           _tok_loc(self.file, name))
 
+    def destructure_stmt(self, *items: object) -> ast.Destructure:
+        *names, ttype, value = items
+        return ast.Destructure(self._loc(names[0], value), tuple(str(n) for n in names),
+                               tuple(_tok_loc(self.file, n) for n in names),  # type: ignore[arg-type]
+                               ttype, value)  # type: ignore[arg-type]
+
     def output_stmt(self, name: Token, ttype: object, value: ast.Node) -> ast.Output:
         return ast.Output(self._loc(name, value), str(name), ttype, value,  # type: ignore[arg-type]
                           _tok_loc(self.file, name))

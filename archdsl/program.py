@@ -23,10 +23,12 @@ from archdsl.lint import lint
 from archdsl.names import check_class_name
 from archdsl.ops import REGISTRY
 from archdsl.parser import decode, parse
-from archdsl.values import LayerClass, LayerValue, Skip
+from archdsl.values import LayerClass, LayerValue, Skip, a_kind
 
 Source = str | bytes | os.PathLike
 
+
+GAN_SETTINGS = ("generator", "discriminator", "loss", "latent")
 
 # Loading errors after which elaboration would report consequences, not causes.
 FATAL_LOAD_CODES = frozenset({"E0001", "E0002", "E0003", "E0004", "E0101", "E0102", "E0103",
@@ -165,18 +167,19 @@ class Program:
                 if isinstance(stmt, ast.Train):
                     frame.train = elab.train_section(stmt, frame)
                 elif isinstance(stmt, ast.Assign) and stmt.type is None:
-                    if stmt.name not in ("generator", "discriminator", "loss"):
+                    if stmt.name not in GAN_SETTINGS:
                         raise Problem("E0605", f"`{stmt.name}` is not a gan setting",
                                       loc=stmt.name_loc,
-                                      label="a gan sets generator, discriminator and loss")
+                                      label="a gan sets generator, discriminator, loss and "
+                                            "latent")
                     if stmt.name in parts:
                         raise Problem("E0202", f"`{stmt.name}` set twice", loc=stmt.name_loc,
                                       notes=[Note(message="first set here",
                                                   loc=parts[stmt.name][1])])
                     parts[stmt.name] = (elab.ev(stmt.value, frame), stmt.value.loc)
                 else:
-                    raise Problem("E0605", "a gan holds only generator, discriminator, loss "
-                                  "and train", loc=stmt.loc)
+                    raise Problem("E0605", "a gan holds only generator, discriminator, loss, "
+                                  "latent and train", loc=stmt.loc)
             except Problem as p:
                 reporter.add(p.at(stmt.loc))
             except Skip:
@@ -209,12 +212,21 @@ class Program:
             if loss not in GAN_LOSSES:
                 reporter.error("E0701", "unknown gan loss", loc,
                                label=f"one of {', '.join(GAN_LOSSES)}")
+        latent = True
+        if "latent" in parts:
+            latent, loc = parts["latent"]
+            if not isinstance(latent, bool):
+                reporter.error("E0402", "`latent` of a gan is `true` or `false`", loc,
+                               label=f"this is {a_kind(latent)}",
+                               hint="`latent = false`: every generator input is a condition")
         if len(graphs) == 2 and not reporter.errors:
-            check_gan_pairing(graphs["generator"], graphs["discriminator"],
-                              parts["generator"][1], parts["discriminator"][1])
+            conditions = check_gan_pairing(graphs["generator"], graphs["discriminator"],
+                                           parts["generator"][1], parts["discriminator"][1],
+                                           latent)
             return GanGraph(name=defn.name, file=defn.file, params=params,
                             generator=graphs["generator"], discriminator=graphs["discriminator"],
-                            loss=loss, train=frame.train, loc=defn.name_loc)
+                            loss=loss, latent=latent, conditions=conditions, train=frame.train,
+                            loc=defn.name_loc)
         return None
 
     def check(self) -> list[str]:

@@ -115,6 +115,16 @@ class Assign(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Destructure(Node):
+    """`a, b = expr`: one name per part of a multi-output value."""
+
+    names: tuple[str, ...]
+    name_locs: tuple[Loc, ...]
+    type: TensorTypeExpr | None  # never allowed; kept to refuse it where it is written
+    value: Node
+
+
+@dataclass(frozen=True, slots=True)
 class Output(Node):
     name: str
     type: TensorTypeExpr | None

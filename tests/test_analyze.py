@@ -57,6 +57,66 @@ RULES = [
      20, 2 * 2 * 4 * 4),
     ("batchnorm has buffers, no FLOPs", one_layer("[B, 3, 4, 4]", "BatchNorm2d"), {}, 6, 0),
     ("embedding has no FLOPs", one_layer("i64[B, 9]", "Embedding(100, 8)"), {}, 800, 0),
+    # ---- LANGUAGE.md section 10 ---------------------------------------------------------
+    ("conv3d", one_layer("[B, 2, 4, 4, 4]", "Conv3d(3, 3, padding=1)"), {},
+     3 * 2 * 27 + 3, 2 * 64 * 3 * 2 * 27),
+    ("conv2d reflect padding costs as zeros",
+     one_layer("[B, 2, 5, 5]", 'Conv2d(3, 3, padding=1, padding_mode="reflect")'), {},
+     3 * 2 * 9 + 3, 2 * 25 * 3 * 2 * 9),
+    ("transposed conv1d", one_layer("[B, 4, 6]", "ConvTranspose1d(2, 3, stride=2)"), {},
+     4 * 2 * 3 + 2, 2 * 6 * 4 * 2 * 3),
+    ("pools of section 10 are free",
+     one_layer("[B, 2, 8, 8, 8]", "MaxPool3d(2) |> AvgPool3d(2, ceil_mode=true)"), {}, 0, 0),
+    ("adaptive and global max pools are free",
+     one_layer("[B, 2, 8, 8]", "AdaptiveMaxPool2d(3) |> GlobalMaxPool"), {}, 0, 0),
+    ("batchnorm3d", one_layer("[B, 3, 2, 2, 2]", "BatchNorm3d"), {}, 6, 0),
+    ("groupnorm", one_layer("[B, 6, 4, 4]", "GroupNorm(3)"), {}, 12, 0),
+    ("instancenorm2d without affine has nothing", one_layer("[B, 6, 4, 4]", "InstanceNorm2d"),
+     {}, 0, 0),
+    ("instancenorm1d affine", one_layer("[B, 6, 4]", "InstanceNorm1d(affine=true)"), {}, 12, 0),
+    ("layernorm without bias", one_layer("[B, 9]", "LayerNorm(bias=false)"), {}, 9, 0),
+    ("rmsnorm", one_layer("[B, T, 9]", "RMSNorm"), {"T": 3}, 9, 0),
+    ("prelu per channel", one_layer("[B, 5, 4]", "PReLU(num_parameters=5)"), {}, 5, 0),
+    ("activations of section 10 are free",
+     one_layer("[B, 9]", "ReLU6 |> Hardswish |> Hardsigmoid |> Mish |> ELU |> Softplus "
+               "|> LogSoftmax |> DropPath(0.1)"), {}, 0, 0),
+    ("padding and resampling are free",
+     one_layer("[B, 8, 4, 4]", 'Pad((1, 1, 1, 1), mode="reflect") |> Upsample(scale=2, '
+               'mode="bilinear") |> PixelShuffle(2) |> PixelUnshuffle(2) |> Dropout2d'), {},
+     0, 0),
+    ("rnn cell from zeros", one_layer("[B, 3]", "RNNCell(5)"), {"B": 4},
+     5 * 3 + 5 * 5 + 10, 4 * 2 * 5 * (3 + 5)),
+    ("gru cell without bias",
+     one_layer("[B, 3]", "", "input h: [B, 5]", "GRUCell(5, bias=false)(x, h)"), {},
+     15 * 3 + 15 * 5, 2 * 3 * 5 * (3 + 5)),
+    ("lstm cell", one_layer("[B, 3]", "", "input h: [B, 5]\n input c: [B, 5]",
+                            "LSTMCell(5)(x, h, c)[1]"), {},
+     20 * 3 + 20 * 5 + 40, 2 * 4 * 5 * (3 + 5)),
+    ("gru with initial state and return_state",
+     one_layer("[B, 4, 3]", "", "input h: [1, B, 5]", "GRU(5, return_state=true)(x, h)[1]"),
+     {}, 15 * 3 + 15 * 5 + 30, 4 * 2 * 3 * 5 * (3 + 5)),
+    ("multi-head attention with a key padding mask",
+     one_layer("[B, 4, 8]", "", "input m: bool[B, 4]",
+               "MultiHeadAttention(2)(x, key_padding_mask=m)"), {},
+     3 * 64 + 24 + 64 + 8, 2 * 4 * 4 * 8 * 8 + 4 * 4 * 4 * 8),
+    # hd = 16 / 4 = 4; k and v project to 2 * 4 = 8; the full 6 x 6 scores even when causal
+    ("grouped-query rotary attention",
+     one_layer("[B, 6, 16]", "Attention(4, kv_heads=2, rotary=true, causal=true)"), {},
+     16 * 16 + 8 * 16 + 8 * 16 + 16 * 16,
+     2 * (6 * 16 * 16 + 2 * 6 * 16 * 8 + 6 * 16 * 16) + 4 * 4 * 6 * 6 * 4),
+    ("cross attention with biases",
+     one_layer("[B, 3, 8]", "", "input kv: [B, 5, 8]", "Attention(2, bias=true)(x, kv, kv)"),
+     {}, 4 * (64 + 8), 2 * (3 * 64 + 2 * 5 * 64 + 3 * 64) + 4 * 2 * 3 * 5 * 4),
+    ("embedding with a padding row", one_layer("i64[B, 9]", "Embedding(100, 8, padding_idx=0)"),
+     {}, 800, 0),
+    ("layer scale parameter",
+     one_layer("[B, 9]", "", "", 'x * Parameter([9], init="constant", value=1e-6)'), {}, 9, 0),
+    ("functions of section 10 are free",
+     one_layer("[B, 6]", "", "",
+               "interpolate(pad(unsqueeze(where(x > 0, exp(x), clamp(x, min=0.0)) "
+               "+ amax(x, 1, keepdim=true) + var(x, 1, keepdim=true) + x ** 2 "
+               "+ stack(split(x, 3, dim=1), dim=0)[0, :, 0:1], 1), (1, 1)), scale=2)"),
+     {}, 0, 0),
 ]
 
 
@@ -140,3 +200,20 @@ def test_gpt3_sized_spec_is_exact_arithmetic():
     linear = 96 * 2 * t * 12 * d * d
     attention = 96 * 4 * t * t * d
     assert report.total.flops == linear + attention + 2 * t * d * v
+
+
+DRAFTS = [
+    # (spec in specs/drafts, published or architecture-derived parameter count, source)
+    ("mobilenet_v3_small.arch", 2_542_856),  # torchvision's mobilenet_v3_small model card
+    ("llama_decoder.arch", 1_100_048_384),  # TinyLlama-1.1B's configuration and weights
+    ("cyclegan_generator.arch", 11_378_179),  # pytorch-CycleGAN-and-pix2pix: 11.378 M
+    ("vae.arch", 652_824),  # pytorch/examples vae/main.py: 784-400-20-400-784
+]
+
+
+@pytest.mark.parametrize("name,params", DRAFTS, ids=[d[0] for d in DRAFTS])
+def test_section_10_drafts_reference_figures(name, params):
+    """Drafts of issue 15's specs, built from section 10's layers, count what their sources
+    publish (each source is named in the spec's comment)."""
+    report = archdsl.analyze(SPECS / "drafts" / name, bind={"T": 16} if "llama" in name else {})
+    assert report.total.params == params

@@ -120,3 +120,13 @@ def test_several_models_get_a_clear_answer(tmp_path):
     assert result.exit_code == 1
     assert "error[E0601]" in result.output and "candidates: A, C" in result.output
     assert "--model A" in result.output
+
+
+def test_each_output_of_a_multi_output_op_carries_its_own_shape(tmp_path):
+    spec = tmp_path / "split.arch"
+    spec.write_text("model M {\n    input x: [B, 10]\n    a, b = split(x, [4, 6], dim=1)\n"
+                    "    output y = concat([b, a], dim=1)\n}\n")
+    out = tmp_path / "net.mmd"
+    assert runner.invoke(app, ["graph", str(spec), "-o", str(out)]).exit_code == 0
+    text = out.read_text()
+    assert '-->|"[B, 4]"|' in text and '-->|"[B, 6]"|' in text

@@ -1,6 +1,22 @@
 """Every op of the language, registered on import. See `registry` for the declaration format."""
 
-from archdsl.ops import activation, arith, attention, conv, dense, norm, recurrent, shape  # noqa: F401
+from archdsl.ops import (  # noqa: F401
+    activation,
+    arith,
+    attention,
+    cells,
+    conv,
+    dense,
+    dropout,
+    elementwise,
+    norm,
+    pad,
+    recurrent,
+    reduce,
+    shape,
+    split,
+    upsample,
+)
 from archdsl.ops.registry import REGISTRY, OpDef, functions, layers
 
 __all__ = ["REGISTRY", "OpDef", "functions", "layers"]

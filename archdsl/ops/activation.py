@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from archdsl.graph import TensorType
-from archdsl.ops.registry import Arg, Flops, OpDef, always, need_float, never, numel, register
+from archdsl.diagnostics import Problem
+from archdsl.graph import ParamSpec, TensorType
+from archdsl.ops.init import constant
+from archdsl.ops.registry import (
+    POSITIVE,
+    Arg,
+    Flops,
+    OpDef,
+    always,
+    fmt,
+    need_float,
+    need_known,
+    never,
+    numel,
+    register,
+)
 from archdsl.ops.shape import normalize_axis
 
 # name -> (function name or None, extra args, elementwise cost per element)
@@ -15,6 +29,13 @@ _ACTIVATIONS: dict[str, tuple[str | None, tuple[Arg, ...], int]] = {
     "Sigmoid": ("sigmoid", (), 4),
     "SiLU": ("silu", (), 5),
     "Identity": (None, (), 0),
+    "ReLU6": ("relu6", (), 1),
+    "Hardswish": ("hardswish", (), 4),
+    "Hardsigmoid": ("hardsigmoid", (), 3),
+    "Mish": ("mish", (), 8),
+    "ELU": ("elu", (Arg("alpha", "float", 1.0),), 4),
+    "Softplus": ("softplus", (Arg("beta", "float", 1.0, min=POSITIVE),
+                              Arg("threshold", "float", 20.0)), 4),
 }
 
 
@@ -30,8 +51,10 @@ def _cost(per: int):
 
 
 # ReLU's backward reads only its output, so it may overwrite its input; so may LeakyReLU with
-# a positive slope, whose output keeps the input's sign.
-_INPLACE = {"ReLU": always, "LeakyReLU": lambda a: a["slope"] > 0}
+# a positive slope, whose output keeps the input's sign, ReLU6 (0 < y < 6 exactly where
+# 0 < x < 6) and ELU with a positive alpha (PyTorch's elu_backward from the result).
+_INPLACE = {"ReLU": always, "LeakyReLU": lambda a: a["slope"] > 0, "ReLU6": always,
+            "ELU": lambda a: a["alpha"] > 0}
 
 for _layer, (_fn, _args, _per) in _ACTIVATIONS.items():
     register(OpDef(name=_layer, kind="layer", category="activation", args=_args,
@@ -53,11 +76,40 @@ def _softmax_norm(op: str):
     return norm
 
 
-for _name, _kind in (("Softmax", "layer"), ("softmax", "function")):
+for _name, _kind, _what in (("Softmax", "layer", "Softmax"), ("softmax", "function", "Softmax"),
+                            ("LogSoftmax", "layer", "Log-softmax"),
+                            ("log_softmax", "function", "Log-softmax")):
     register(OpDef(name=_name, kind=_kind, category="activation",
                    args=(Arg("dim", "dim", -1),), normalize=_softmax_norm(_name),
                    shape=lambda a, ins: ins[0], flops=_cost(3),
-                   doc="Softmax along `dim` (default the last)."))
+                   doc=f"{_what} along `dim` (default the last)."))
+
+
+def _prelu_norm(a: dict, ins: list[TensorType]) -> dict:
+    (x,) = ins
+    need_float("PReLU", x)
+    n = a["num_parameters"]
+    if n != 1:
+        if x.rank < 2:
+            raise Problem("E0303", "`PReLU` with several parameters needs channels (dim 1)",
+                          label=f"got {fmt(x)} with num_parameters={n}")
+        c = need_known("PReLU", "channel count", x.shape[1])
+        if n != c:
+            raise Problem("E0403", "`num_parameters` of `PReLU` must be 1 or the channel count",
+                          label=f"got {n}, the input {fmt(x)} has {c} channels",
+                          hint=f"`PReLU(num_parameters={c})` or `PReLU`")
+    return a
+
+
+register(OpDef(
+    name="PReLU", kind="layer", category="activation",
+    args=(Arg("num_parameters", "int", 1, min=1), Arg("init", "float", 0.25)),
+    normalize=_prelu_norm, shape=lambda a, ins: ins[0], stem="prelu", output_reusable=True,
+    params=lambda a, ins: [ParamSpec(name="weight", shape=(a["num_parameters"],),
+                                     init=constant(a["init"]))],
+    flops=_cost(2),
+    doc="max(0, x) + weight * min(0, x), one learned slope or one per channel (dim 1).",
+))
 
 
 register(OpDef(

@@ -1,4 +1,6 @@
-"""Multi-head attention (PyTorch's parameter layout) and additive (Bahdanau) attention."""
+"""Multi-head attention (PyTorch's parameter layout), the Llama-style `Attention` (Hugging
+Face's parameter names, grouped-query heads, rotary positions) and additive (Bahdanau)
+attention."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from archdsl.diagnostics import Problem
 from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops.init import XAVIER_UNIFORM, ZEROS, fan_in_uniform
 from archdsl.ops.registry import (
+    POSITIVE,
     Arg,
     Flops,
     OpDef,
@@ -15,10 +18,19 @@ from archdsl.ops.registry import (
     need_rank,
     register,
 )
+from archdsl.symbolic import format_shape
 
 
-def _mha_norm(a: dict, ins: list[TensorType]) -> dict:
-    op = "MultiHeadAttention"
+def split_mask(a: dict, ins: list[TensorType]) -> tuple[list[TensorType], TensorType | None]:
+    """The positional inputs and the `key_padding_mask` (None when not given: the flag is
+    absent where the arguments were not bound by the elaborator)."""
+    if a.get("key_padding_mask"):
+        return ins[:-1], ins[-1]
+    return ins, None
+
+
+def query_key_value(op: str, ins: list[TensorType]) -> tuple[TensorType, ...]:
+    """(q, k, v) of a piped (self-attention) or called `(query, key, value)` layer."""
     if len(ins) == 2:
         raise Problem("E0401", f"`{op}` takes one tensor (self-attention) or three "
                       "(query, key, value)", label="got two",
@@ -33,13 +45,39 @@ def _mha_norm(a: dict, ins: list[TensorType]) -> dict:
     if k.shape[1] != v.shape[1]:
         raise Problem("E0303", f"key and value of `{op}` have different lengths",
                       label=f"key {fmt(k)}, value {fmt(v)}")
+    return q, k, v
+
+
+def check_mask(op: str, mask: TensorType | None, q: TensorType, k: TensorType) -> None:
+    """`key_padding_mask`: bool [B, Tk], true where a key is ignored (PyTorch's convention)."""
+    if mask is None:
+        return
+    want = (q.shape[0], k.shape[1])
+    if mask.dtype != "bool" or mask.shape != want:
+        raise Problem("E0303" if mask.dtype == "bool" else "E0308",
+                      f"`key_padding_mask` of `{op}` must be bool{format_shape(want)}",
+                      label=f"got {mask.dtype}{fmt(mask)} for the keys {fmt(k)}",
+                      hint="true marks a key to ignore, e.g. `tokens == 0` for padding")
+
+
+def heads_divide(op: str, what: str, total: int, heads: int, name: str = "heads") -> None:
+    if total % heads:
+        raise Problem("E0403", f"`{name}` must divide the {what} of `{op}`",
+                      label=f"{total} is not divisible by {heads} {name.replace('_', ' ')}",
+                      hint=f"choose {name} among "
+                           f"{[h for h in range(1, min(total, 64) + 1) if total % h == 0]}")
+
+
+def _mha_norm(a: dict, ins: list[TensorType]) -> dict:
+    op = "MultiHeadAttention"
+    positional, mask = split_mask(a, ins)
+    q, k, v = query_key_value(op, positional)
+    check_mask(op, mask, q, k)
     e = need_known(op, "query size", q.shape[2])
-    if e % a["heads"]:
-        raise Problem("E0403", f"`heads` must divide the model dimension of `{op}`",
-                      label=f"{e} is not divisible by {a['heads']} heads",
-                      hint=f"choose heads among {[h for h in range(1, 65) if e % h == 0]}")
+    heads_divide(op, "model dimension", e, a["heads"])
     return {**a, "embed_dim": e, "kdim": need_known(op, "key size", k.shape[2]),
-            "vdim": need_known(op, "value size", v.shape[2]), "self_attention": len(ins) == 1}
+            "vdim": need_known(op, "value size", v.shape[2]),
+            "self_attention": len(positional) == 1, "key_padding_mask": mask is not None}
 
 
 def _mha_params(a: dict, ins: list[TensorType]) -> list[ParamSpec]:
@@ -61,8 +99,13 @@ def _mha_params(a: dict, ins: list[TensorType]) -> list[ParamSpec]:
     return ps
 
 
+def _qkv(a: dict, ins: list[TensorType]) -> tuple[TensorType, ...]:
+    positional, _ = split_mask(a, ins)
+    return tuple(positional * 3) if len(positional) == 1 else tuple(positional)
+
+
 def _mha_flops(a: dict, ins: list[TensorType], out: TensorType) -> Flops:
-    q, k, v = (ins * 3) if len(ins) == 1 else ins
+    q, k, v = _qkv(a, ins)
     b, tq, tk = q.shape[0], q.shape[1], k.shape[1]
     e = a["embed_dim"]
     proj = 2 * b * (tq * e * e + tk * a["kdim"] * e + tk * a["vdim"] * e + tq * e * e)
@@ -72,7 +115,8 @@ def _mha_flops(a: dict, ins: list[TensorType], out: TensorType) -> Flops:
 
 register(OpDef(
     name="MultiHeadAttention", kind="layer", category="attention",
-    inputs=("query", "key", "value"), min_inputs=1,
+    inputs=("query", "key", "value", "key_padding_mask"), min_inputs=1,
+    keyword_inputs=("key_padding_mask",),
     args=(Arg("heads", "int", min=1), Arg("causal", "bool", False),
           Arg("dropout", "float", 0.0, min=0, max=1, max_exclusive=True),
           Arg("bias", "bool", True)),
@@ -82,9 +126,10 @@ register(OpDef(
     shape=lambda a, ins: ins[0],
     params=_mha_params, flops=_mha_flops,
     meta={"products": lambda a, ins: 4 * ins[0].shape[0] * ins[0].shape[1]
-          * ((ins * 3) if len(ins) == 1 else ins)[1].shape[1] * a["embed_dim"]},
+          * _qkv(a, ins)[1].shape[1] * a["embed_dim"]},
     doc="torch.nn.MultiheadAttention (batch first). Piped: self-attention; called with "
-        "(query, key, value): cross-attention. `causal` masks key j > query i (top-left).",
+        "(query, key, value): cross-attention. `causal` masks key j > query i (top-left); "
+        "`key_padding_mask=` (bool [B, Tk]) hides the keys where it is true.",
 ))
 
 
@@ -128,4 +173,68 @@ register(OpDef(
     flops=_add_flops,
     doc="Bahdanau attention: score_t = w . tanh(Wq q + Wk v_t + b); weights = softmax over t; "
         "result = sum_t weights_t v_t.",
+))
+
+
+def _attention_norm(a: dict, ins: list[TensorType]) -> dict:
+    op = "Attention"
+    positional, mask = split_mask(a, ins)
+    q, k, v = query_key_value(op, positional)
+    check_mask(op, mask, q, k)
+    d = need_known(op, "model dimension", q.shape[2])
+    for t, what in ((k, "key"), (v, "value")):
+        if t.shape[2] != d:
+            raise Problem("E0303", f"the {what} of `{op}` must have the query's width {d}",
+                          label=f"query {fmt(q)}, {what} {fmt(t)}",
+                          hint="project it first: `|> Linear(...)`")
+    heads = a["heads"]
+    kv_heads = heads if a["kv_heads"] is None else a["kv_heads"]
+    heads_divide(op, "model dimension", d, heads)
+    heads_divide(op, "query heads", heads, kv_heads, "kv_heads")
+    head_dim = d // heads
+    if a["rotary"] and head_dim % 2:
+        raise Problem("E0403", f"`rotary` needs an even head size in `{op}`",
+                      label=f"{d} / {heads} heads = {head_dim}",
+                      hint="rotary embeddings pair the two halves of each head")
+    return {**a, "kv_heads": kv_heads, "dim": d, "head_dim": head_dim,
+            "self_attention": len(positional) == 1, "key_padding_mask": mask is not None}
+
+
+def _attention_params(a: dict, ins: list[TensorType]) -> list[ParamSpec]:
+    """Four nn.Linear layers with their default init, in Hugging Face's names and order."""
+    d, kv = a["dim"], a["kv_heads"] * a["head_dim"]
+    ps = []
+    for name, rows in (("q_proj", d), ("k_proj", kv), ("v_proj", kv), ("o_proj", d)):
+        ps.append(ParamSpec(name=f"{name}.weight", shape=(rows, d),
+                            init=fan_in_uniform(f"{name}.weight")))
+        if a["bias"]:
+            ps.append(ParamSpec(name=f"{name}.bias", shape=(rows,),
+                                init=fan_in_uniform(f"{name}.weight")))
+    return ps
+
+
+def _attention_flops(a: dict, ins: list[TensorType], out: TensorType) -> Flops:
+    q, k, _ = _qkv(a, ins)
+    b, tq, tk = q.shape[0], q.shape[1], k.shape[1]
+    d, kv = a["dim"], a["kv_heads"] * a["head_dim"]
+    proj = 2 * b * (tq * d * d + 2 * tk * d * kv + tq * d * d)
+    products = 4 * b * a["heads"] * tq * tk * a["head_dim"]
+    return Flops(flops=proj + products, other=3 * b * a["heads"] * tq * tk)
+
+
+register(OpDef(
+    name="Attention", kind="layer", category="attention",
+    inputs=("query", "key", "value", "key_padding_mask"), min_inputs=1,
+    keyword_inputs=("key_padding_mask",),
+    args=(Arg("heads", "int", min=1), Arg("kv_heads", "int", None, min=1),
+          Arg("causal", "bool", False), Arg("bias", "bool", False), Arg("rotary", "bool", False),
+          Arg("rope_base", "float", 10000.0, min=POSITIVE),
+          Arg("dropout", "float", 0.0, min=0, max=1, max_exclusive=True)),
+    normalize=_attention_norm, stem="attn", derives=("dim", "head_dim", "self_attention"),
+    training=lambda a: a["dropout"] > 0, output_reusable=True,
+    shape=lambda a, ins: ins[0], params=_attention_params, flops=_attention_flops,
+    doc="The decoder attention of Llama-style models: q_proj, k_proj, v_proj, o_proj "
+        "(Hugging Face's names); query head i uses key/value head i // (heads / kv_heads); "
+        "rotary position embeddings (rotate-half) on queries and keys when `rotary`; scores "
+        "scaled by 1/sqrt(head_dim); `causal` lets query i see keys j <= i.",
 ))

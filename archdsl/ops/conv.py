@@ -1,6 +1,8 @@
 """Convolutions and pooling, channels first. Padding is resolved to explicit (before, after)
 pairs per spatial dimension, so `"same"` means the same thing in every backend: the output is
-ceil(size / stride) and any odd padding goes after (bottom/right), as in TensorFlow."""
+ceil(size / stride) and any odd padding goes after (bottom/right), as in TensorFlow. A
+convolution's `padding_mode` says what fills that padding (PyTorch's zeros, reflect,
+replicate, circular)."""
 
 from __future__ import annotations
 
@@ -20,9 +22,26 @@ from archdsl.ops.registry import (
     positive_out,
     register,
 )
-from archdsl.symbolic import Sym, format_dim
+from archdsl.symbolic import Dim, Sym, format_dim
 
-_LAYOUT = {1: "[B, C, L]", 2: "[B, C, H, W]"}
+_LAYOUT = {1: "[B, C, L]", 2: "[B, C, H, W]", 3: "[B, C, D, H, W]"}
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def check_border_padding(op: str, mode: str, pads: list[list[int]], x: TensorType,
+                         axes: list[int]) -> None:
+    """`reflect` needs each pad below the padded dimension's size, `circular` at most that
+    size (F.pad). A symbolic size is assumed large enough, as a slice bound is."""
+    if mode not in ("reflect", "circular"):
+        return
+    for axis, pair_ in zip(axes, pads, strict=True):
+        size = x.shape[axis]
+        worst = max(pair_)
+        if isinstance(size, int) and (worst >= size if mode == "reflect" else worst > size):
+            rule = "below" if mode == "reflect" else "at most"
+            raise Problem("E0403", f"`{mode}` padding of `{op}` must be {rule} the size it pads",
+                          label=f"padding {worst} on dimension {axis} of size {size} in {fmt(x)}",
+                          hint="pad less, or use \"replicate\" or \"constant\"")
 
 
 def _resolve_padding(op: str, padding, kernel, stride, dilation, sizes) -> list[list[int]]:
@@ -63,6 +82,9 @@ def _conv_norm(n: int):
             raise Problem("E0403", f"`groups` must divide the input and output channels of `{op}`",
                           label=f"in {c}, out {a['out']}, groups {g}")
         padding = _resolve_padding(op, a["padding"], kernel, stride, dilation, x.shape[2:])
+        mode = a["padding_mode"]
+        check_border_padding(op, "constant" if mode == "zeros" else mode, padding, x,
+                             list(range(2, n + 2)))
         return {**a, "in": c, "kernel": list(kernel), "stride": list(stride),
                 "dilation": list(dilation), "padding": padding}
     return norm
@@ -94,66 +116,77 @@ def _conv_flops(a: dict, ins: list[TensorType], out: TensorType) -> Flops:
     return Flops(flops=numel(out.shape) * per_out, other=numel(out.shape) if a["bias"] else 0)
 
 
-for _n in (1, 2):
+for _n in (1, 2, 3):
     register(OpDef(
         name=f"Conv{_n}d", kind="layer", category="conv",
         args=(Arg("out", "int", min=1), Arg("kernel", "ints", min=1),
               Arg("stride", "ints", 1, min=1), Arg("padding", "padding", 0, min=0),
               Arg("dilation", "ints", 1, min=1), Arg("groups", "int", 1, min=1),
-              Arg("bias", "bool", True)),
+              Arg("bias", "bool", True),
+              Arg("padding_mode", "str", "zeros",
+                  choices=("zeros", "reflect", "replicate", "circular"))),
         normalize=_conv_norm(_n), shape=_conv_shape(_n), params=_conv_params,
         flops=_conv_flops, derives=("in",), stem="conv", output_reusable=True,
         doc=f"{_n}-d convolution (cross-correlation), as torch.nn.Conv{_n}d.",
     ))
 
 
-def _convt_norm(a: dict, ins: list[TensorType]) -> dict:
-    op = "ConvTranspose2d"
-    (x,) = ins
-    need_float(op, x)
-    need_rank(op, x, (4,), _LAYOUT[2])
-    c = need_known(op, "channel count", x.shape[1])
-    g = a["groups"]
-    if c % g or a["out"] % g:
-        raise Problem("E0403", f"`groups` must divide the input and output channels of `{op}`",
-                      label=f"in {c}, out {a['out']}, groups {g}")
-    stride = pair(a["stride"], 2, "stride", op)
-    outp = pair(a["output_padding"], 2, "output_padding", op)
-    for o, s in zip(outp, stride, strict=True):
-        if o >= s:
-            raise Problem("E0403", "`output_padding` must be smaller than `stride`",
-                          label=f"output_padding {o}, stride {s}")
-    return {**a, "in": c, "kernel": list(pair(a["kernel"], 2, "kernel", op)),
-            "stride": list(stride), "padding": list(pair(a["padding"], 2, "padding", op)),
-            "output_padding": list(outp)}
+def _convt_norm(n: int):
+    op = f"ConvTranspose{n}d"
+
+    def norm(a: dict, ins: list[TensorType]) -> dict:
+        (x,) = ins
+        need_float(op, x)
+        need_rank(op, x, (n + 2,), _LAYOUT[n])
+        c = need_known(op, "channel count", x.shape[1])
+        g = a["groups"]
+        if c % g or a["out"] % g:
+            raise Problem("E0403", f"`groups` must divide the input and output channels of "
+                          f"`{op}`", label=f"in {c}, out {a['out']}, groups {g}")
+        stride = pair(a["stride"], n, "stride", op)
+        outp = pair(a["output_padding"], n, "output_padding", op)
+        for o, s in zip(outp, stride, strict=True):
+            if o >= s:
+                raise Problem("E0403", "`output_padding` must be smaller than `stride`",
+                              label=f"output_padding {o}, stride {s}")
+        return {**a, "in": c, "kernel": list(pair(a["kernel"], n, "kernel", op)),
+                "stride": list(stride), "padding": list(pair(a["padding"], n, "padding", op)),
+                "output_padding": list(outp)}
+    return norm
 
 
-def _convt_shape(a: dict, ins: list[TensorType]) -> TensorType:
-    (x,) = ins
-    dims = [positive_out("ConvTranspose2d", "output", (h - 1) * s - 2 * p + k + o, x)
-            for h, k, s, p, o in zip(x.shape[2:], a["kernel"], a["stride"], a["padding"],
-                                     a["output_padding"], strict=True)]
-    return x.with_shape((x.shape[0], a["out"], *dims))
+def _convt_shape(n: int):
+    op = f"ConvTranspose{n}d"
+
+    def shape(a: dict, ins: list[TensorType]) -> TensorType:
+        (x,) = ins
+        dims = [positive_out(op, "output", (h - 1) * s - 2 * p + k + o, x)
+                for h, k, s, p, o in zip(x.shape[2:], a["kernel"], a["stride"], a["padding"],
+                                         a["output_padding"], strict=True)]
+        return x.with_shape((x.shape[0], a["out"], *dims))
+    return shape
 
 
-register(OpDef(
-    name="ConvTranspose2d", kind="layer", category="conv",
-    args=(Arg("out", "int", min=1), Arg("kernel", "ints", min=1), Arg("stride", "ints", 1, min=1),
-          Arg("padding", "ints", 0, min=0), Arg("output_padding", "ints", 0, min=0),
-          Arg("groups", "int", 1, min=1), Arg("bias", "bool", True)),
-    normalize=_convt_norm, shape=_convt_shape, derives=("in",), stem="convt",
-    output_reusable=True,
-    params=lambda a, ins: [ParamSpec(name="weight", shape=(a["in"], a["out"] // a["groups"],
-                                                            *a["kernel"]),
-                                     init=fan_in_uniform("weight"))]
-    + ([ParamSpec(name="bias", shape=(a["out"],), init=fan_in_uniform("weight"))]
-       if a["bias"] else []),
-    flops=lambda a, ins, out: Flops(
-        flops=2 * numel(ins[0].shape) * (a["out"] // a["groups"]) * numel(a["kernel"]),
-        other=numel(out.shape) if a["bias"] else 0),
-    doc="Transposed 2-d convolution, as torch.nn.ConvTranspose2d "
-        "(weight [in, out/groups, kh, kw]).",
-))
+for _n in (1, 2):
+    register(OpDef(
+        name=f"ConvTranspose{_n}d", kind="layer", category="conv",
+        args=(Arg("out", "int", min=1), Arg("kernel", "ints", min=1),
+              Arg("stride", "ints", 1, min=1), Arg("padding", "ints", 0, min=0),
+              Arg("output_padding", "ints", 0, min=0), Arg("groups", "int", 1, min=1),
+              Arg("bias", "bool", True)),
+        normalize=_convt_norm(_n), shape=_convt_shape(_n), derives=("in",), stem="convt",
+        output_reusable=True,
+        params=lambda a, ins: [ParamSpec(name="weight", shape=(a["in"], a["out"] // a["groups"],
+                                                                *a["kernel"]),
+                                         init=fan_in_uniform("weight"))]
+        + ([ParamSpec(name="bias", shape=(a["out"],), init=fan_in_uniform("weight"))]
+           if a["bias"] else []),
+        flops=lambda a, ins, out: Flops(
+            flops=2 * numel(ins[0].shape) * (a["out"] // a["groups"]) * numel(a["kernel"]),
+            other=numel(out.shape) if a["bias"] else 0),
+        doc=f"Transposed {_n}-d convolution, as torch.nn.ConvTranspose{_n}d "
+            "(weight [in, out/groups, *kernel]).",
+    ))
 
 
 # ---- pooling ----------------------------------------------------------------------------
@@ -173,63 +206,93 @@ def _pool_norm(op: str, n: int):
     return norm
 
 
+def _pool_size(op: str, h: Dim, k: int, s: int, p: int, ceil_mode: bool, x: TensorType) -> Dim:
+    """PyTorch's pooling output size. With `ceil_mode` a last window that would start past the
+    input and its left padding is dropped; that cannot happen when s <= k - p, and otherwise
+    depends on the size modulo s, which must then be known."""
+    if not ceil_mode:
+        return positive_out(op, "output", (h + 2 * p - k) // s + 1, x)
+    out = (h + 2 * p - k + s - 1) // s + 1
+    if isinstance(h, Sym):
+        if s > k - p:
+            raise Problem("E0405", f"the `ceil_mode` output size of `{op}` depends on the "
+                          "input size modulo the stride", label=f"the size is the symbolic "
+                          f"`{format_dim(h)}` with kernel {k}, stride {s}, padding {p}",
+                          hint="give that size as a number, or use ceil_mode=false")
+    elif (out - 1) * s >= h + p:
+        out -= 1
+    return positive_out(op, "output", out, x)
+
+
 def _pool_shape(op: str):
     def shape(a: dict, ins: list[TensorType]) -> TensorType:
         (x,) = ins
-        dims = [positive_out(op, "output", (h + 2 * p - k) // s + 1, x)
+        dims = [_pool_size(op, h, k, s, p, a["ceil_mode"], x)
                 for h, k, s, p in zip(x.shape[2:], a["kernel"], a["stride"], a["padding"],
                                       strict=True)]
         return x.with_shape((*x.shape[:2], *dims))
     return shape
 
 
+_POOL_ARGS = (Arg("kernel", "ints", min=1), Arg("stride", "ints", None, min=1),
+              Arg("padding", "ints", 0, min=0), Arg("ceil_mode", "bool", False))
+
 for _kind in ("Max", "Avg"):
-    for _n in (1, 2):
+    for _n in (1, 2, 3):
         _name = f"{_kind}Pool{_n}d"
         register(OpDef(
             name=_name, kind="layer", category="pool",
-            args=(Arg("kernel", "ints", min=1), Arg("stride", "ints", None, min=1),
-                  Arg("padding", "ints", 0, min=0)),
+            args=_POOL_ARGS + ((Arg("count_include_pad", "bool", True),) if _kind == "Avg"
+                               else ()),
             normalize=_pool_norm(_name, _n), shape=_pool_shape(_name), stem=f"{_kind.lower()}pool",
             flops=lambda a, ins, out: Flops(other=numel(out.shape) * numel(a["kernel"])),
             doc=f"{_n}-d {_kind.lower()} pooling; stride defaults to the kernel"
-                + ("; padded zeros count in the average (count_include_pad)." if _kind == "Avg"
+                + ("; padded zeros count in the average when count_include_pad." if _kind == "Avg"
                    else "; padding never wins the max."),
         ))
 
 
-def _adaptive_norm(a: dict, ins: list[TensorType]) -> dict:
-    (x,) = ins
-    need_float("AdaptiveAvgPool2d", x)
-    need_rank("AdaptiveAvgPool2d", x, (4,), _LAYOUT[2])
-    size = pair(a["size"], 2, "size", "AdaptiveAvgPool2d")
-    for h in x.shape[2:]:
-        need_known("AdaptiveAvgPool2d", "input size", h)
-    return {**a, "size": list(size)}
+def _adaptive_norm(op: str, n: int):
+    def norm(a: dict, ins: list[TensorType]) -> dict:
+        (x,) = ins
+        need_float(op, x)
+        need_rank(op, x, (n + 2,), _LAYOUT[n])
+        size = pair(a["size"], n, "size", op)
+        for h in x.shape[2:]:
+            need_known(op, "input size", h)
+        return {**a, "size": list(size)}
+    return norm
 
 
-register(OpDef(
-    name="AdaptiveAvgPool2d", kind="layer", category="pool",
-    args=(Arg("size", "ints", min=1),),
-    normalize=_adaptive_norm, stem="avgpool",
-    shape=lambda a, ins: ins[0].with_shape((*ins[0].shape[:2], *a["size"])),
-    flops=lambda a, ins, out: Flops(other=numel(ins[0].shape)),
-    doc="Average pooling to a fixed output size, PyTorch's bins.",
-))
+for _name, _n, _kind in (("AdaptiveAvgPool1d", 1, "Avg"), ("AdaptiveAvgPool2d", 2, "Avg"),
+                         ("AdaptiveMaxPool2d", 2, "Max")):
+    register(OpDef(
+        name=_name, kind="layer", category="pool",
+        args=(Arg("size", "ints", min=1),),
+        normalize=_adaptive_norm(_name, _n), stem=f"{_kind.lower()}pool",
+        shape=lambda a, ins: ins[0].with_shape((*ins[0].shape[:2], *a["size"])),
+        flops=lambda a, ins, out: Flops(other=numel(ins[0].shape)),
+        doc=f"{'Average' if _kind == 'Avg' else 'Maximum'} pooling to a fixed output size, "
+            "PyTorch's bins.",
+    ))
 
 
-def _global_shape(a: dict, ins: list[TensorType]) -> TensorType:
-    (x,) = ins
-    need_float("GlobalAvgPool", x)
-    if x.rank < 3:
-        raise Problem("E0303", "`GlobalAvgPool` expects [B, C, ...] with spatial dimensions",
-                      label=f"got {fmt(x)}")
-    return x.with_shape(x.shape[:2])
+def _global_shape(op: str):
+    def shape(a: dict, ins: list[TensorType]) -> TensorType:
+        (x,) = ins
+        need_float(op, x)
+        if x.rank < 3:
+            raise Problem("E0303", f"`{op}` expects [B, C, ...] with spatial dimensions",
+                          label=f"got {fmt(x)}")
+        return x.with_shape(x.shape[:2])
+    return shape
 
 
-register(OpDef(
-    name="GlobalAvgPool", kind="layer", category="pool", args=(), stem="avgpool",
-    shape=_global_shape,
-    flops=lambda a, ins, out: Flops(other=numel(ins[0].shape)),
-    doc="Mean over every dimension after the channels: [B, C, ...] -> [B, C].",
-))
+for _kind in ("Avg", "Max"):
+    register(OpDef(
+        name=f"Global{_kind}Pool", kind="layer", category="pool", args=(),
+        stem=f"{_kind.lower()}pool", shape=_global_shape(f"Global{_kind}Pool"),
+        flops=lambda a, ins, out: Flops(other=numel(ins[0].shape)),
+        doc=f"{'Mean' if _kind == 'Avg' else 'Maximum'} over every dimension after the "
+            "channels: [B, C, ...] -> [B, C].",
+    ))

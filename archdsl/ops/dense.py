@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from archdsl.diagnostics import Problem
 from archdsl.graph import ParamSpec, TensorType
-from archdsl.ops.init import NAMED, STANDARD_NORMAL, fan_in_uniform
+from archdsl.ops.init import (
+    FAN_IN_INITS,
+    NAMED,
+    STANDARD_NORMAL,
+    constant,
+    fan_in_uniform,
+    zero_row,
+)
 from archdsl.ops.registry import (
     Arg,
     Flops,
@@ -48,14 +55,29 @@ def _embedding_shape(a: dict, ins: list[TensorType]) -> TensorType:
     return TensorType(dtype="f32", shape=(*x.shape, a["dim"]))
 
 
+def _embedding_norm(a: dict, ins: list[TensorType]) -> dict:
+    """`padding_idx` in [-num, num), negative counting from the end; stored non-negative."""
+    idx, num = a["padding_idx"], a["num"]
+    if idx is None:
+        return a
+    if not -num <= idx < num:
+        raise Problem("E0403", f"`padding_idx` of `Embedding` must be in [{-num}, {num})",
+                      label=f"got {idx} for {num} rows",
+                      hint=f"rows count from 0: the last is {num - 1}, or -1")
+    return {**a, "padding_idx": idx % num}
+
+
 register(OpDef(
     name="Embedding", kind="layer", category="dense", stem="embed",
-    args=(Arg("num", "int", min=1), Arg("dim", "int", min=1)),
-    shape=_embedding_shape,
-    params=lambda a, ins: [ParamSpec(name="weight", shape=(a["num"], a["dim"]),
-                                     init=STANDARD_NORMAL)],
+    args=(Arg("num", "int", min=1), Arg("dim", "int", min=1), Arg("padding_idx", "int", None)),
+    normalize=_embedding_norm, shape=_embedding_shape,
+    params=lambda a, ins: [ParamSpec(
+        name="weight", shape=(a["num"], a["dim"]),
+        init=STANDARD_NORMAL if a["padding_idx"] is None else
+        zero_row(STANDARD_NORMAL, a["padding_idx"]))],
     flops=lambda a, ins, out: Flops(),
-    doc="A lookup table of `num` rows of size `dim`.",
+    doc="A lookup table of `num` rows of size `dim`; row `padding_idx` starts at zero and gets "
+        "no gradient.",
 ))
 
 
@@ -104,21 +126,33 @@ def _parameter_norm(args: dict, ins: list[TensorType]) -> dict:
         if d < 1:
             raise Problem("E0403", "every size in the shape of `Parameter` must be at least 1",
                           label=f"got {d}")
-    if args["init"] == "xavier_uniform" and len(shape) < 2:
-        raise Problem("E0403", "`init=\"xavier_uniform\"` needs a shape of rank 2 or more",
+    init = args["init"]
+    if init in FAN_IN_INITS and len(shape) < 2:
+        raise Problem("E0403", f"`init=\"{init}\"` needs a shape of rank 2 or more",
                       label=f"the shape {shape} has no fan-in and fan-out",
-                      hint='use "normal", "uniform" or "zeros" for a vector')
+                      hint='use "normal", "uniform", "zeros" or "constant" for a vector')
+    if (init == "constant") != (args["value"] is not None):
+        raise Problem("E0401", "`init=\"constant\"` of `Parameter` needs a `value`"
+                      if init == "constant" else
+                      "`value` of `Parameter` is only for `init=\"constant\"`",
+                      label=f"init \"{init}\"" + (", no value" if init == "constant" else
+                                                   f", value {args['value']}"),
+                      hint='`Parameter([C], init="constant", value=1e-6)`')
     return {**args, "shape": shape}
+
+
+def _parameter_init(a: dict) -> tuple:
+    return constant(a["value"]) if a["init"] == "constant" else NAMED[a["init"]]
 
 
 register(OpDef(
     name="Parameter", kind="layer", category="dense", inputs=(), min_inputs=0,
     args=(Arg("shape", "any"),
-          Arg("init", "str", "normal",
-              choices=tuple(NAMED))),
+          Arg("init", "str", "normal", choices=(*NAMED, "constant")),
+          Arg("value", "float", None)),
     normalize=_parameter_norm, stem="param",
     shape=lambda a, ins: TensorType(dtype="f32", shape=tuple(a["shape"])),
-    params=lambda a, ins: [ParamSpec(name="", shape=tuple(a["shape"]), init=NAMED[a["init"]])],
+    params=lambda a, ins: [ParamSpec(name="", shape=tuple(a["shape"]), init=_parameter_init(a))],
     flops=lambda a, ins, out: Flops(),
-    doc="A learned tensor of the given shape (class tokens, position tables).",
+    doc="A learned tensor of the given shape (class tokens, position tables, layer scale).",
 ))

@@ -11,7 +11,10 @@ one of the plain distributions every backend can draw from:
   the convolutions (`kaiming_uniform_(a=sqrt(5))` and its bias rule) and recurrent layers;
 - `("xavier_uniform",)`: `nn.init.xavier_uniform_` of this parameter's shape;
 - `("kaiming_uniform",)`, `("kaiming_normal",)`: `nn.init.kaiming_*_` with its defaults
-  (a=0, fan_in, leaky_relu).
+  (a=0, fan_in, leaky_relu);
+- `("zero_row", row, *inner)`: the recipe `inner`, then row `row` set to zero (the padding row
+  of `nn.Embedding(padding_idx=row)`). It stays a `zero_row` once resolved, around the
+  resolved `inner`.
 
 fan_in is PyTorch's: `shape[1] * prod(shape[2:])`.
 """
@@ -31,6 +34,14 @@ XAVIER_UNIFORM: Init = ("xavier_uniform",)
 
 def fan_in_uniform(of: str) -> Init:
     return ("fan_in_uniform", of)
+
+
+def constant(value: float) -> Init:
+    return ("constant", value)
+
+
+def zero_row(inner: Init, row: int) -> Init:
+    return ("zero_row", row, *inner)
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -56,10 +67,13 @@ def resolve(init: Init, shape: tuple[int, ...], shapes: Mapping[str, tuple[int, 
         return ("uniform", -bound, bound)
     if kind == "kaiming_normal":
         return ("normal", 0.0, math.sqrt(2 / fans(shape)[0]))
+    if kind == "zero_row":
+        return ("zero_row", init[1], *resolve(init[2:], shape, shapes))
     return tuple(init)
 
 
-# The `init` choices of the `Parameter` layer (docs/language.md), by name.
+# The `init` choices of the `Parameter` layer (docs/language.md), by name; `"constant"` takes
+# its `value` from the layer's arguments.
 NAMED: dict[str, Init] = {
     "normal": STANDARD_NORMAL,
     "zeros": ZEROS,
@@ -67,4 +81,7 @@ NAMED: dict[str, Init] = {
     "uniform": ("uniform", 0.0, 1.0),
     "xavier_uniform": XAVIER_UNIFORM,
     "trunc_normal": ("trunc_normal", 0.02, 0.04),
+    "kaiming_uniform": ("kaiming_uniform",),
+    "kaiming_normal": ("kaiming_normal",),
 }
+FAN_IN_INITS = ("xavier_uniform", "kaiming_uniform", "kaiming_normal")  # need 2+ dimensions

@@ -28,7 +28,8 @@ REQUIRED: Any = _Required()
 
 @dataclass(frozen=True)
 class Arg:
-    """One argument. `kind`: int, float, bool, str, ints (int or tuple), padding, dims, dim, any."""
+    """One argument. `kind`: int, float, number (an int or a float, kept as given), bool, str,
+    ints (int or tuple), padding, dims, dim, any."""
 
     name: str
     kind: str
@@ -49,7 +50,8 @@ class Flops:
 
 
 Args = dict[str, Any]
-ShapeRule = Callable[[Args, list[TensorType]], TensorType]
+# A multi-output op's rule (`multi_output(args)` true) returns one type per output.
+ShapeRule = Callable[[Args, list[TensorType]], TensorType | list[TensorType]]
 ParamRule = Callable[[Args, list[TensorType]], list[ParamSpec]]
 FlopRule = Callable[[Args, list[TensorType], TensorType], Flops]
 Normalizer = Callable[[Args, list[TensorType]], Args]
@@ -86,6 +88,15 @@ class OpDef:
     arguments `normalize` infers from the inputs (`in`, `num_features`), which a generated
     constructor takes from the input's size; `stem` names an unnamed layer (`conv` gives
     `conv1`, `conv2`).
+
+    How it is called: `keyword_inputs` are inputs given only by keyword
+    (`key_padding_mask=m`); when given they follow the positional inputs in the node's
+    inputs, and the node's arguments say which were given (`key_padding_mask: True`; the
+    layer's arguments do not: that is a fact of one call). `number_inputs` may be numbers
+    instead of tensors (`where(c, x, 0.0)`): a number is held in the arguments under the
+    input's name (None there for a tensor) and is not among the node's inputs.
+    `multi_output(args)`: the shape rule returns a list of types, and the op evaluates to a
+    tuple of `part` nodes, one per output (docs/ir.md).
     """
 
     name: str
@@ -107,11 +118,18 @@ class OpDef:
     output_reusable: bool = False
     training: ArgsTest = never
     alias: ArgsTest = never
+    keyword_inputs: tuple[str, ...] = ()
+    number_inputs: tuple[str, ...] = ()
+    multi_output: ArgsTest = never
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_min_inputs(self) -> int:
-        return len(self.inputs) if self.min_inputs is None else self.min_inputs
+        return len(self.positional_inputs) if self.min_inputs is None else self.min_inputs
+
+    @property
+    def positional_inputs(self) -> tuple[str, ...]:
+        return tuple(n for n in self.inputs if n not in self.keyword_inputs)
 
     @property
     def name_stem(self) -> str:
@@ -189,13 +207,14 @@ def bind_args(op: OpDef, positional: list[Any], keywords: dict[str, Any],
 def _signature_hint(op: OpDef) -> str:
     parts = []
     for a in op.args:
-        parts.append(a.name if a.default is REQUIRED else f"{a.name}={_show(a.default)}")
+        parts.append(a.name if a.default is REQUIRED else f"{a.name}={show_value(a.default)}")
     if op.variadic:
         parts.insert(0, f"{op.variadic}...")
     return f"`{op.name}({', '.join(parts)})`"
 
 
-def _show(v: Any) -> str:
+def show_value(v: Any) -> str:
+    """A value as a spec writes it: `true`, `"same"`, `(1, 2)`."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
@@ -213,10 +232,10 @@ def check_arg(op: str, decl: Arg, v: Any) -> Any:
                           label=f"`{decl.name}` is the symbolic `{format_dim(v)}`")
         if not isinstance(v, int) or isinstance(v, bool):
             raise _wrong_type(op, decl, v, "an integer")
-    elif kind == "float":
+    elif kind in ("float", "number"):  # a number argument keeps an int an int
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise _wrong_type(op, decl, v, "a number")
-        v = float(v)
+        v = float(v) if kind == "float" else v
     elif kind == "bool":
         if not isinstance(v, bool):
             raise _wrong_type(op, decl, v, "`true` or `false`")
@@ -245,10 +264,10 @@ def check_arg(op: str, decl: Arg, v: Any) -> Any:
                 raise _wrong_type(op, decl, v, "a list of sizes")
         return items
     if decl.choices is not None and v not in decl.choices:
-        opts = ", ".join(_show(c) for c in decl.choices)
+        opts = ", ".join(show_value(c) for c in decl.choices)
         raise Problem("E0403", f"`{decl.name}` of `{op}` must be one of {opts}",
-                      label=f"got {_show(v)}")
-    if kind in ("int", "float", "dim"):
+                      label=f"got {show_value(v)}")
+    if kind in ("int", "float", "number", "dim"):
         _check_range(op, decl, v)
     return v
 
@@ -266,7 +285,7 @@ def _check_range(op: str, decl: Arg, v: float) -> None:
         else:
             want = f"at most {_num(hi)}"
         raise Problem("E0403", f"`{decl.name}` of `{op}` must be {want}",
-                      label=f"got {_show(v)}")
+                      label=f"got {show_value(v)}")
 
 
 def _num(x: float) -> str:
@@ -275,7 +294,7 @@ def _num(x: float) -> str:
 
 def _wrong_type(op: str, decl: Arg, v: Any, want: str) -> Problem:
     return Problem("E0402", f"`{decl.name}` of `{op}` must be {want}",
-                   label=f"got {kind_of(v)} {_show(v) if not hasattr(v, 'kind_name') else ''}"
+                   label=f"got {kind_of(v)} {show_value(v) if not hasattr(v, 'kind_name') else ''}"
                    .rstrip())
 
 

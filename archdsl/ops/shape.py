@@ -185,7 +185,8 @@ register(OpDef(name="concat", kind="function", category="shape", inputs=("tensor
                doc="concat([a, b], dim=1): join along one dimension (default 0, as torch.cat)."))
 
 
-def _reduce_norm(op: str):
+def reduce_norm(op: str):
+    """`dim`: None (every dimension), an int or a list of them; normalized to non-negative."""
     def norm(a: dict, ins: list[TensorType]) -> dict:
         r = ins[0].rank
         d = a["dim"]
@@ -212,17 +213,22 @@ def _reduce_shape(op: str):
                           hint="average in f32: `mean(x * 1.0, ...)`")
         if x.dtype not in FLOAT_DTYPES:
             x = TensorType.model_construct(dtype="i64", shape=x.shape)
-        dims = set(range(x.rank)) if a["dim"] is None else set(a["dim"])
-        if a["keepdim"]:
-            return x.with_shape([1 if i in dims else d for i, d in enumerate(x.shape)])
-        return x.with_shape([d for i, d in enumerate(x.shape) if i not in dims])
+        return reduced(x, a)
     return shape
+
+
+def reduced(x: TensorType, a: dict) -> TensorType:
+    """`x` without the dimensions `a["dim"]` (all when None), or with them kept as 1."""
+    dims = set(range(x.rank)) if a["dim"] is None else set(a["dim"])
+    if a["keepdim"]:
+        return x.with_shape([1 if i in dims else d for i, d in enumerate(x.shape)])
+    return x.with_shape([d for i, d in enumerate(x.shape) if i not in dims])
 
 
 for _name in ("mean", "sum"):
     register(OpDef(name=_name, kind="function", category="shape",
                    args=(Arg("dim", "any", None), Arg("keepdim", "bool", False)),
-                   normalize=_reduce_norm(_name), shape=_reduce_shape(_name),
+                   normalize=reduce_norm(_name), shape=_reduce_shape(_name),
                    flops=lambda a, ins, out: Flops(other=numel(ins[0].shape)),
                    doc=f"{_name}(x, dim, keepdim=false) over one dimension or a list of them."))
 
@@ -270,3 +276,100 @@ register(OpDef(name="getitem", kind="function", category="shape", args=(Arg("ind
                meta={"internal": True},
                shape=_index_shape, flops=lambda a, ins, out: _FREE,
                doc="x[:, -1], x[:, 0:4]: integers drop a dimension, slices keep it."))
+
+
+def new_axis(op: str, axis: int, t: TensorType) -> int:
+    """Where a new dimension goes in `t` (`unsqueeze`, `stack`), made non-negative."""
+    r = t.rank + 1
+    if not -r <= axis < r:
+        raise Problem("E0307", f"dimension {axis} is out of range for `{op}`",
+                      label=f"a new dimension of the rank-{t.rank} {fmt(t)} goes at one of "
+                            f"[{-r}, {r - 1}]")
+    return axis % r
+
+
+def _stack_norm(a: dict, ins: list[TensorType]) -> dict:
+    if not ins:
+        raise Problem("E0303", "`stack` needs at least one tensor", label="got an empty list")
+    return {**a, "dim": new_axis("stack", a["dim"], ins[0])}
+
+
+def _stack_shape(a: dict, ins: list[TensorType]) -> TensorType:
+    first = ins[0]
+    for i, t in enumerate(ins):
+        if t.shape != first.shape:
+            raise Problem("E0306", "tensors to stack must have one shape",
+                          label=f"tensor 0 is {fmt(first)}, tensor {i} is {fmt(t)}")
+        if t.dtype != first.dtype:
+            raise Problem("E0308", "tensors to stack have different dtypes",
+                          label=f"{first.dtype} and {t.dtype}")
+    s = list(first.shape)
+    s.insert(a["dim"], len(ins))
+    return first.with_shape(s)
+
+
+register(OpDef(name="stack", kind="function", category="shape", inputs=("tensors",),
+               args=(Arg("dim", "dim", 0),), tensor_list_input=True, normalize=_stack_norm,
+               shape=_stack_shape, flops=lambda a, ins, out: _FREE,
+               doc="stack([a, b], dim=0): join equal tensors along a new dimension (as "
+                   "torch.stack; like `concat`, one dtype)."))
+
+
+def _unsqueeze_norm(a: dict, ins: list[TensorType]) -> dict:
+    return {**a, "dim": new_axis("unsqueeze", a["dim"], ins[0])}
+
+
+def _unsqueeze_shape(a: dict, ins: list[TensorType]) -> TensorType:
+    s = list(ins[0].shape)
+    s.insert(a["dim"], 1)
+    return ins[0].with_shape(s)
+
+
+register(OpDef(name="unsqueeze", kind="function", category="shape", args=(Arg("dim", "dim"),),
+               normalize=_unsqueeze_norm, shape=_unsqueeze_shape,
+               flops=lambda a, ins, out: _FREE, doc="A new dimension of size 1 at `dim`."))
+
+
+def _squeeze_norm(a: dict, ins: list[TensorType]) -> dict:
+    (x,) = ins
+    axis = normalize_axis("squeeze", a["dim"], x.rank, x)
+    if x.shape[axis] != 1:
+        raise Problem("E0303", f"`squeeze` removes only a dimension of size 1; dimension "
+                      f"{axis} is {format_dim(x.shape[axis])}", label=f"the tensor is {fmt(x)}",
+                      hint="a symbolic dimension is never proven to be 1" if
+                      isinstance(x.shape[axis], Sym) else None)
+    return {**a, "dim": axis}
+
+
+register(OpDef(name="squeeze", kind="function", category="shape", args=(Arg("dim", "dim"),),
+               normalize=_squeeze_norm,
+               shape=lambda a, ins: ins[0].with_shape(
+                   [d for i, d in enumerate(ins[0].shape) if i != a["dim"]]),
+               flops=lambda a, ins, out: _FREE,
+               doc="Remove dimension `dim`, which must be proven to be 1."))
+
+
+def _flatten_fn_norm(a: dict, ins: list[TensorType]) -> dict:
+    (x,) = ins
+    rank = max(x.rank, 1)  # torch.flatten of a 0-d tensor gives a 1-d one
+    start = normalize_axis("flatten", a["start"], rank, x)
+    end = normalize_axis("flatten", a["end"], rank, x)
+    if start > end:
+        raise Problem("E0307", "`start` of `flatten` comes after its `end`",
+                      label=f"start {a['start']} is dimension {start}, end {a['end']} is "
+                            f"dimension {end} of {fmt(x)}")
+    return {**a, "start": start, "end": end}
+
+
+def _flatten_fn_shape(a: dict, ins: list[TensorType]) -> TensorType:
+    s = list(ins[0].shape) or [1]
+    return ins[0].with_shape([*s[:a["start"]], numel(s[a["start"]:a["end"] + 1]),
+                              *s[a["end"] + 1:]])
+
+
+register(OpDef(name="flatten", kind="function", category="shape",
+               args=(Arg("start", "dim", 1), Arg("end", "dim", -1)),
+               normalize=_flatten_fn_norm, shape=_flatten_fn_shape,
+               flops=lambda a, ins, out: _FREE,
+               doc="torch.flatten(x, start_dim=start, end_dim=end); `start` defaults to 1, as "
+                   "nn.Flatten."))

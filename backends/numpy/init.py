@@ -19,6 +19,10 @@ def describe(layer: Layer, spec: ParamSpec) -> Init:
 
 def draw(init: Init, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     kind, *a = init
+    if kind == "zero_row":  # nn.Embedding's padding row
+        x = draw(tuple(a[1:]), shape, rng)
+        x[a[0]] = 0
+        return x
     if kind == "uniform":
         return rng.uniform(a[0], a[1], shape)
     if kind == "normal":

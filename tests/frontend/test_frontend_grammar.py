@@ -1,4 +1,4 @@
-"""Grammar coverage: a small valid spec for every construct of LANGUAGE.md sections 2-8.
+"""Grammar coverage: a small valid spec for every construct of LANGUAGE.md sections 2-8 and 10.1.
 
 Each case states, worked out by hand, what its graph must be: output types, the number of
 learned parameters, the node ops in order, and where it matters the arguments a layer or node
@@ -462,6 +462,88 @@ model Net {
              "softmax", "concat", "reshape", "transpose", "permute", "mean", "sum", "reshape",
              "expand", "mean"),
         node_args={"b": {"dim": 1}, "c": {"dim": 2}},
+    ),
+    # ---- LANGUAGE.md section 10.1 -----------------------------------------------------------
+    Case(
+        "destructuring_multi_output_values",
+        """block Two(d: int) {
+    input x: [B, d]
+    output low = x * 2.0
+    output high = x + 1.0
+}
+
+model Net {
+    input x: [B, 10]
+    a, b = x |> Two(10)
+    p, q, r = split(x, 4, dim=1)
+    u, v = chunk(a, 2, dim=1)
+    parts = split(b, [3, 7], dim=1)
+    first = parts[0]
+    last = parts[-1]
+    output y = concat([p, q, r], dim=1) - concat([u, v], dim=1) |> Linear(10)
+    output z = concat([first, last, v], dim=1)
+    output w = (u, v) |> maximum
+}
+""",
+        outputs={"y": "f32[B, 10]", "z": "f32[B, 15]", "w": "f32[B, 5]"}, params=110,
+        # a block's outputs are its nodes; a multi-output op is one node and a part per output
+        ops=("mul", "add", "split", "part", "part", "part", "chunk", "part", "part", "split",
+             "part", "part", "concat", "concat", "sub", "Linear", "concat", "maximum"),
+        node_args={"p": {"index": 0}, "r": {"index": 2}, "first": {"index": 0},
+                   "last": {"index": 1}},
+    ),
+    Case(
+        "destructuring_rebinds_state_in_a_loop",
+        """model Net {
+    input x: [B, 5, 4]
+    cell = LSTMCell(8)
+    h, c = cell(x[:, 0])
+    for t in range(1, 5, 2) {
+        h, c = cell(x[:, t], h, c)
+        c, h = (h, c)
+    }
+    output y = h
+    output s = c
+}
+""",
+        # one cell shared by three calls; inside the loop the states swap (t = 1, 3)
+        outputs={"y": "f32[B, 8]", "s": "f32[B, 8]"}, params=4 * 8 * (4 + 8) + 2 * 4 * 8,
+        ops=("getitem", "LSTMCell", "part", "part") * 3,
+    ),
+    Case(
+        "recurrent_state_in_and_out",
+        """model Net {
+    input x: [B, T, 4]
+    input h0: [2, B, 6]
+    out, h = GRU(6, layers=2, return_state=true)(x, h0)
+    output y = out
+    output last = h[-1]
+}
+""",
+        outputs={"y": "f32[B, T, 6]", "last": "f32[B, 6]"},
+        params=3 * 6 * (4 + 6) + 2 * 18 + 3 * 6 * (6 + 6) + 2 * 18,
+        ops=("GRU", "part", "part", "getitem"),
+    ),
+    Case(
+        "tensor_comparisons_powers_and_promotion",
+        """model Net {
+    input x: [B, 4]
+    input t: i64[B, 4]
+    mask = x * 2 > x + 1
+    keep = t != 0
+    output a = where(mask, x ** 2 * 3, -x ** 2)
+    output b = t / t
+    output c = keep * 1
+    output d = keep + keep
+    output e = 2 * x ** 0.5 >= 1.5
+}
+""",
+        # `**` binds tighter than unary minus and `*`; comparisons looser than arithmetic
+        outputs={"a": "f32[B, 4]", "b": "f32[B, 4]", "c": "i64[B, 4]", "d": "bool[B, 4]",
+                 "e": "bool[B, 4]"}, params=0,
+        ops=("mul", "add", "gt", "ne", "pow", "mul", "pow", "neg", "where", "div", "mul", "add",
+             "pow", "mul", "ge"),
+        node_args={"keep": {"scalar": 0}, "c": {"scalar": 1}},
     ),
 ]
 

@@ -250,6 +250,204 @@ PASSING = [
     Ok("getitem", {"x": "[B, T, 8]"}, "x[:, ::2]", "f32[B, (T + 1)//2, 8]"),
     Ok("param", {"t": "i64[B, T]"}, "(t |> wte) @ transpose(wte.weight, 0, 1)",
        "f32[B, T, 100]", pre="wte = Embedding(100, 16)"),
+    # ---- LANGUAGE.md section 10: activations ---------------------------------------------
+    Ok("ReLU6", X4, "x |> ReLU6", "f32[B, 4]", {}),
+    Ok("relu6", {"x": "f16[B, 4]"}, "relu6(x)", "f16[B, 4]"),
+    Ok("Hardswish", IMG, "x |> Hardswish", "f32[B, 3, 8, 8]", {}),
+    Ok("hardswish", X4, "hardswish(x)", "f32[B, 4]"),
+    Ok("Hardsigmoid", X4, "x |> Hardsigmoid", "f32[B, 4]", {}),
+    Ok("hardsigmoid", X4, "hardsigmoid(x)", "f32[B, 4]"),
+    Ok("Mish", X4, "x |> Mish", "f32[B, 4]", {}),
+    Ok("mish", {"x": "bf16[B, 4]"}, "mish(x)", "bf16[B, 4]"),
+    Ok("ELU", X4, "x |> ELU(alpha=0.5)", "f32[B, 4]", {}, args={"alpha": 0.5}),
+    Ok("elu", X4, "elu(x)", "f32[B, 4]", args={"alpha": 1.0}),
+    Ok("Softplus", X4, "x |> Softplus(beta=2, threshold=10)", "f32[B, 4]", {},
+       args={"beta": 2.0, "threshold": 10.0}),
+    Ok("softplus", X4, "softplus(x)", "f32[B, 4]", args={"beta": 1.0, "threshold": 20.0}),
+    Ok("PReLU", X4, "x |> PReLU", "f32[B, 4]", {"weight": (1,)},
+       args={"num_parameters": 1, "init": 0.25}),
+    Ok("PReLU", IMG, "x |> PReLU(num_parameters=3, init=0.1)", "f32[B, 3, 8, 8]",
+       {"weight": (3,)}),
+    Ok("LogSoftmax", SEQ, "x |> LogSoftmax(dim=1)", "f32[B, T, 16]", {}, args={"dim": 1}),
+    Ok("log_softmax", SEQ, "log_softmax(x)", "f32[B, T, 16]", args={"dim": 2}),
+    # ---- section 10: dropout -------------------------------------------------------------
+    Ok("Dropout1d", {"x": "[B, 4, T]"}, "x |> Dropout1d(0.2)", "f32[B, 4, T]", {},
+       args={"p": 0.2}),
+    Ok("Dropout2d", IMG, "x |> Dropout2d", "f32[B, 3, 8, 8]", {}, args={"p": 0.5}),
+    Ok("DropPath", SEQ, "x |> DropPath(0.1)", "f32[B, T, 16]", {}, args={"p": 0.1}),
+    Ok("DropPath", X4, "x |> DropPath", "f32[B, 4]", args={"p": 0.0}),
+    # ---- section 10: convolution and pooling ---------------------------------------------
+    # D (5 + 2 - 3)//1 + 1 = 5, H (6 + 2 - 3)//2 + 1 = 3, W (7 + 2 - 3)//2 + 1 = 4
+    Ok("Conv3d", {"x": "[B, 2, 5, 6, 7]"}, "x |> Conv3d(4, 3, stride=(1, 2, 2), padding=1)",
+       "f32[B, 4, 5, 3, 4]", {"weight": (4, 2, 3, 3, 3), "bias": (4,)}),
+    Ok("Conv2d", {"x": "[B, 3, H, W]"}, 'x |> Conv2d(4, 3, padding=1, padding_mode="reflect")',
+       "f32[B, 4, H, W]", {"weight": (4, 3, 3, 3), "bias": (4,)},
+       args={"padding_mode": "reflect"}),
+    Ok("Conv1d", {"x": "[B, 2, 5]"}, 'x |> Conv1d(2, 3, padding=1, padding_mode="circular")',
+       "f32[B, 2, 5]", args={"padding_mode": "circular"}),
+    # (6 - 1)*2 - 2*1 + 4 = 12; weight [in, out/groups, k]
+    Ok("ConvTranspose1d", {"x": "[B, 4, 6]"}, "x |> ConvTranspose1d(2, 4, stride=2, padding=1)",
+       "f32[B, 2, 12]", {"weight": (4, 2, 4), "bias": (2,)}),
+    Ok("ConvTranspose1d", {"x": "[B, 4, L]"}, "x |> ConvTranspose1d(2, 3, stride=2)",
+       "f32[B, 2, 2*L + 1]"),
+    Ok("MaxPool3d", {"x": "[B, 2, 4, 5, 6]"}, "x |> MaxPool3d(2)", "f32[B, 2, 2, 2, 3]", {}),
+    Ok("AvgPool3d", {"x": "[B, 2, 4, 4, 4]"},
+       "x |> AvgPool3d(3, stride=1, padding=1, count_include_pad=false)", "f32[B, 2, 4, 4, 4]",
+       args={"count_include_pad": False}),
+    # ceil((7 - 2)/2) + 1 = 4; the last window starts at 6 < 7, so it stays
+    Ok("MaxPool2d", {"x": "[B, 3, 7, 7]"}, "x |> MaxPool2d(2, ceil_mode=true)",
+       "f32[B, 3, 4, 4]", args={"ceil_mode": True}),
+    # ceil((4 - 1)/2) + 1 = 3, but the third window would start at 4, past the input: 2
+    Ok("MaxPool1d", {"x": "[B, 2, 4]"}, "x |> MaxPool1d(1, stride=2, ceil_mode=true)",
+       "f32[B, 2, 2]"),
+    # stride 2 <= kernel 3 - padding 0: no window can start past the input, so
+    # (H - 3 + 1)//2 + 1 = H//2 for every H
+    Ok("AvgPool2d", {"x": "[B, 3, H, W]"}, "x |> AvgPool2d(3, stride=2, ceil_mode=true)",
+       "f32[B, 3, H//2, W//2]"),
+    Ok("AdaptiveAvgPool1d", {"x": "[B, 4, 10]"}, "x |> AdaptiveAvgPool1d(3)", "f32[B, 4, 3]", {},
+       args={"size": [3]}),
+    Ok("AdaptiveMaxPool2d", {"x": "[B, 4, 7, 9]"}, "x |> AdaptiveMaxPool2d((2, 3))",
+       "f32[B, 4, 2, 3]", {}),
+    Ok("GlobalMaxPool", {"x": "[B, 8, 5, 5]"}, "x |> GlobalMaxPool", "f32[B, 8]", {}),
+    Ok("GlobalMaxPool", {"x": "[B, 8, T]"}, "x |> GlobalMaxPool", "f32[B, 8]"),
+    # ---- section 10: normalisation -------------------------------------------------------
+    Ok("BatchNorm3d", {"x": "[B, 4, 2, 3, 3]"}, "x |> BatchNorm3d", "f32[B, 4, 2, 3, 3]",
+       {"weight": (4,), "bias": (4,)},
+       {"running_mean": (4,), "running_var": (4,), "num_batches_tracked": ()}),
+    Ok("GroupNorm", {"x": "[B, 8, H, W]"}, "x |> GroupNorm(4)", "f32[B, 8, H, W]",
+       {"weight": (8,), "bias": (8,)}, {}, args={"num_channels": 8, "eps": 1e-5}),
+    Ok("GroupNorm", {"x": "[B, 6, T]"}, "x |> GroupNorm(3, affine=false)", "f32[B, 6, T]", {}),
+    Ok("InstanceNorm1d", {"x": "[B, 4, T]"}, "x |> InstanceNorm1d", "f32[B, 4, T]", {}, {},
+       args={"affine": False, "track_running_stats": False, "num_features": 4}),
+    Ok("InstanceNorm2d", IMG, "x |> InstanceNorm2d(affine=true, track_running_stats=true)",
+       "f32[B, 3, 8, 8]", {"weight": (3,), "bias": (3,)},
+       {"running_mean": (3,), "running_var": (3,), "num_batches_tracked": ()}),
+    Ok("LayerNorm", SEQ, "x |> LayerNorm(bias=false)", "f32[B, T, 16]", {"weight": (16,)}),
+    Ok("LayerNorm", SEQ, "x |> LayerNorm(elementwise_affine=false)", "f32[B, T, 16]", {}),
+    Ok("RMSNorm", SEQ, "x |> RMSNorm", "f32[B, T, 16]", {"weight": (16,)},
+       args={"eps": 1e-6, "dim": 16}),
+    Ok("RMSNorm", X4, "x |> RMSNorm(eps=1e-5, elementwise_affine=false)", "f32[B, 4]", {}),
+    # ---- section 10: padding and resampling ----------------------------------------------
+    # F.pad's order: (left 1, right 2) on W = 8, (top 3, bottom 4) on H = 8
+    Ok("Pad", IMG, "x |> Pad((1, 2, 3, 4))", "f32[B, 3, 15, 11]", {},
+       args={"padding": [1, 2, 3, 4], "mode": "constant", "value": 0.0}),
+    Ok("Pad", {"x": "[B, 3, H, W]"}, 'x |> Pad((2, 2, 2, 2), mode="reflect")',
+       "f32[B, 3, H + 4, W + 4]", args={"mode": "reflect"}),
+    Ok("pad", X4, "pad(x, (0, 3), value=-1.0)", "f32[B, 7]", args={"value": -1.0}),
+    Ok("pad", {"x": "i64[B, 4]"}, "pad(x, (1, 1, 2, 0))", "i64[B + 2, 6]"),
+    Ok("Upsample", IMG, "x |> Upsample(scale=2)", "f32[B, 3, 16, 16]", {},
+       args={"scale": [2.0, 2.0], "size": None, "align_corners": None}),
+    Ok("Upsample", {"x": "[B, 3, H, W]"},
+       'x |> Upsample(scale=2, mode="bilinear", align_corners=true)', "f32[B, 3, 2*H, 2*W]",
+       args={"align_corners": True, "mode": "bilinear"}),
+    Ok("Upsample", {"x": "[B, 2, 7]"}, 'x |> Upsample(scale=1.5, mode="linear")',
+       "f32[B, 2, 10]", args={"align_corners": False}),  # floor(7 * 1.5)
+    Ok("Upsample", {"x": "[B, 2, L]"}, "x |> Upsample(scale=1.5)", "f32[B, 2, L + L//2]"),
+    # PyTorch computes floor(3.0 * 0.333...) in double precision: 1, not 0
+    Ok("Upsample", {"x": "[B, 2, 3]"}, "x |> Upsample(scale=1 / 3)", "f32[B, 2, 1]"),
+    Ok("Upsample", IMG, 'x |> Upsample(size=(5, 12), mode="bicubic")', "f32[B, 3, 5, 12]",
+       args={"size": [5, 12], "scale": None}),
+    Ok("interpolate", {"x": "[B, 3, H, W]", "s": "[B, 3, S, R]"},
+       "interpolate(x, size=(S, R)) + s", "f32[B, 3, S, R]"),
+    Ok("interpolate", {"x": "[B, 3, 4, 4, 4]"}, "interpolate(x, scale=(1, 2, 0.5))",
+       "f32[B, 3, 4, 8, 2]"),
+    Ok("PixelShuffle", {"x": "[B, 12, H, W]"}, "x |> PixelShuffle(2)", "f32[B, 3, 2*H, 2*W]", {}),
+    Ok("PixelUnshuffle", {"x": "[B, 3, 8, 6]"}, "x |> PixelUnshuffle(2)", "f32[B, 12, 4, 3]", {}),
+    # ---- section 10: recurrent cells and states -------------------------------------------
+    Ok("RNNCell", X4, "x |> RNNCell(6)", "f32[B, 6]",
+       {"weight_ih": (6, 4), "weight_hh": (6, 6), "bias_ih": (6,), "bias_hh": (6,)},
+       args={"input_size": 4}),
+    Ok("GRUCell", {"x": "[B, 4]", "h": "[B, 6]"}, "GRUCell(6, bias=false)(x, h)", "f32[B, 6]",
+       {"weight_ih": (18, 4), "weight_hh": (18, 6)}),
+    Ok("LSTMCell", {"x": "[B, 4]", "h": "[B, 5]", "c": "[B, 5]"}, "h2 * c2", "f32[B, 5]",
+       {"weight_ih": (20, 4), "weight_hh": (20, 5), "bias_ih": (20,), "bias_hh": (20,)},
+       pre="h2, c2 = LSTMCell(5)(x, h, c)"),
+    Ok("LSTMCell", X4, "c2", "f32[B, 5]", pre="h2, c2 = x |> LSTMCell(5)"),
+    Ok("LSTM", {"x": "[B, T, 4]", "h": "[2, B, 8]", "c": "[2, B, 8]"}, "cn", "f32[2, B, 8]",
+       pre="o, hn, cn = LSTM(8, bidirectional=true, return_state=true)(x, h, c)",
+       args={"return_state": True}),
+    Ok("GRU", {"x": "[B, T, 4]", "h": "[3, B, 5]"},
+       "GRU(5, layers=3, return_sequences=false)(x, h)", "f32[B, 5]"),
+    Ok("RNN", {"x": "[B, T, 4]"}, "o + hn[0]", "f32[B, 6]",
+       pre="o, hn = x |> RNN(6, return_sequences=false, return_state=true)"),
+    # ---- section 10: attention -------------------------------------------------------------
+    Ok("MultiHeadAttention", {"x": "[B, T, 16]", "m": "bool[B, T]"},
+       "MultiHeadAttention(4)(x, key_padding_mask=m)", "f32[B, T, 16]",
+       {"in_proj_weight": (48, 16), "in_proj_bias": (48,), "out_proj.weight": (16, 16),
+        "out_proj.bias": (16,)}, args={"self_attention": True}),
+    Ok("Attention", {"x": "[B, T, 32]"}, "x |> Attention(8, kv_heads=2, rotary=true, causal=true)",
+       "f32[B, T, 32]",
+       {"q_proj.weight": (32, 32), "k_proj.weight": (8, 32), "v_proj.weight": (8, 32),
+        "o_proj.weight": (32, 32)}, args={"kv_heads": 2, "head_dim": 4, "rope_base": 10000.0}),
+    Ok("Attention", {"q": "[B, T, 8]", "kv": "[B, S, 8]", "m": "bool[B, S]"},
+       "Attention(2, bias=true)(q, kv, kv, key_padding_mask=m)", "f32[B, T, 8]",
+       {"q_proj.weight": (8, 8), "q_proj.bias": (8,), "k_proj.weight": (8, 8),
+        "k_proj.bias": (8,), "v_proj.weight": (8, 8), "v_proj.bias": (8,),
+        "o_proj.weight": (8, 8), "o_proj.bias": (8,)},
+       args={"kv_heads": 2, "self_attention": False}),
+    # ---- section 10: tables and parameters -----------------------------------------------
+    Ok("Embedding", {"x": "i64[B, T]"}, "x |> Embedding(10, 4, padding_idx=-1)", "f32[B, T, 4]",
+       {"weight": (10, 4)}, args={"padding_idx": 9}),
+    Ok("Parameter", X4, 'x * Parameter([4], init="constant", value=1e-6)', "f32[B, 4]",
+       {"": (4,)}, args={"init": "constant", "value": 1e-6}),
+    Ok("Parameter", X4, 'x @ Parameter([4, 3], init="kaiming_uniform")', "f32[B, 3]",
+       {"": (4, 3)}),
+    # ---- section 10: elementwise functions -------------------------------------------------
+    Ok("exp", X4, "exp(x)", "f32[B, 4]"),
+    Ok("log", {"x": "f64[B, 4]"}, "log(x)", "f64[B, 4]"),
+    Ok("sqrt", X4, "sqrt(x)", "f32[B, 4]"),
+    Ok("rsqrt", X4, "rsqrt(x)", "f32[B, 4]"),
+    Ok("abs", {"x": "f16[B, 4]"}, "abs(x)", "f16[B, 4]"),
+    Ok("clamp", X4, "clamp(x, min=0.0, max=6.0)", "f32[B, 4]", args={"min": 0.0, "max": 6.0}),
+    Ok("clamp", IDS, "clamp(x, min=0)", "i64[B, 4]"),  # torch.clamp keeps integers
+    Ok("clamp", IDS, "clamp(x, max=0.5)", "f32[B, 4]"),  # and promotes with a float bound
+    Ok("maximum", {"x": "[B, 1, 8]", "y": "[5, 1]"}, "maximum(x, y)", "f32[B, 5, 8]"),
+    Ok("minimum", {"x": "i32[B, 4]", "y": "[4]"}, "minimum(x, y)", "f32[B, 4]"),
+    Ok("where", {"c": "bool[B, 1]", "x": "[B, 4]"}, "where(c, x, 0.0)", "f32[B, 4]",
+       args={"a": None, "b": 0.0}),
+    Ok("where", {"c": "bool[B, 4]"}, "where(c, 1, 0)", "f32[B, 4]"),  # f32 for two numbers
+    Ok("where", {"c": "bool[B, 4]", "n": "i32[4]"}, "where(c, n, 2)", "i32[B, 4]"),
+    Ok("where", {"c": "bool[B, 4]", "n": "i64[B, 4]"}, "where(c, 2.5, n)", "f32[B, 4]"),
+    Ok("where", {"c": "bool[B, 4]", "n": "i64[B, 4]", "x": "f16[4]"}, "where(c, n, x)",
+       "f16[B, 4]"),
+    Ok("masked_fill", {"x": "[B, H, T, T]", "m": "bool[B, 1, 1, T]"}, "masked_fill(x, m, -1e9)",
+       "f32[B, H, T, T]", args={"value": -1e9}),
+    Ok("zeros_like", IDS, "zeros_like(x)", "i64[B, 4]"),
+    Ok("ones_like", {"x": "f16[B, 4]"}, "ones_like(x)", "f16[B, 4]"),
+    Ok("randn_like", SEQ, "randn_like(x)", "f32[B, T, 16]"),
+    # ---- section 10: reductions and moving elements ----------------------------------------
+    Ok("amax", SEQ, "amax(x, 1)", "f32[B, 16]"),
+    Ok("amin", IDS, "amin(x, [0, 1], keepdim=true)", "i64[1, 1]"),
+    Ok("var", SEQ, "var(x, -1, keepdim=true)", "f32[B, T, 1]",
+       args={"unbiased": False, "dim": [2]}),
+    Ok("stack", {"x": "[B, 4]", "y": "[B, 4]"}, "stack([x, y], dim=1)", "f32[B, 2, 4]"),
+    Ok("stack", {"x": "[B, 4]", "y": "[B, 4]"}, "stack([x, y, x], dim=-1)", "f32[B, 4, 3]",
+       args={"dim": 2}),
+    Ok("split", {"x": "[B, 10]"}, "c", "f32[B, 2]", pre="a, b, c = split(x, 4, dim=1)",
+       args={"size": [4, 4, 2], "dim": 1}),
+    Ok("split", {"x": "[B, T, 10]"}, "k", "f32[B, T, 4]", pre="q, k = split(x, [6, 4], dim=-1)"),
+    # torch.chunk(6 into 4): parts of ceil(6/4) = 2, so three parts, not four
+    Ok("chunk", {"x": "[B, 6]"}, "c", "f32[B, 2]", pre="a, b, c = chunk(x, 4, dim=1)"),
+    Ok("unsqueeze", SEQ, "unsqueeze(x, -1)", "f32[B, T, 16, 1]", args={"dim": 3}),
+    Ok("squeeze", {"x": "[B, 1, 8]"}, "squeeze(x, 1)", "f32[B, 8]"),
+    Ok("flatten", {"x": "[B, 3, 4, 5]"}, "flatten(x)", "f32[B, 60]", args={"start": 1, "end": 3}),
+    Ok("flatten", {"x": "[B, 3, 4, 5]"}, "flatten(x, 0, 1)", "f32[3*B, 4, 5]"),
+    # ---- section 10: operators ------------------------------------------------------------
+    Ok("eq", {"x": "[B, 4]", "y": "[4]"}, "x == y", "bool[B, 4]"),
+    Ok("ne", IDS, "x != 0", "bool[B, 4]", args={"scalar": 0}),
+    Ok("lt", X4, "x < 0.5", "bool[B, 4]"),
+    Ok("le", X4, "0 <= x", "bool[B, 4]", args={"scalar_first": True}),
+    Ok("gt", {"x": "[B, 1, 4]", "y": "[3, 1]"}, "x > y", "bool[B, 3, 4]"),
+    Ok("ge", {"x": "bool[B, 4]"}, "x >= x", "bool[B, 4]"),
+    Ok("pow", X4, "x ** 2", "f32[B, 4]", args={"exponent": 2}),
+    Ok("pow", IDS, "x ** 0.5", "f32[B, 4]"),
+    Ok("pow", {"x": "bool[B, 4]"}, "x ** 2", "i64[B, 4]"),  # torch.pow promotes bool by an int
+    Ok("part", X4, "b", "f32[B, 2]", pre="a, b = split(x, 2, dim=1)", args={"index": 1}),
+    Ok("add", {"x": "bool[B, 4]"}, "x + 1", "i64[B, 4]"),
+    Ok("add", {"x": "bool[B, 4]"}, "x + x", "bool[B, 4]"),
+    Ok("add", {"x": "f16[B, 4]", "y": "bf16[4]"}, "x + y", "f32[B, 4]"),
+    Ok("mul", {"x": "bool[B, 4]", "y": "i32[4]"}, "x * y", "i32[B, 4]"),
+    Ok("div", {"x": "bool[B, 4]"}, "x / x", "f32[B, 4]"),
 ]
 
 FAILING = [
@@ -360,6 +558,140 @@ FAILING = [
         ("weights", "weight"), pre="wte = Embedding(100, 16)"),
     Bad("param", {"t": "i64[B, T]"}, "t |> Embedding(10, 4) |> Linear(w.weight)", "E0204",
         ("weight",), pre="w = Linear(4)"),
+    # ---- LANGUAGE.md section 10 ---------------------------------------------------------
+    Bad("ReLU6", IDS, "x |> ReLU6", "E0308", ("i64[B, 4]",)),
+    Bad("relu6", IDS, "relu6(x)", "E0308", ("i64[B, 4]",)),
+    Bad("Hardswish", IDS, "x |> Hardswish", "E0308", ("i64[B, 4]",)),
+    Bad("hardswish", IDS, "hardswish(x)", "E0308", ("i64[B, 4]",)),
+    Bad("Hardsigmoid", {"x": "bool[B, 4]"}, "x |> Hardsigmoid", "E0308", ("bool[B, 4]",)),
+    Bad("hardsigmoid", IDS, "hardsigmoid(x)", "E0308", ("i64[B, 4]",)),
+    Bad("Mish", IDS, "x |> Mish", "E0308", ("i64[B, 4]",)),
+    Bad("mish", IDS, "mish(x)", "E0308", ("i64[B, 4]",)),
+    Bad("ELU", X4, 'x |> ELU(alpha="a")', "E0402", ("alpha", '"a"')),
+    Bad("elu", IDS, "elu(x)", "E0308", ("i64[B, 4]",)),
+    Bad("Softplus", X4, "x |> Softplus(beta=0)", "E0403", ("beta", "positive", "0")),
+    Bad("softplus", IDS, "softplus(x)", "E0308", ("i64[B, 4]",)),
+    Bad("PReLU", IMG, "x |> PReLU(num_parameters=4)", "E0403", ("got 4", "3 channels")),
+    Bad("LogSoftmax", IDS, "x |> LogSoftmax", "E0308", ("i64[B, 4]",)),
+    Bad("log_softmax", SEQ, "log_softmax(x, dim=3)", "E0307", ("[B, T, 16]",)),
+    Bad("Dropout1d", IMG, "x |> Dropout1d", "E0303", ("[B, 3, 8, 8]", "[B, C, L]")),
+    Bad("Dropout2d", SEQ, "x |> Dropout2d(0.1)", "E0303", ("[B, T, 16]", "[B, C, H, W]")),
+    Bad("DropPath", X4, "x |> DropPath(1.0)", "E0403", ("1.0", "[0, 1)")),
+    Bad("Conv3d", IMG, "x |> Conv3d(4, 3)", "E0303", ("[B, 3, 8, 8]", "[B, C, D, H, W]")),
+    Bad("Conv2d", IMG, 'x |> Conv2d(4, 3, padding=1, padding_mode="mirror")', "E0403",
+        ('"mirror"', '"reflect"')),
+    Bad("Conv2d", {"x": "[B, 3, 2, 2]"}, 'x |> Conv2d(4, 3, padding=2, padding_mode="reflect")',
+        "E0403", ("padding 2", "size 2")),
+    Bad("ConvTranspose1d", IMG, "x |> ConvTranspose1d(4, 3)", "E0303",
+        ("[B, 3, 8, 8]", "[B, C, L]")),
+    Bad("MaxPool3d", SEQ, "x |> MaxPool3d(2)", "E0303", ("[B, T, 16]", "[B, C, D, H, W]")),
+    Bad("AvgPool3d", IMG, "x |> AvgPool3d(2, ceil_mode=1)", "E0402", ("ceil_mode", "1")),
+    Bad("MaxPool2d", {"x": "[B, 3, H, W]"}, "x |> MaxPool2d(1, stride=2, ceil_mode=true)",
+        "E0405", ("`H`", "kernel 1", "stride 2")),
+    Bad("AdaptiveAvgPool1d", IMG, "x |> AdaptiveAvgPool1d(2)", "E0303",
+        ("[B, 3, 8, 8]", "[B, C, L]")),
+    Bad("AdaptiveMaxPool2d", IMG, "x |> AdaptiveMaxPool2d((2, 2, 2))", "E0403",
+        ("size", "2 values", "3")),
+    Bad("GlobalMaxPool", {"x": "[B, 8]"}, "x |> GlobalMaxPool", "E0303", ("[B, 8]", "[B, C, ...]")),
+    Bad("BatchNorm3d", IMG, "x |> BatchNorm3d", "E0303", ("[B, 3, 8, 8]", "[B, C, D, H, W]")),
+    Bad("GroupNorm", {"x": "[B, 6, T]"}, "x |> GroupNorm(4)", "E0403",
+        ("6 channels", "4 groups", "[B, 6, T]")),
+    Bad("InstanceNorm1d", IMG, "x |> InstanceNorm1d", "E0303", ("[B, 3, 8, 8]", "[B, C, L]")),
+    Bad("InstanceNorm2d", SEQ, "x |> InstanceNorm2d", "E0303", ("[B, T, 16]", "[B, C, H, W]")),
+    Bad("LayerNorm", SEQ, "x |> LayerNorm(bias=1)", "E0402", ("bias", "1")),
+    Bad("RMSNorm", IDS, "x |> RMSNorm", "E0308", ("i64[B, 4]",)),
+    Bad("Pad", X4, "x |> Pad((1, 2, 3))", "E0403", ("even", "(1, 2, 3)")),
+    Bad("Pad", {"x": "[B, 3, 8]"}, 'x |> Pad((1, 1, 1, 1), mode="reflect")', "E0403",
+        ("at most 1", "[B, 3, 8]", "never the batch or the channels")),
+    Bad("pad", {"x": "[B, 3, 4]"}, 'pad(x, (4, 0), mode="reflect")', "E0403",
+        ("padding 4", "size 4")),
+    Bad("pad", {"x": "[B, 3, 4]"}, 'pad(x, (5, 0), mode="circular")', "E0403",
+        ("padding 5", "size 4")),
+    Bad("pad", X4, "pad(x, 2)", "E0402", ("tuple", "2")),
+    Bad("pad", {"x": "[B, 3, 4]"}, 'pad(x, (1, 1), mode="replicate", value=1.0)', "E0403",
+        ("value", "replicate")),
+    Bad("Upsample", IMG, "x |> Upsample(size=4, scale=2)", "E0401", ("size", "scale", "both")),
+    Bad("Upsample", IMG, "x |> Upsample(scale=2, align_corners=true)", "E0403",
+        ("align_corners", "nearest")),
+    Bad("Upsample", {"x": "[B, 3, 8]"}, 'x |> Upsample(scale=2, mode="bilinear")', "E0303",
+        ("[B, 3, 8]", "[B, C, H, W]")),
+    Bad("Upsample", {"x": "[B, 3, H, W]"}, "x |> Upsample(scale=0.1)", "E0405", ("`H`", "0.1")),
+    Bad("Upsample", IMG, "x |> Upsample(scale=0)", "E0403", ("scale", "positive")),
+    Bad("interpolate", IMG, "interpolate(x)", "E0401", ("size", "scale", "neither")),
+    Bad("interpolate", {"x": "i64[B, 3, 8]"}, "interpolate(x, scale=2)", "E0308", ("i64",)),
+    Bad("PixelShuffle", IMG, "x |> PixelShuffle(2)", "E0303", ("[B, 3, 8, 8]", "r² = 4")),
+    Bad("PixelUnshuffle", {"x": "[B, 3, 7, 8]"}, "x |> PixelUnshuffle(2)", "E0303",
+        ("7", "multiples of 2")),
+    Bad("PixelUnshuffle", {"x": "[B, 3, H, 8]"}, "x |> PixelUnshuffle(2)", "E0405", ("H",)),
+    Bad("RNNCell", SEQ, "x |> RNNCell(4)", "E0303", ("[B, T, 16]", "[B, F]")),
+    Bad("GRUCell", {"x": "[B, 4]", "h": "[B, 5]"}, "GRUCell(6)(x, h)", "E0303",
+        ("[B, 5]", "[B, 6]")),
+    Bad("LSTMCell", {"x": "[B, 4]", "h": "[B, 6]"}, "LSTMCell(6)(x, h)", "E0401",
+        ("without `c`",)),
+    Bad("LSTM", {"x": "[B, T, 4]", "h": "[B, 8]", "c": "[B, 8]"}, "LSTM(8)(x, h, c)", "E0303",
+        ("[B, 8]", "[1, B, 8]")),
+    Bad("RNN", {"x": "[B, T, 4]"}, "x |> RNN(8, return_state=1)", "E0402", ("return_state",)),
+    Bad("MultiHeadAttention", {"x": "[B, T, 16]", "m": "[B, T]"},
+        "MultiHeadAttention(4)(x, key_padding_mask=m)", "E0308", ("f32[B, T]", "bool[B, T]")),
+    Bad("MultiHeadAttention", {"x": "[B, T, 16]", "m": "bool[B, T]"},
+        "MultiHeadAttention(4)(x, x, x, m)", "E0401", ("key_padding_mask=",)),
+    Bad("Attention", SEQ, "x |> Attention(4, kv_heads=3)", "E0403",
+        ("kv_heads", "4 is not divisible by 3")),
+    Bad("Attention", {"x": "[B, T, 12]"}, "x |> Attention(4, rotary=true)", "E0403",
+        ("rotary", "12 / 4 heads = 3")),
+    Bad("Attention", {"q": "[B, T, 8]", "k": "[B, S, 4]"}, "Attention(2)(q, k, k)", "E0303",
+        ("[B, T, 8]", "[B, S, 4]")),
+    Bad("Embedding", {"x": "i64[B, T]"}, "x |> Embedding(10, 4, padding_idx=10)", "E0403",
+        ("[-10, 10)", "got 10")),
+    Bad("Parameter", X4, 'x + Parameter([4], init="kaiming_normal")', "E0403",
+        ("rank 2", "[4]")),
+    Bad("Parameter", X4, 'x + Parameter([4], init="constant")', "E0401", ("value",)),
+    Bad("Parameter", X4, "x + Parameter([4], value=2.0)", "E0401", ("value", '"normal"')),
+    Bad("exp", IDS, "exp(x)", "E0308", ("i64[B, 4]",)),
+    Bad("log", IDS, "log(x)", "E0308", ("i64[B, 4]",)),
+    Bad("sqrt", IDS, "sqrt(x)", "E0308", ("i64[B, 4]",)),
+    Bad("rsqrt", {"x": "bool[B, 4]"}, "rsqrt(x)", "E0308", ("bool[B, 4]",)),
+    Bad("abs", IDS, "abs(x)", "E0308", ("i64[B, 4]",)),
+    Bad("clamp", X4, "clamp(x)", "E0401", ("at least one",)),
+    Bad("clamp", X4, "clamp(x, min=6, max=0)", "E0403", ("min 6", "max 0")),
+    Bad("clamp", X4, 'clamp(x, min="0")', "E0402", ("min", '"0"')),
+    Bad("maximum", {"x": "[B, 3]", "y": "[B, 4]"}, "maximum(x, y)", "E0302", ("[B, 3]", "[B, 4]")),
+    Bad("minimum", X4, "minimum(x, 0.5)", "E0402", ("float",)),
+    Bad("where", X4, "where(x, x, 0.0)", "E0308", ("f32[B, 4]", "bool")),
+    Bad("where", {"c": "bool[B, 3]", "x": "[B, 4]"}, "where(c, x, 0.0)", "E0302",
+        ("[B, 3]", "[B, 4]")),
+    Bad("where", {"c": "bool[B, 4]"}, 'where(c, 1.0, "a")', "E0402", ("str",)),
+    Bad("masked_fill", {"x": "[B, 4]", "m": "bool[B, 4, 1]"}, "masked_fill(x, m, 0.0)", "E0302",
+        ("[B, 4]", "[B, 4, 1]")),
+    Bad("masked_fill", {"x": "[B, 4]", "m": "bool[B, 4]"}, "masked_fill(x, m, x)", "E0402",
+        ("value", "tensor")),
+    Bad("zeros_like", X4, "zeros_like(x, 1)", "E0401", ("zeros_like",)),
+    Bad("ones_like", X4, "ones_like(3)", "E0402", ("int",)),
+    Bad("randn_like", IDS, "randn_like(x)", "E0308", ("i64[B, 4]",)),
+    Bad("amax", SEQ, "amax(x, 3)", "E0307", ("[B, T, 16]",)),
+    Bad("amin", SEQ, "amin(x, [1, -2])", "E0307", ("repeated",)),
+    Bad("var", IDS, "var(x, 1)", "E0308", ("i64[B, 4]",)),
+    Bad("stack", {"x": "[B, 4]", "y": "[B, 5]"}, "stack([x, y])", "E0306", ("[B, 4]", "[B, 5]")),
+    Bad("split", {"x": "[B, 10]"}, "split(x, [6, 5], dim=1)[0]", "E0403",
+        ("[6, 5]", "11", "10")),
+    Bad("split", {"x": "[B, T]"}, "split(x, 2, dim=1)[0]", "E0405", ("`T`",)),
+    Bad("chunk", {"x": "[B, T]"}, "chunk(x, 2, dim=1)[0]", "E0405", ("`T`",)),
+    Bad("chunk", X4, "chunk(x, 0, dim=1)[0]", "E0403", ("at least 1", "0")),
+    Bad("unsqueeze", SEQ, "unsqueeze(x, 4)", "E0307", ("[B, T, 16]", "[-4, 3]")),
+    Bad("squeeze", {"x": "[B, 2, 8]"}, "squeeze(x, 1)", "E0303", ("[B, 2, 8]", "2")),
+    Bad("squeeze", {"x": "[B, T, 8]"}, "squeeze(x, 1)", "E0303", ("never proven",)),
+    Bad("flatten", {"x": "[B, 3, 4]"}, "flatten(x, 2, 1)", "E0307", ("start", "end")),
+    Bad("eq", {"x": "[B, 3]", "y": "[B, 4]"}, "x == y", "E0302", ("[B, 3]", "[B, 4]")),
+    Bad("ne", X4, 'x != "a"', "E0402", ("str",)),
+    Bad("lt", {"x": "[B, 3]", "y": "[2, 4]"}, "x < y", "E0302", ("[B, 3]", "[2, 4]")),
+    Bad("le", {"x": "[B, 3]"}, "x <= B", "E0405", ("`B`",)),
+    Bad("gt", {"x": "[B, 3]", "y": "[B, 4]"}, "x > y", "E0302", ("[B, 3]", "[B, 4]")),
+    Bad("ge", X4, "x >= true", "E0402", ("bool",)),
+    Bad("pow", X4, "x ** x", "E0402", ("exponent",)),
+    Bad("pow", IDS, "x ** -1", "E0308", ("i64[B, 4]", "-1")),
+    Bad("part", {"x": "[B, 5]"}, "split(x, 2, dim=1)[3]", "E0307", ("3", "3 items")),
+    Bad("neg", {"x": "bool[B, 4]"}, "-x", "E0308", ("bool[B, 4]",)),
+    Bad("sub", {"x": "bool[B, 4]"}, "1 - x", "E0308", ("bool[B, 4]",)),
 ]
 
 
@@ -669,3 +1001,66 @@ def test_parameter_count_of_a_classic() -> None:
     total = sum(math.prod(p.shape) for p in g.parameters().values())
     assert total == (6 * 25 + 6) + (16 * 6 * 25 + 16) + (400 * 120 + 120) + (120 * 84 + 84) + (
         84 * 10 + 10) == 61_706
+
+
+# ---- conditional gans (LANGUAGE.md 10.4) -------------------------------------------------------
+def _cgan(g_inputs: str, d_inputs: str, setting: str = "") -> str:
+    """G and D each concatenate a projection of every input they declare."""
+    def model(name: str, inputs: str, out: str) -> str:
+        decls = [i.strip() for i in inputs.split(";")]
+        names = [d.split(":")[0] for d in decls]
+        uses = [f"({n} |> Embedding(10, 4))" if "i64" in d or "i32" in d else
+                f"({n} |> Flatten |> Linear(4))" for n, d in zip(names, decls, strict=True)]
+        body = "".join(f"    input {d}\n" for d in decls)
+        return (f"model {name} {{\n{body}    output {out} = concat([{', '.join(uses)}], dim=1)"
+                f" |> Linear({6 if name == 'G' else 1})\n}}\n\n")
+    return (model("G", g_inputs, "x") + model("D", d_inputs, "s")
+            + f"gan Pair {{\n    generator = G\n    discriminator = D\n{setting}}}\n")
+
+
+CGANS_OK = [
+    # (generator inputs, discriminator inputs, gan setting, latent, conditions)
+    ("z: [B, 8]; label: i64[B]", "x: [N, 6]; label: i64[N]", "", True, ["label"]),
+    ("z: [B, 8]; a: i64[B]; b: [B, 3]", "x: [B, 6]; b: [B, 3]; a: i64[B]", "", True, ["a", "b"]),
+    ("src: [B, 3, 2, 2]", "x: [B, 6]; src: [B, 3, 2, 2]", "    latent = false\n", False,
+     ["src"]),
+    ("z: [B, 8]", "x: [B, 6]", "    latent = true\n", True, []),
+]
+CGANS_BAD = [
+    # (generator inputs, discriminator inputs, gan setting, code, text the diagnostic shows)
+    ("z: [B, 8]; label: i64[B]", "x: [B, 6]", "", "E0603",
+     ("generator's condition `label`", "label: i64[B]", "none")),
+    ("z: [B, 8]", "x: [B, 6]; label: i64[B]", "", "E0603",
+     ("discriminator's condition `label`", "label: i64[B]")),
+    ("z: [B, 8]; label: i64[B]", "x: [B, 6]; label: i32[B]", "", "E0603",
+     ("`label`", "i64[B]", "i32[B]")),
+    ("label: i64[B]; z: [B, 8]", "x: [B, 6]; z: [B, 8]", "", "E0603",
+     ("latent", "i64[B]", "latent = false")),
+    ("z: [B, 8]", "x: [B, 6]", "    latent = 1\n", "E0402", ("latent", "int")),
+]
+
+
+@pytest.mark.parametrize("case", CGANS_OK, ids=[c[0] + " | " + c[1] for c in CGANS_OK])
+def test_conditional_gan(case: tuple) -> None:
+    g_inputs, d_inputs, setting, latent, conditions = case
+    g = archdsl.load(_cgan(g_inputs, d_inputs, setting)).graph("Pair")
+    assert isinstance(g, GanGraph)
+    assert (g.latent, g.conditions) == (latent, conditions)
+    again = GanGraph.model_validate_json(g.model_dump_json())
+    assert (again.latent, again.conditions) == (latent, conditions)
+
+
+@pytest.mark.parametrize("case", CGANS_BAD, ids=[c[0] + " | " + c[1] for c in CGANS_BAD])
+def test_conditional_gan_mismatch_points_at_both_models(case: tuple) -> None:
+    g_inputs, d_inputs, setting, code, shows = case
+    with pytest.raises(archdsl.SpecError) as info:
+        archdsl.load(_cgan(g_inputs, d_inputs, setting))
+    assert info.value.codes == [code]
+    d = info.value.diagnostics[0]
+    text = "\n".join([d.message, d.label, d.hint or "", *(n.message for n in d.notes)])
+    assert all(s in text for s in shows), text
+    assert d.loc is not None
+    if code == "E0603":  # the generator, with a note at the discriminator
+        lines = _cgan(g_inputs, d_inputs, setting).splitlines()
+        assert lines[d.loc.line - 1].strip() == "generator = G"
+        assert [lines[n.loc.line - 1].strip() for n in d.notes] == ["discriminator = D"]
