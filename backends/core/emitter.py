@@ -182,6 +182,7 @@ class Emitter:
         self.taken = set(_all_names(definition)) | gen.reserved
         self.temps = 0
         self.via: str | None = None
+        self.unpack: list[str] | None = None  # the names a destructuring binds
         self.runtime: list[str] = []
         self.later: dict[int, set[str]] = {}
         self.returns: list[str] = []
@@ -330,6 +331,15 @@ class Emitter:
             self.bind(stmt.name, value)
             if isinstance(stmt, ast.Output):
                 self.returns.append(self.materialize(stmt.name, self.env[stmt.name]))
+        elif isinstance(stmt, ast.Destructure):
+            self.unpack = [self.var(n) for n in stmt.names]
+            try:
+                value = self.value(stmt.value)
+            finally:
+                self.unpack = None
+            items = value.items if isinstance(value, Parts) else []
+            for name, part in zip(stmt.names, items, strict=True):
+                self.bind(name, part)
         elif isinstance(stmt, ast.For):
             self.loop(stmt)
         # `assert` statements were proved by the checker; `train` is not part of the model
@@ -672,7 +682,7 @@ class Emitter:
             return self.apply(func, args, kwargs, e, target)
         if isinstance(func, Function):
             op = func.op
-            n = len(op.inputs)
+            n = len(op.positional_inputs)
             if op.tensor_list_input:
                 first = self.value(e.args[0])
                 tensors = first.items if isinstance(first, Parts) else [first]
@@ -680,8 +690,23 @@ class Emitter:
             else:
                 tensors = [self.value(a) for a in e.args[:n]]
                 rest = e.args[n:]
-            given = _given(op.args, [self.scalar_or_list(a) for a in rest],
-                           {k.name: self.scalar_or_list(k.value) for k in e.kwargs})
+            given = _given(op.args, [self.scalar_or_list(a) for a in rest], {})
+            for k in e.kwargs:
+                v = self.value(k.value)
+                if k.name in op.inputs:  # a tensor input given by name (`key_padding_mask=`)
+                    if isinstance(v, Tensor):
+                        while len(tensors) <= op.inputs.index(k.name):
+                            tensors.append(None)
+                        tensors[op.inputs.index(k.name)] = v
+                    else:
+                        given[k.name] = v.e
+                elif isinstance(v, Scalar):
+                    given[k.name] = v.e
+                else:
+                    raise Refused(f"`{k.name}` of `{op.name}` cannot be written here", k.loc)
+            for name, t in zip(op.inputs, tensors, strict=False):
+                if isinstance(t, Scalar):  # a number where a tensor may stand (`where`)
+                    given[name] = t.e
             return self.op_at(e, [t for t in tensors if isinstance(t, Tensor)], target,
                               given=given)
         raise Refused("this call", e.loc)
@@ -825,7 +850,7 @@ class Emitter:
         return Module(attr, make, fill=path, ensure=tuple(ensure), op=name)
 
     def compute(self, op: OpDef, node: Node, inputs: list[Tensor], module: str | None,
-                given: dict[str, E], target: str | None) -> Tensor:
+                given: dict[str, E], target: str | None) -> Any:
         xs = [t.code for t in inputs]
         reusable = bool(inputs) and inputs[0].temp and REGISTRY.get(inputs[0].op) is not None \
             and REGISTRY[inputs[0].op].output_reusable
@@ -833,6 +858,14 @@ class Emitter:
                       self.temp, reusable=reusable)
         low = self.target.forward(site)
         low = low if isinstance(low, Lowered) else Lowered(low)
+        if node.parts:  # several outputs: `a, b = x.split(2)` (`{0}`, `{1}` in the target)
+            names = self.unpack if self.unpack and len(self.unpack) == len(node.parts) else \
+                [self.temp(f"{target or 'h'}{k}") for k in range(len(node.parts))]
+            form = low.target if "{0}" in low.target else ", ".join(
+                f"{{{k}}}" for k in range(len(node.parts)))
+            comment = ", ".join(self.shape(t) for t in node.parts)
+            self.out.append(Line(form.format(*names), low.code, comment, low.before))
+            return Parts([Tensor(n, t) for n, t in zip(names, node.parts, strict=True)])
         if target is not None or low.before or low.target != "{}":
             var = target or self.temp()
             first = inputs[0].type if inputs else None
