@@ -804,6 +804,8 @@ class Emitter:
                 while len(inputs) <= op.inputs.index(k):
                     inputs.append(None)  # type: ignore[arg-type]
                 inputs[op.inputs.index(k)] = v
+        # keyword inputs follow the positional ones in the node (`key_padding_mask=`)
+        inputs = [t for t in inputs if t is not None]
         if op.alias(node.args) and inputs:
             return inputs[0]
         if not inputs and module is not None and not op.inputs:  # a learned tensor
