@@ -27,7 +27,7 @@ from ..core.docs import docstring, module_docstring
 from ..core.emitter import OpSite
 from ..core.generator import Generator, Output, Target, environment
 from ..core.generator import generate as generate_with
-from ..core.helpers import needed
+from ..core.helpers import needed, sources
 from ..core.pycode import INDENT, Call, Comp, Expr, layout
 from . import target
 
@@ -36,8 +36,8 @@ class Torch(Target):
     name = "PyTorch"
     CONSTRUCT = target.CONSTRUCT
     FORWARD = target.FORWARD
-    GLOBALS = frozenset({"torch", "nn", "F", "math", "self", "super", "same_padding",
-                         "MultiHeadAttention", "AdditiveAttention", "PositionalEncoding"})
+    GLOBALS = frozenset({"torch", "nn", "F", "math", "sys", "self", "super",
+                         *sources(__package__, "layers.py")})
 
     def as_module(self, site: OpSite) -> Expr | None:
         rule = target.AS_MODULE.get(site.op.name)
@@ -66,6 +66,7 @@ class Torch(Target):
         return environment(__package__).get_template("module.py.j2").render(
             docstring="\n".join(module_docstring(graph, "PyTorch")),
             math=re.search(r"\bmath\.", text) is not None,
+            sys=re.search(r"\bsys\.", text) is not None,
             functional=re.search(r"\bF\.", text) is not None,
             helpers=helpers,
             classes=blocks,

@@ -3,9 +3,13 @@
 - `CONSTRUCT[op](site)` makes a layer's module in `__init__` (`nn.Conv2d(C, channels, 3)`):
   arguments as the spec wrote them, inferred sizes as the expressions elaboration traced.
 - `FORWARD[op](site)` computes one node in `forward`.
+- `AS_MODULE[op](site)` is a layer `forward` computes with a function, as a module: a stage
+  of an `nn.Sequential`.
 
-An op missing from `FORWARD` is refused with its location (E0901). Classes a module needs
-beyond torch.nn come from `layers.py`, copied into the generated file.
+An op missing from `FORWARD` is refused with its location (E0901); a rule that meets
+arguments PyTorch cannot express exactly raises `Refused` with the reason. Classes a module
+needs beyond torch.nn come from `layers.py`, copied into the generated file. A plugin adds
+rows through `PLUGIN_TABLES` (`archdsl.ops.plugin.lower`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from archdsl.expr import Lit, Op, expr_of
 
-from ..core.emitter import TOKEN, Lowered, OpSite
+from ..core.emitter import TOKEN, Lowered, OpSite, Refused
 from ..core.pycode import Call, Expr, Seq, binop, call, flat, level_of, unary
 
 
@@ -38,6 +42,12 @@ def _ints(site: OpSite, name: str) -> str:
     return site.text(tuple(v) if isinstance(v, list) else v)
 
 
+def _literal(site: OpSite, name: str) -> Any:
+    """The value of an argument the spec wrote as a literal (or left at its default)."""
+    given = site.given.get(name)
+    return given.value if isinstance(given, Lit) else site.args[name] if given is None else None
+
+
 def _same_stride(site: OpSite) -> bool:
     """Whether `padding="same"` is PyTorch's own (stride fixed at 1)."""
     stride = site.given.get("stride", Lit(1))
@@ -53,6 +63,16 @@ def _padding(site: OpSite) -> list[str]:
     return _kw(site, "padding", 0)
 
 
+def _recv(x: Expr) -> str:
+    """An expression a method is called on: `x.flatten(1)`, `(a + b).mean(1)`."""
+    text = flat(x)
+    return text if level_of(x) >= 10 else f"({text})"
+
+
+def _inplace(site: OpSite) -> list[str]:
+    return ["inplace=True"] if site.reusable and site.op.inplace(site.args) else []
+
+
 # ---- constructors ---------------------------------------------------------------------------
 def _new(func: str, *positional: str, **defaults: Any) -> Callable[[OpSite], Expr]:
     """`func(args...)`: the positional arguments, then keywords that differ from default."""
@@ -65,12 +85,14 @@ def _new(func: str, *positional: str, **defaults: Any) -> Callable[[OpSite], Exp
 def _conv(site: OpSite) -> Expr:
     transposed = site.op.name.startswith("ConvTranspose")
     pad = _kw(site, "padding", 0) if transposed else _padding(site)
+    # Without padding here (none, or an uneven "same" that `forward` pads) the mode is moot.
+    mode = _kw(site, "padding_mode", "zeros") if pad and not transposed else []
     return call(
         f"nn.{site.op.name}", site.arg("in"), site.arg("out"), _ints(site, "kernel"),
         *_kw(site, "stride", 1), *pad,
         *(_kw(site, "output_padding", 0) if transposed else []),
         *([] if transposed else _kw(site, "dilation", 1)),
-        *_kw(site, "groups", 1), *_kw(site, "bias", True),
+        *_kw(site, "groups", 1), *_kw(site, "bias", True), *mode,
     )
 
 
@@ -92,6 +114,14 @@ def _attention(site: OpSite) -> Expr:
                 *_kw(site, "dropout", 0.0))
 
 
+def _llama_attention(site: OpSite) -> Expr:
+    return call("Attention", site.arg("dim"), site.arg("heads"),
+                *_kw(site, "kv_heads", None), *_kw(site, "bias", False),
+                *_kw(site, "causal", False), *_kw(site, "rotary", False),
+                *_kw(site, "rope_base", 10000.0), *_kw(site, "dropout", 0.0))
+
+
+# `Parameter(shape, init)`: how each init makes its tensor, from the sizes as a tuple.
 _INIT = {
     "normal": "torch.randn({})",
     "zeros": "torch.zeros({})",
@@ -99,63 +129,165 @@ _INIT = {
     "uniform": "torch.rand({})",
     "xavier_uniform": "nn.init.xavier_uniform_(torch.empty({}))",
     "trunc_normal": "nn.init.trunc_normal_(torch.empty({}), std=0.02, a=-0.04, b=0.04)",
+    "kaiming_uniform": "nn.init.kaiming_uniform_(torch.empty({}))",
+    "kaiming_normal": "nn.init.kaiming_normal_(torch.empty({}))",
+    "constant": "torch.full({}, {value})",
 }
 
 
 def _parameter(site: OpSite) -> Expr:
     shape = site.given.get("shape", expr_of(list(site.args["shape"])))
     dims = shape.args if isinstance(shape, Op) and shape.op in ("list", "tuple") else (shape,)
-    sizes = ", ".join(site.text(d) for d in dims) or "()"
-    return call("nn.Parameter", _INIT[site.args["init"]].format(sizes))
+    sizes = [site.text(d) for d in dims]
+    init = site.args["init"]
+    if init == "constant":  # torch.full takes the sizes as one tuple
+        tuple_ = f"({sizes[0]},)" if len(sizes) == 1 else f"({', '.join(sizes)})"
+        return call("nn.Parameter", _INIT[init].format(tuple_, value=site.arg("value")))
+    return call("nn.Parameter", _INIT[init].format(", ".join(sizes) or "()"))
+
+
+def _embedding(site: OpSite) -> Expr:
+    return call("nn.Embedding", site.arg("num"), site.arg("dim"),
+                *_kw(site, "padding_idx", None))
+
+
+def _layer_norm(site: OpSite) -> Expr:
+    return call("nn.LayerNorm", site.arg("dim"), *_kw(site, "eps", 1e-5),
+                *_kw(site, "elementwise_affine", True), *_kw(site, "bias", True))
+
+
+def _rms_norm(site: OpSite) -> Expr:
+    # Always written: archdsl's default eps (1e-6) is not PyTorch's (machine epsilon).
+    return call("nn.RMSNorm", site.arg("dim"), f"eps={site.arg('eps')}",
+                *_kw(site, "elementwise_affine", True))
+
+
+def _group_norm(site: OpSite) -> Expr:
+    return call("nn.GroupNorm", site.arg("groups"), site.arg("num_channels"),
+                *_kw(site, "eps", 1e-5), *_kw(site, "affine", True))
+
+
+def _instance_norm(site: OpSite) -> Expr:
+    return call(f"nn.{site.op.name}", site.arg("num_features"), *_kw(site, "eps", 1e-5),
+                *_kw(site, "momentum", 0.1), *_kw(site, "affine", False),
+                *_kw(site, "track_running_stats", False))
+
+
+def _batch_norm(site: OpSite) -> Expr:
+    return call(f"nn.{site.op.name}", site.arg("num_features"), *_kw(site, "eps", 1e-5),
+                *_kw(site, "momentum", 0.1), *_kw(site, "affine", True))
+
+
+def _cell(site: OpSite) -> Expr:
+    return call(f"nn.{site.op.name}", site.arg("input_size"), site.arg("hidden"),
+                *_kw(site, "bias", True))
 
 
 CONSTRUCT: dict[str, Callable[[OpSite], Expr]] = {
     "Linear": _new("nn.Linear", "in", "out", bias=True),
     "Conv1d": _conv,
     "Conv2d": _conv,
+    "Conv3d": _conv,
+    "ConvTranspose1d": _conv,
     "ConvTranspose2d": _conv,
-    "BatchNorm1d": _new("nn.BatchNorm1d", "num_features", eps=1e-5, momentum=0.1, affine=True),
-    "BatchNorm2d": _new("nn.BatchNorm2d", "num_features", eps=1e-5, momentum=0.1, affine=True),
-    "LayerNorm": _new("nn.LayerNorm", "dim", eps=1e-5),
-    "Embedding": _new("nn.Embedding", "num", "dim"),
+    "BatchNorm1d": _batch_norm,
+    "BatchNorm2d": _batch_norm,
+    "BatchNorm3d": _batch_norm,
+    "LayerNorm": _layer_norm,
+    "RMSNorm": _rms_norm,
+    "GroupNorm": _group_norm,
+    "InstanceNorm1d": _instance_norm,
+    "InstanceNorm2d": _instance_norm,
+    "Embedding": _embedding,
     "RNN": _recurrent,
     "LSTM": _recurrent,
     "GRU": _recurrent,
+    "RNNCell": _cell,
+    "GRUCell": _cell,
+    "LSTMCell": _cell,
     "MultiHeadAttention": _attention,
+    "Attention": _llama_attention,
     "AdditiveAttention": _new("AdditiveAttention", "query_dim", "value_dim", "units"),
     "PositionalEncoding": _new("PositionalEncoding", "dim", max_len=5000),
     # nn.Embedding is exactly a learned [max_len, D] table initialised N(0, 1).
     "PositionalEmbedding": _new("nn.Embedding", "max_len", "dim"),
     "Parameter": _parameter,
+    "PReLU": _new("nn.PReLU", num_parameters=1, init=0.25),
+    "DropPath": _new("DropPath", "p"),
 }
 
 
 def _pool_module(site: OpSite) -> Expr:
     stride = [] if site.given.get("stride") is None else [f"stride={site.arg('stride')}"]
-    return call(f"nn.{site.op.name}", _ints(site, "kernel"), *stride, *_kw(site, "padding", 0))
+    return call(f"nn.{site.op.name}", _ints(site, "kernel"), *stride, *_kw(site, "padding", 0),
+                *_kw(site, "ceil_mode", False), *_kw(site, "count_include_pad", True))
 
+
+def _upsample_module(site: OpSite) -> Expr:
+    return call("nn.Upsample", *_resample_args(site))
+
+
+# nn's padding modules by mode, for the dimensions they pad (F.pad's own limits).
+_PAD_MODULES = {"constant": "ConstantPad", "reflect": "ReflectionPad",
+                "replicate": "ReplicationPad", "circular": "CircularPad"}
+
+
+def _pad_module(site: OpSite) -> Expr | None:
+    k = len(site.args["padding"]) // 2
+    mode = site.args["mode"]
+    if not 1 <= k <= 3 or (mode != "constant" and k != site.ins[0].rank - 2):
+        return None
+    name = f"nn.{_PAD_MODULES[mode]}{k}d"
+    value = [site.arg("value")] if mode == "constant" else []
+    return call(name, site.arg("padding"), *value)
+
+
+def _activation_module(name: str, *args: str) -> Callable[[OpSite], Expr]:
+    def rule(site: OpSite) -> Expr:
+        return call(f"nn.{name}", *(kw for a in args for kw in _kw(site, a, _DEFAULT[a])))
+    return rule
+
+
+_DEFAULT: dict[str, Any] = {"alpha": 1.0, "beta": 1.0, "threshold": 20.0}
 
 # Layers `forward` computes with a function, as modules: the stages of an `nn.Sequential`.
-AS_MODULE: dict[str, Callable[[OpSite], Expr]] = {
+AS_MODULE: dict[str, Callable[[OpSite], Expr | None]] = {
     "ReLU": lambda s: "nn.ReLU()",
     "LeakyReLU": lambda s: call("nn.LeakyReLU", s.arg("slope")),
     "GELU": lambda s: call("nn.GELU", *_kw(s, "approximate", "none")),
     "Tanh": lambda s: "nn.Tanh()",
     "Sigmoid": lambda s: "nn.Sigmoid()",
     "SiLU": lambda s: "nn.SiLU()",
+    "ReLU6": lambda s: "nn.ReLU6()",
+    "Hardswish": lambda s: "nn.Hardswish()",
+    "Hardsigmoid": lambda s: "nn.Hardsigmoid()",
+    "Mish": lambda s: "nn.Mish()",
+    "ELU": _activation_module("ELU", "alpha"),
+    "Softplus": _activation_module("Softplus", "beta", "threshold"),
     "Identity": lambda s: "nn.Identity()",
     "Softmax": lambda s: call("nn.Softmax", f"dim={s.arg('dim')}"),
+    "LogSoftmax": lambda s: call("nn.LogSoftmax", f"dim={s.arg('dim')}"),
     "Dropout": lambda s: call("nn.Dropout", s.arg("p")),
+    "Dropout1d": lambda s: call("nn.Dropout1d", s.arg("p")),
+    "Dropout2d": lambda s: call("nn.Dropout2d", s.arg("p")),
     "Flatten": lambda s: "nn.Flatten()",
     "MaxPool1d": _pool_module,
     "MaxPool2d": _pool_module,
+    "MaxPool3d": _pool_module,
     "AvgPool1d": _pool_module,
     "AvgPool2d": _pool_module,
+    "AvgPool3d": _pool_module,
+    "AdaptiveAvgPool1d": lambda s: call("nn.AdaptiveAvgPool1d", _ints(s, "size")),
     "AdaptiveAvgPool2d": lambda s: call("nn.AdaptiveAvgPool2d", _ints(s, "size")),
+    "AdaptiveMaxPool2d": lambda s: call("nn.AdaptiveMaxPool2d", _ints(s, "size")),
+    "Upsample": _upsample_module,
+    "PixelShuffle": lambda s: call("nn.PixelShuffle", s.arg("r")),
+    "PixelUnshuffle": lambda s: call("nn.PixelUnshuffle", s.arg("r")),
+    "Pad": _pad_module,
 }
 
 
-# ---- forward -------------------------------------------------------------------------------
+# ---- forward: layers with modules ----------------------------------------------------------
 def _module(site: OpSite) -> Expr:
     assert site.module is not None
     return Call(site.module, tuple(site.xs))
@@ -168,52 +300,150 @@ def _conv_forward(site: OpSite) -> Expr:
         # after), which depends on the input's size.
         pads = call("same_padding", f"{_recv(site.x)}.shape[2:]", _ints(site, "kernel"),
                     _ints(site, "stride"), _ints(site, "dilation"))
-        return call(site.module or "", call("F.pad", site.x, pads))
+        mode = _literal(site, "padding_mode")
+        if mode is None:
+            raise Refused("a `padding_mode` that is not written as a string",
+                          site.node.loc)
+        modes = [] if mode == "zeros" else [f'mode="{mode}"']
+        return call(site.module or "", call("F.pad", site.x, pads, *modes))
     return _module(site)
 
 
+def _state(site: OpSite) -> list[Expr]:
+    """The input and the initial state as the module takes them: `x, (h0, c0)` for LSTM."""
+    x, *state = site.xs
+    if site.op.name.startswith("LSTM") and state:
+        return [x, Seq(tuple(state), "(", ")")]
+    return [x, *state]
+
+
 def _recurrent_forward(site: OpSite) -> Lowered:
+    lstm = site.op.name == "LSTM"
+    run = Call(site.module or "", tuple(_state(site)))
+    returns_state = site.args["return_state"]
     if site.args["return_sequences"]:
-        return Lowered(_module(site), target="{}, _")
+        if returns_state:
+            return Lowered(run, target="{0}, ({1}, {2})" if lstm else "{0}, {1}")
+        return Lowered(run, target="{}, _")
     # The last layer's final state of each direction: PyTorch's h_n, not output[:, -1].
     h_n = site.temp("h_n")
-    state = f"({h_n}, _)" if site.op.name == "LSTM" else h_n
-    code = (call("torch.cat", Seq((f"{h_n}[-2]", f"{h_n}[-1]")), "dim=1")
+    c_n = site.temp("c_n") if lstm else ""
+    state = f"({h_n}, {c_n if returns_state else '_'})" if lstm else h_n
+    last = (call("torch.cat", Seq((f"{h_n}[-2]", f"{h_n}[-1]")), "dim=1")
             if site.args["bidirectional"] else f"{h_n}[-1]")
-    return Lowered(code, before=(f"_, {state} = {site.module}({flat(site.x)})",))
+    before = (f"_, {state} = {flat(run)}",)
+    if returns_state:
+        parts = (last, h_n, c_n) if lstm else (last, h_n)
+        return Lowered(Seq(parts, "", ""), target=", ".join(
+            f"{{{k}}}" for k in range(len(parts))), before=before)
+    return Lowered(last, before=before)
 
 
-def _activation(func: str, *extra: str) -> Callable[[OpSite], Expr]:
+def _cell_forward(site: OpSite) -> Expr:
+    return Call(site.module or "", tuple(_state(site)))
+
+
+def _attention_forward(site: OpSite) -> Expr:
+    """`self.attn(q, k, v, key_padding_mask=m)`: the mask is the last input when given."""
+    xs = list(site.xs)
+    mask = [f"key_padding_mask={flat(xs.pop())}"] if site.args.get("key_padding_mask") else []
+    return Call(site.module or "", (*xs, *mask))
+
+
+def _positional_embedding(site: OpSite) -> Expr:
+    length = site.dim(site.ins[0].shape[1])
+    plain = TOKEN.sub(lambda m: m.group(2), length)
+    cut = f"[:{length}]" if plain.isidentifier() or plain.isdigit() else f"[: {length}]"
+    return binop("+", site.x, f"{site.module}.weight{cut}")
+
+
+# ---- forward: functions ----------------------------------------------------------------------
+def _activation(func: str, *args: str) -> Callable[[OpSite], Expr]:
+    """`func(x, args that differ from their defaults, inplace=True when it may)`."""
     def rule(site: OpSite) -> Expr:
-        inplace = ["inplace=True"] if site.reusable and site.op.inplace(site.args) else []
-        return call(func, site.x, *extra, *inplace)
+        kws = [kw for a in args for kw in _kw(site, a, _DEFAULT[a])]
+        return call(func, site.x, *kws, *_inplace(site))
     return rule
 
 
 def _leaky_relu(site: OpSite) -> Expr:
-    inplace = ["inplace=True"] if site.reusable and site.op.inplace(site.args) else []
-    return call("F.leaky_relu", site.x, site.arg("slope"), *inplace)
+    return call("F.leaky_relu", site.x, site.arg("slope"), *_inplace(site))
 
 
 def _gelu(site: OpSite) -> Expr:
     return call("F.gelu", site.x, *_kw(site, "approximate", "none"))
 
 
-def _softmax(site: OpSite) -> Expr:
-    d = site.args["dim"]
-    return call("F.softmax", site.x, f"dim={-1 if d == site.ins[0].rank - 1 else d}")
+def _softmax(func: str) -> Callable[[OpSite], Expr]:
+    def rule(site: OpSite) -> Expr:
+        d = site.args["dim"]
+        return call(func, site.x, f"dim={-1 if d == site.ins[0].rank - 1 else d}")
+    return rule
+
+
+def _dropout(func: str) -> Callable[[OpSite], Expr]:
+    return lambda site: call(func, site.x, site.arg("p"), "self.training")
 
 
 def _pool(func: str) -> Callable[[OpSite], Expr]:
     def rule(site: OpSite) -> Expr:
         kernel = _ints(site, "kernel")
         stride = [] if site.given.get("stride") is None else [f"stride={site.arg('stride')}"]
-        return call(func, site.x, kernel, *stride, *_kw(site, "padding", 0))
+        return call(func, site.x, kernel, *stride, *_kw(site, "padding", 0),
+                    *_kw(site, "ceil_mode", False), *_kw(site, "count_include_pad", True))
     return rule
 
 
 def _dims(site: OpSite, dims: list[int]) -> str:
     return str(dims[0]) if len(dims) == 1 else site.text(tuple(dims))
+
+
+def _global_pool(method: str) -> Callable[[OpSite], Expr]:
+    def rule(site: OpSite) -> Expr:
+        dims = list(range(2, site.ins[0].rank))
+        return call(f"{_recv(site.x)}.{method}", f"dim={_dims(site, dims)}")
+    return rule
+
+
+def _resample_args(site: OpSite) -> list[str]:
+    """nn.Upsample's and F.interpolate's arguments: `size` or `scale_factor`, the mode."""
+    which = "size" if site.args["size"] is not None else "scale"
+    value = site.arg(which)
+    out = [f"size={value}" if which == "size" else f"scale_factor={value}"]
+    out += _kw(site, "mode", "nearest")
+    if site.args["align_corners"] is not None:
+        out += _kw(site, "align_corners", False)
+    return out
+
+
+def _pad(site: OpSite) -> Lowered | Expr:
+    """F.pad. Its border modes pad the last `rank - 2` dimensions of a rank 3-5 input: fewer
+    trailing dimensions are padded by folding the leading ones into the batch, and a `bool`
+    tensor goes through uint8, which F.pad reflects and replicates (it refuses bool)."""
+    mode, k = site.args["mode"], len(site.args["padding"]) // 2
+    x, rank = site.x, site.ins[0].rank
+    if mode == "constant":
+        value = _kw(site, "value", 0.0)
+        return call("F.pad", x, site.arg("padding"), *value)
+    if k > 3:
+        raise Refused(f"F.pad pads at most 3 dimensions in mode \"{mode}\"; this pads {k}",
+                      site.node.loc, "pad the dimensions in two steps")
+    before: tuple[str, ...] = ()
+    lead = rank - k
+    if lead != 2 and not (isinstance(x, str) and x.isidentifier()):
+        var = site.temp("h")
+        before, x = (f"{var} = {flat(x)}",), var
+    as_bool = site.ins[0].dtype == "bool" and mode in ("reflect", "replicate")
+    src: Expr = call(f"{_recv(x)}.to", "torch.uint8") if as_bool else x
+    if lead != 2:  # (leading..., *padded) -> (N, 1, *padded)
+        src = call(f"{_recv(call(f'{_recv(src)}.flatten', '0', str(lead - 1)))}.unsqueeze", "1")
+    out: Expr = call("F.pad", src, site.arg("padding"), f'mode="{mode}"')
+    if lead != 2:
+        out = call(f"{_recv(call(f'{_recv(out)}.squeeze', '1'))}.unflatten", "0",
+                   f"{_recv(x)}.shape[:{lead}]")
+    if as_bool:
+        out = call(f"{_recv(out)}.bool")
+    return Lowered(out, before=before) if before else out
 
 
 def _reshape_layer(site: OpSite) -> Expr:
@@ -222,34 +452,25 @@ def _reshape_layer(site: OpSite) -> Expr:
                 *(site.text(d) for d in dims))
 
 
-def _reshape(site: OpSite) -> Expr:
+def _shape_list(site: OpSite) -> tuple[Any, ...]:
     shape = site.given.get("shape")
-    dims = shape.args if isinstance(shape, Op) and shape.op in ("list", "tuple") else \
-        site.args["shape"]
-    return call(f"{_recv(site.x)}.reshape", *(site.text(d) for d in dims))
+    return shape.args if isinstance(shape, Op) and shape.op in ("list", "tuple") else \
+        tuple(site.args["shape"])
 
 
-def _expand(site: OpSite) -> Expr:
-    shape = site.given.get("shape")
-    dims = shape.args if isinstance(shape, Op) and shape.op in ("list", "tuple") else \
-        site.args["shape"]
-    return call(f"{_recv(site.x)}.expand", *(site.text(d) for d in dims))
-
-
-def _reduce(method: str) -> Callable[[OpSite], Expr]:
+def _reduce(method: str, **extra: str) -> Callable[[OpSite], Expr]:
+    """`x.method(dim=..., keepdim=True)`; `extra` maps a bool argument to the keyword it
+    adds when false (`var`'s population default: `correction=0`)."""
     def rule(site: OpSite) -> Expr:
         dims, keep = site.args["dim"], site.args["keepdim"]
+        kws = [kw for arg, kw in extra.items() if not site.args[arg]]
         if dims is None:
             if not keep:
-                return call(f"{_recv(site.x)}.{method}")
+                return call(f"{_recv(site.x)}.{method}", *kws)
             dims = list(range(site.ins[0].rank))
         return call(f"{_recv(site.x)}.{method}", f"dim={_dims(site, dims)}",
-                    *(["keepdim=True"] if keep else []))
+                    *(["keepdim=True"] if keep else []), *kws)
     return rule
-
-
-def _global_pool(site: OpSite) -> Expr:
-    return call(f"{_recv(site.x)}.mean", f"dim={_dims(site, list(range(2, site.ins[0].rank)))}")
 
 
 def _bound(v: int | None) -> str:
@@ -268,59 +489,118 @@ def _getitem(site: OpSite) -> str:
     return f"{_recv(site.x)}[{', '.join(parts)}]"
 
 
-def _positional_embedding(site: OpSite) -> Expr:
-    length = site.dim(site.ins[0].shape[1])
-    plain = TOKEN.sub(lambda m: m.group(2), length)
-    cut = f"[:{length}]" if plain.isidentifier() or plain.isdigit() else f"[: {length}]"
-    return binop("+", site.x, f"{site.module}.weight{cut}")
-
-
 _OPERATOR = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@"}
+_COMPARISON = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def _operands(site: OpSite) -> tuple[Expr, Expr]:
+    if len(site.xs) == 2:
+        return site.xs[0], site.xs[1]
+    scalar = site.arg("scalar")
+    return (scalar, site.x) if site.args["scalar_first"] else (site.x, scalar)
 
 
 def _binary(site: OpSite) -> Expr:
-    op = _OPERATOR[site.op.name]
-    if len(site.xs) == 2:
-        return binop(op, site.xs[0], site.xs[1])
-    scalar = site.arg("scalar")
-    return binop(op, scalar, site.x) if site.args["scalar_first"] else \
-        binop(op, site.x, scalar)
+    return binop(_OPERATOR[site.op.name], *_operands(site))
 
 
-def _recv(x: Expr) -> str:
-    """An expression a method is called on: `x.flatten(1)`, `(a + b).mean(1)`."""
-    text = flat(x)
-    return text if level_of(x) >= 10 else f"({text})"
+def _comparison(site: OpSite) -> str:
+    """`a < b`: looser than arithmetic, so only another comparison needs brackets (Python
+    would chain `a < b < c`)."""
+    a, b = (flat(x) if level_of(x) > 0 else f"({flat(x)})" for x in _operands(site))
+    return f"{a} {_COMPARISON[site.op.name]} {b}"
 
 
-def _dropout(site: OpSite) -> Expr:
-    return call("F.dropout", site.x, site.arg("p"), "self.training")
+def _where(site: OpSite) -> Expr:
+    """torch.where; two numbers are written as floats, the language's `f32` for them."""
+    tensors = iter(site.xs[1:])
+    numbers = [site.args[k] for k in ("a", "b")]
+    both = all(n is not None for n in numbers)
+    operands = [next(tensors) if n is None else
+                site.text(float(n)) if both else site.arg(k)
+                for k, n in zip(("a", "b"), numbers, strict=True)]
+    return call("torch.where", site.x, *operands)
+
+
+def _split(site: OpSite) -> Expr:
+    return call(f"{_recv(site.x)}.split", site.arg("size"), f"dim={site.arg('dim')}")
+
+
+def _chunk(site: OpSite) -> Expr:
+    return call(f"{_recv(site.x)}.chunk", site.arg("n"), f"dim={site.arg('dim')}")
+
+
+def _flatten(site: OpSite) -> Expr:
+    end = [] if site.args["end"] == max(site.ins[0].rank, 1) - 1 else [site.arg("end")]
+    return call(f"{_recv(site.x)}.flatten", site.arg("start"), *end)
+
+
+def _clamp(site: OpSite) -> Expr:
+    bounds = [f"{b}={site.arg(b)}" for b in ("min", "max") if site.args[b] is not None]
+    return call(f"{_recv(site.x)}.clamp", *bounds)
+
+
+def _method(name: str, *args: str) -> Callable[[OpSite], Expr]:
+    """`x.name(args as written)`."""
+    return lambda site: call(f"{_recv(site.x)}.{name}", *(site.arg(a) for a in args))
+
+
+def _function(func: str) -> Callable[[OpSite], Expr]:
+    """`func(every input)`."""
+    return lambda site: call(func, *site.xs)
 
 
 Rule = Callable[[OpSite], "Expr | Lowered"]
 
 FORWARD: dict[str, Rule] = {
+    # layers built in the constructor
     "Linear": _module,
     "Conv1d": _conv_forward,
     "Conv2d": _conv_forward,
+    "Conv3d": _conv_forward,
+    "ConvTranspose1d": _module,
     "ConvTranspose2d": _module,
     "BatchNorm1d": _module,
     "BatchNorm2d": _module,
+    "BatchNorm3d": _module,
     "LayerNorm": _module,
+    "RMSNorm": _module,
+    "GroupNorm": _module,
+    "InstanceNorm1d": _module,
+    "InstanceNorm2d": _module,
     "Embedding": _module,
     "RNN": _recurrent_forward,
     "LSTM": _recurrent_forward,
     "GRU": _recurrent_forward,
-    "MultiHeadAttention": _module,
+    "RNNCell": _cell_forward,
+    "GRUCell": _cell_forward,
+    "LSTMCell": _cell_forward,
+    "MultiHeadAttention": _attention_forward,
+    "Attention": _attention_forward,
     "AdditiveAttention": _module,
     "PositionalEncoding": _module,
     "PositionalEmbedding": _positional_embedding,
+    "PReLU": _module,
+    "DropPath": _module,
+    # pooling and resampling
     "MaxPool1d": _pool("F.max_pool1d"),
     "MaxPool2d": _pool("F.max_pool2d"),
+    "MaxPool3d": _pool("F.max_pool3d"),
     "AvgPool1d": _pool("F.avg_pool1d"),
     "AvgPool2d": _pool("F.avg_pool2d"),
+    "AvgPool3d": _pool("F.avg_pool3d"),
+    "AdaptiveAvgPool1d": lambda s: call("F.adaptive_avg_pool1d", s.x, _ints(s, "size")),
     "AdaptiveAvgPool2d": lambda s: call("F.adaptive_avg_pool2d", s.x, _ints(s, "size")),
-    "GlobalAvgPool": _global_pool,
+    "AdaptiveMaxPool2d": lambda s: call("F.adaptive_max_pool2d", s.x, _ints(s, "size")),
+    "GlobalAvgPool": _global_pool("mean"),
+    "GlobalMaxPool": _global_pool("amax"),
+    "Upsample": lambda s: call("F.interpolate", s.x, *_resample_args(s)),
+    "interpolate": lambda s: call("F.interpolate", s.x, *_resample_args(s)),
+    "PixelShuffle": lambda s: call("F.pixel_shuffle", s.x, s.arg("r")),
+    "PixelUnshuffle": lambda s: call("F.pixel_unshuffle", s.x, s.arg("r")),
+    "Pad": _pad,
+    "pad": _pad,
+    # activations, as layers and as functions
     "ReLU": _activation("F.relu"),
     "relu": _activation("F.relu"),
     "LeakyReLU": _leaky_relu,
@@ -332,24 +612,77 @@ FORWARD: dict[str, Rule] = {
     "sigmoid": _activation("torch.sigmoid"),
     "SiLU": _activation("F.silu"),
     "silu": _activation("F.silu"),
-    "Softmax": _softmax,
-    "softmax": _softmax,
-    "Dropout": _dropout,
+    "ReLU6": _activation("F.relu6"),
+    "relu6": _activation("F.relu6"),
+    "Hardswish": _activation("F.hardswish"),
+    "hardswish": _activation("F.hardswish"),
+    "Hardsigmoid": _activation("F.hardsigmoid"),
+    "hardsigmoid": _activation("F.hardsigmoid"),
+    "Mish": _activation("F.mish"),
+    "mish": _activation("F.mish"),
+    "ELU": _activation("F.elu", "alpha"),
+    "elu": _activation("F.elu", "alpha"),
+    "Softplus": _activation("F.softplus", "beta", "threshold"),
+    "softplus": _activation("F.softplus", "beta", "threshold"),
+    "Softmax": _softmax("F.softmax"),
+    "softmax": _softmax("F.softmax"),
+    "LogSoftmax": _softmax("F.log_softmax"),
+    "log_softmax": _softmax("F.log_softmax"),
+    "Dropout": _dropout("F.dropout"),
+    "Dropout1d": _dropout("F.dropout1d"),
+    "Dropout2d": _dropout("F.dropout2d"),
+    # elementwise functions
+    "exp": _function("torch.exp"),
+    "log": _function("torch.log"),
+    "sqrt": _function("torch.sqrt"),
+    "rsqrt": _function("torch.rsqrt"),
+    "abs": _function("torch.abs"),
+    "clamp": _clamp,
+    "maximum": _function("torch.maximum"),
+    "minimum": _function("torch.minimum"),
+    "where": _where,
+    "masked_fill": lambda s: call(f"{_recv(s.x)}.masked_fill", s.xs[1], s.arg("value")),
+    "zeros_like": _function("torch.zeros_like"),
+    "ones_like": _function("torch.ones_like"),
+    "randn_like": _function("randn_like"),
+    # shapes and reductions
     "Flatten": lambda s: call(f"{_recv(s.x)}.flatten", "1"),
+    "flatten": _flatten,
     "Reshape": _reshape_layer,
-    "reshape": _reshape,
+    "reshape": lambda s: call(f"{_recv(s.x)}.reshape", *(s.text(d) for d in _shape_list(s))),
+    "expand": lambda s: call(f"{_recv(s.x)}.expand", *(s.text(d) for d in _shape_list(s))),
     "transpose": lambda s: call(f"{_recv(s.x)}.transpose", str(s.args["dim0"]),
                                 str(s.args["dim1"])),
     "permute": lambda s: call(f"{_recv(s.x)}.permute", *(str(d) for d in s.args["dims"])),
-    "expand": _expand,
+    "unsqueeze": _method("unsqueeze", "dim"),
+    "squeeze": _method("squeeze", "dim"),
     "concat": lambda s: call("torch.cat", Seq(tuple(s.xs)), f"dim={s.args['dim']}"),
+    "stack": lambda s: call("torch.stack", Seq(tuple(s.xs)), f"dim={s.arg('dim')}"),
+    "split": _split,
+    "chunk": _chunk,
     "mean": _reduce("mean"),
     "sum": _reduce("sum"),
+    "amax": _reduce("amax"),
+    "amin": _reduce("amin"),
+    "var": _reduce("var", unbiased="correction=0"),
     "getitem": _getitem,
+    # operators
     "add": _binary,
     "sub": _binary,
     "mul": _binary,
     "div": _binary,
     "matmul": _binary,
+    "eq": _comparison,
+    "ne": _comparison,
+    "lt": _comparison,
+    "le": _comparison,
+    "gt": _comparison,
+    "ge": _comparison,
+    "pow": lambda s: binop("**", s.x, s.arg("exponent")),
     "neg": lambda s: unary("-", s.x),
+}
+
+# The tables a plugin may add rows to (archdsl.ops.plugin.lower(op, backend="torch", ...)).
+PLUGIN_TABLES: dict[str, dict[str, Any]] = {
+    "construct": CONSTRUCT, "forward": FORWARD, "as_module": AS_MODULE,
 }
