@@ -6,12 +6,14 @@
     report = archdsl.analyze("specs/resnet50.arch")     # parameters, FLOPs, memory
     source = archdsl.compile("specs/cnn_digits.arch", backend="torch")
     model = archdsl.build("specs/cnn_digits.arch", backend="torch")
+    with archdsl.noise(draws): y = model(x)            # randn_like returns draws(k, shape)
 """
 
 from __future__ import annotations
 
 from archdsl.api import analyze, build, compile, load, load_state_dict, state_dict
 from archdsl.diagnostics import Diagnostic, SpecError
+from archdsl.draws import noise
 from archdsl.graph import GanGraph, Graph
 from archdsl.limits import Limits
 from archdsl.program import Program
@@ -20,5 +22,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Diagnostic", "GanGraph", "Graph", "Limits", "Program", "SpecError", "__version__",
-    "analyze", "build", "compile", "load", "load_state_dict", "state_dict",
+    "analyze", "build", "compile", "load", "load_state_dict", "noise", "state_dict",
 ]

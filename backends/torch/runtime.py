@@ -11,6 +11,7 @@ import linecache
 import types
 from typing import TYPE_CHECKING, Any
 
+from archdsl import draws
 from archdsl.graph import GanGraph, Graph
 
 from .generator import render
@@ -32,7 +33,17 @@ def build(graph: Graph | GanGraph, device: str | torch.device | None = None) -> 
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), module.__dict__)
     with torch.device(device) if device is not None else contextlib.nullcontext():
-        return getattr(module, name)()
+        model = getattr(module, name)()
+    if "randn_like(" in source:  # archdsl.noise counts the draws of each forward pass
+        models = [model.generator, model.discriminator] if isinstance(graph, GanGraph) \
+            else [model]
+        for m in models:
+            m.register_forward_pre_hook(_forward_pass_begins)
+    return model
+
+
+def _forward_pass_begins(module: nn.Module, args: Any) -> None:
+    draws.begin()
 
 
 def state_dict(model: nn.Module) -> dict[str, np.ndarray]:
