@@ -5,19 +5,21 @@ such as BatchNorm's scale and running statistics perturbed so they are tested to
 into every backend's float32 build; the same random inputs go through each. Every result is
 compared with the float64 NumPy reference by its normwise relative error,
 max|x - ref| / max|ref|, at the tolerances of docs/verify.md, or at ten times the quantity's
-float32 noise where float32 cannot reach them (`float32_noise`).
+float32 noise where float32 cannot reach them (`float32_noise`). Dropout is off, and every
+`randn_like` returns the same draws in every backend (`archdsl.noise`).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, computed_field
 
 from archdsl import backends as registry
+from archdsl.draws import Draws, noise
 from archdsl.graph import Graph, Optimizer
 from archdsl.symbolic import Sym
 
@@ -73,15 +75,27 @@ class Report(BaseModel):
         return not self.errors and all(r.ok for r in self.rows)
 
 
-def without_dropout(graph: Graph) -> Graph:
-    """The same graph with every dropout probability 0, so train mode is deterministic."""
-    g = copy.deepcopy(graph)
+# The ops whose argument `p` is the probability to drop something in training.
+DROPOUT = ("Dropout", "Dropout1d", "Dropout2d", "DropPath")
+
+
+@contextmanager
+def dropout_off(graph: Graph) -> Iterator[Graph]:
+    """`graph` with code records and every dropout probability 0 while the context lasts, so
+    train mode is deterministic (`randn_like` is made so by `same_noise`). The arguments are
+    changed in place, where code generated from the records reads them, and restored after."""
+    g = graph.traced()
+    saved = []
     for holder in [*g.nodes, *g.layers.values()]:
-        if holder.op == "Dropout":
-            holder.args = {**holder.args, "p": 0.0}
-        elif "dropout" in holder.args:
-            holder.args = {**holder.args, "dropout": 0.0}
-    return g
+        key = "p" if holder.op in DROPOUT else "dropout" if "dropout" in holder.args else None
+        if key is not None:
+            saved.append((holder, holder.args))
+            holder.args = {**holder.args, key: 0.0}
+    try:
+        yield g
+    finally:
+        for holder, args in saved:
+            holder.args = args
 
 
 def default_bind(graph: Graph, bind: dict[str, int] | None) -> dict[str, int]:
@@ -204,11 +218,23 @@ def harness(backend: str, graph: Graph, **kw: Any) -> Any:
     return module.Harness(graph, **kw)
 
 
+def same_noise(seed: int) -> Draws:
+    """The draws every backend's `randn_like` returns under `archdsl.noise`: the k-th of a
+    forward pass is the same array in each, run after run."""
+    return lambda k, shape: np.random.default_rng([seed, 4, k]).standard_normal(shape)
+
+
 def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
         loss: str | None = None, seed: int = 0,
         progress: Callable[[str], None] = lambda message: None,
         tolerances: dict[str, float] = TOLERANCE) -> Report:
-    g = without_dropout(graph)
+    with noise(same_noise(seed)), dropout_off(graph) as g:
+        return _run(g, graph.name, backends, bind, loss, seed, progress, tolerances)
+
+
+def _run(g: Graph, name: str, backends: list[str], bind: dict[str, int] | None,
+         loss: str | None, seed: int, progress: Callable[[str], None],
+         tolerances: dict[str, float]) -> Report:
     values = default_bind(g, bind)
     rng = np.random.default_rng(seed)
     progress("reference: NumPy float64")
@@ -226,7 +252,7 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
     progress("float32 noise: NumPy float32 with Monte Carlo arithmetic")
     noise = float32_noise(g, weights, inputs, target, loss, adam, expected,
                           np.random.default_rng([seed, 3]))
-    report = Report(model=graph.name, backends=backends, bind=values, rows=[])
+    report = Report(model=name, backends=backends, bind=values, rows=[])
     floors: dict[str, float] = {}
     for check, _, value in expected:
         family = FAMILY.get(check, check)

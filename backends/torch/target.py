@@ -100,25 +100,30 @@ def _recurrent(site: OpSite) -> Expr:
     # PyTorch applies dropout between stacked layers only, so with one layer it means nothing
     # (and would warn): leave it out where the layer count is a literal 1.
     layers = site.given.get("layers", Lit(1))
-    dropout = [] if isinstance(layers, Lit) and layers.value == 1 else _kw(site, "dropout", 0.0)
+    dropout = [] if isinstance(layers, Lit) and layers.value == 1 else _dropout_kw(site)
     return call(f"nn.{site.op.name}", site.arg("input_size"), site.arg("hidden"),
                 *_kw(site, "layers", 1, "num_layers"), "batch_first=True", *dropout,
                 *_kw(site, "bidirectional", False))
+
+
+def _dropout_kw(site: OpSite) -> list[str]:
+    """`dropout=...` unless the elaborated value is 0 (written so, or turned off since, as
+    `archdsl verify` does)."""
+    return _kw(site, "dropout", 0.0) if site.args["dropout"] else []
 
 
 def _attention(site: OpSite) -> Expr:
     e = expr_of(site.args["embed_dim"])
     extra = [f"{k}={site.arg(k)}" for k in ("kdim", "vdim") if expr_of(site.args[k]) != e]
     return call("MultiHeadAttention", site.arg("embed_dim"), site.arg("heads"), *extra,
-                *_kw(site, "bias", True), *_kw(site, "causal", False),
-                *_kw(site, "dropout", 0.0))
+                *_kw(site, "bias", True), *_kw(site, "causal", False), *_dropout_kw(site))
 
 
 def _llama_attention(site: OpSite) -> Expr:
     return call("Attention", site.arg("dim"), site.arg("heads"),
                 *_kw(site, "kv_heads", None), *_kw(site, "bias", False),
                 *_kw(site, "causal", False), *_kw(site, "rotary", False),
-                *_kw(site, "rope_base", 10000.0), *_kw(site, "dropout", 0.0))
+                *_kw(site, "rope_base", 10000.0), *_dropout_kw(site))
 
 
 # `Parameter(shape, init)`: how each init makes its tensor, from the sizes as a tuple.
