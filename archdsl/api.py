@@ -11,6 +11,8 @@ from archdsl import backends as registry
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.graph import GanGraph, Graph
 from archdsl.limits import Limits
+from archdsl.ops import plugin
+from archdsl.ops.plugin import PluginError
 from archdsl.program import ParseCache, Program, Source, load_program
 
 BACKENDS = registry.NAMES
@@ -36,7 +38,9 @@ def load(source: Source | Program, *, search_paths: list[str] | tuple[str, ...] 
          ) -> Program:
     """Parse and check a spec given as a path or as text; raise `SpecError` on any problem.
     For editors: `overlay` maps real paths to unsaved texts read instead of those files, and
-    a `ParseCache` kept between loads spares parsing unchanged files again."""
+    a `ParseCache` kept between loads spares parsing unchanged files again. The first load
+    imports the plugins installed under the entry point group `archdsl.ops`."""
+    plugin.load_entry_points()
     if isinstance(source, Program):
         return source
     with _gc_paused():
@@ -52,7 +56,7 @@ def _load(source: Source, search_paths: list[str] | tuple[str, ...], limits: Lim
         if check:
             program.check()
         return program
-    except SpecError:
+    except (SpecError, PluginError):
         raise
     except RecursionError:
         raise SpecError([Diagnostic(code="E0801", message="the spec nests too deeply")]) from None
@@ -69,7 +73,7 @@ def graph(source: Source | Program, model: str | None = None,
     try:
         with _gc_paused():
             return program.graph(model, params, trace=trace)
-    except SpecError:
+    except (SpecError, PluginError):
         raise
     except Exception as exc:
         raise SpecError([Diagnostic(code="E9999", message=f"internal error: {exc!r}")],

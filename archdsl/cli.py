@@ -13,6 +13,7 @@ import typer
 
 from archdsl import __version__
 from archdsl.diagnostics import SpecError
+from archdsl.ops.plugin import PluginError
 
 app = typer.Typer(
     name="archdsl",
@@ -63,6 +64,8 @@ def run_guarded(fn: Callable[[], int | None]) -> None:
         n = len(err.diagnostics)
         typer.echo(f"\n{n} error{'s' if n != 1 else ''} found", err=True)
         raise typer.Exit(1) from None
+    except PluginError as err:  # a plugin that does not load or breaks: not the spec's fault
+        fail(str(err))
     except typer.Exit:
         raise
     except KeyboardInterrupt:
@@ -118,6 +121,17 @@ BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="torch, tensorf
                                          "onnx.")]
 PathOpt = Annotated[list[Path] | None, typer.Option("--path", "-I", help="Another folder "
                                                     "imports may come from (repeatable).")]
+PluginOpt = Annotated[list[str] | None, typer.Option("--plugin", help="Import this Python "
+                                                     "module first: the ops it declares "
+                                                     "(docs/plugins.md). Repeatable.")]
+
+
+def load_plugins(modules: list[str] | None) -> None:
+    """The plugins of `--plugin`, then those installed under the entry point group."""
+    from archdsl.ops import plugin
+    for module in modules or []:
+        plugin.load(module)
+    plugin.load_entry_points()
 
 
 @app.command()
@@ -129,6 +143,7 @@ def check(
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
+    plugin: PluginOpt = None,
 ) -> None:
     """Parse and check specs: every shape proved, every error reported with its location."""
     if emit_ir not in (None, "json"):
@@ -136,6 +151,7 @@ def check(
     params = parse_assignments(set_ or [], "--set")
 
     def body() -> int:
+        load_plugins(plugin)
         from archdsl.api import load
         failed = 0
         for f in files:
@@ -182,6 +198,7 @@ def analyze(
                                         "(weights, gradients, optimizer state, activations).")]
     = False,
     path: PathOpt = None,
+    plugin: PluginOpt = None,
 ) -> None:
     """Exact parameters, FLOPs and memory, per layer and in total."""
     if fmt not in ("table", "json", "markdown", "csv"):
@@ -190,6 +207,7 @@ def analyze(
     binds = parse_binds(bind or [])
 
     def body() -> int:
+        load_plugins(plugin)
         from archdsl.api import graph
         from archdsl.cost import analyze_graph, render
         g = graph(str(file), model, params, search_paths=_search_paths(path))
@@ -215,6 +233,7 @@ def compile_(
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
+    plugin: PluginOpt = None,
 ) -> None:
     """Generate a readable, standalone module for one backend, or an ONNX model."""
     check_backend(backend)
@@ -226,6 +245,7 @@ def compile_(
     params = parse_assignments(set_ or [], "--set")
 
     def body() -> int:
+        load_plugins(plugin)
         from archdsl.api import graph, load, located
         from archdsl.checkpoint import CheckpointError
         from archdsl.weights import WeightsError, read
@@ -285,6 +305,7 @@ def train(
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
+    plugin: PluginOpt = None,
 ) -> None:
     """Train a model on embedded or .npz data, with checkpoints, metrics and a plot."""
     check_backend(backend)
@@ -301,6 +322,7 @@ def train(
         raise typer.Exit(_torchrun(nproc))
 
     def body() -> int:
+        load_plugins(plugin)
         from archdsl.api import graph, load, located
         program = load(str(file), check=False, search_paths=_search_paths(path))
         with located(program):  # a backend's refusal quotes the spec
@@ -356,6 +378,7 @@ def graph_(
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
+    plugin: PluginOpt = None,
 ) -> None:
     """Draw the model (or a gan's two models): one box per layer or block with its
     arguments and parameters, shapes on the edges."""
@@ -365,6 +388,7 @@ def graph_(
     params = parse_assignments(set_ or [], "--set")
 
     def body() -> int:
+        load_plugins(plugin)
         from archdsl.api import graph
         from archdsl.diagram import GraphvizMissing, render
         g = graph(str(file), model, params, search_paths=_search_paths(path))
@@ -399,6 +423,7 @@ def verify(
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
+    plugin: PluginOpt = None,
 ) -> None:
     """Check that every backend computes the same numbers: outputs, loss, gradients, running
     statistics and one SGD and one Adam step, against a float64 NumPy reference."""
@@ -415,6 +440,7 @@ def verify(
     binds = parse_binds(bind or [])
 
     def body() -> int:
+        load_plugins(plugin)
         from rich.console import Console
 
         from archdsl.api import graph

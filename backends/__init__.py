@@ -27,6 +27,15 @@ _PACKAGES = {
 NAMES = tuple(_PACKAGES)
 # The backends that compile to a Python module and train; onnx writes an inference-only binary.
 TRAINABLE = ("torch", "tensorflow", "numpy")
+# The rule tables a plugin op may add rows to (`archdsl.ops.plugin.lower(op, backend, ...)`):
+# each backend's table module holds them in `PLUGIN_TABLES` and passes them to
+# `archdsl.ops.plugin.install` when imported.
+PLUGIN_RULES: dict[str, tuple[str, ...]] = {
+    "torch": ("construct", "forward", "as_module", "helpers"),
+    "tensorflow": (),
+    "numpy": ("kernel",),
+    "onnx": ("lower",),
+}
 
 
 @dataclass(frozen=True)

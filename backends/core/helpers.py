@@ -13,15 +13,21 @@ from importlib import resources
 @cache
 def sources(package: str, filename: str) -> dict[str, str]:
     """Top-level classes and functions of `package/filename`, by name, in file order."""
-    text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
+    return definitions(resources.files(package).joinpath(filename).read_text(encoding="utf-8"))
+
+
+def definitions(text: str) -> dict[str, str]:
+    """Top-level classes and functions of Python source `text`, by name, in order."""
     tree = ast.parse(text)
     return {n.name: ast.get_source_segment(text, n) or "" for n in tree.body
             if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
 
 
-def needed(code: str, package: str, filename: str) -> list[str]:
-    """The helpers `code` uses, with the ones they use, in file order."""
-    available = sources(package, filename)
+def needed(code: str, package: str, filename: str, extra: dict[str, str] | None = None
+           ) -> list[str]:
+    """The helpers `code` uses, with the ones they use, in file order (`extra`, from
+    plugins, after the file's)."""
+    available = {**sources(package, filename), **(extra or {})}
     found: set[str] = set()
     todo = [code]
     while todo:

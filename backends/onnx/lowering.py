@@ -20,6 +20,7 @@ from onnx import numpy_helper
 
 from archdsl.backends.numpy.kernels.dense import sinusoid_table
 from archdsl.graph import Node, TensorType
+from archdsl.ops import plugin
 
 from .builder import ELEMENT, NUMPY, Builder
 
@@ -490,3 +491,7 @@ LOWER: dict[str, Rule] = {
     "neg": _neg,
     "matmul": lambda s: s.op("MatMul", *s.xs),
 }
+
+# A plugin op's rule (archdsl.ops.plugin.lower(op, "onnx", lower=rule)) joins them.
+PLUGIN_TABLES = {"lower": LOWER}
+plugin.install("onnx", PLUGIN_TABLES)

@@ -61,7 +61,7 @@ class Torch(Target):
         if isinstance(graph, GanGraph):
             blocks.append(_gan_source(graph, gen.roots))  # type: ignore[attr-defined]
         code = "\n\n\n".join(blocks)
-        helpers = needed(code, __package__, "layers.py")
+        helpers = needed(code, __package__, "layers.py", target.plugin_helpers())
         text = "\n".join([*helpers, code])
         return environment(__package__).get_template("module.py.j2").render(
             docstring="\n".join(module_docstring(graph, "PyTorch")),

@@ -18,8 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from archdsl.expr import Lit, Op, expr_of
+from archdsl.ops import plugin
 
 from ..core.emitter import TOKEN, Lowered, OpSite, Refused
+from ..core.helpers import definitions
 from ..core.pycode import Call, Expr, Seq, binop, call, flat, level_of, unary
 
 
@@ -687,7 +689,15 @@ FORWARD: dict[str, Rule] = {
     "neg": lambda s: unary("-", s.x),
 }
 
-# The tables a plugin may add rows to (archdsl.ops.plugin.lower(op, backend="torch", ...)).
+# The tables a plugin may add rows to (archdsl.ops.plugin.lower(op, "torch", ...)); a
+# plugin's `helpers` are Python source (classes, functions) copied into the modules using them.
+HELPERS: dict[str, str] = {}
 PLUGIN_TABLES: dict[str, dict[str, Any]] = {
-    "construct": CONSTRUCT, "forward": FORWARD, "as_module": AS_MODULE,
+    "construct": CONSTRUCT, "forward": FORWARD, "as_module": AS_MODULE, "helpers": HELPERS,
 }
+plugin.install("torch", PLUGIN_TABLES)
+
+
+def plugin_helpers() -> dict[str, str]:
+    """The classes and functions plugins' helpers define, by name."""
+    return {name: code for text in HELPERS.values() for name, code in definitions(text).items()}

@@ -9,6 +9,8 @@ numpy_oracle.py. A test fails while any registry op lacks a kernel or a case.
 
 from __future__ import annotations
 
+from archdsl.ops import plugin
+
 from . import activation, arith, attention, conv, dense, norm, pool, recurrent, shape
 from .base import Ctx, Kernel
 
@@ -16,5 +18,9 @@ KERNELS: dict[str, Kernel] = {
     **activation.KERNELS, **arith.KERNELS, **attention.KERNELS, **conv.KERNELS,
     **dense.KERNELS, **norm.KERNELS, **pool.KERNELS, **recurrent.KERNELS, **shape.KERNELS,
 }
+
+# A plugin op's kernel (archdsl.ops.plugin.lower(op, "numpy", kernel=Kernel(...))) joins them.
+PLUGIN_TABLES = {"kernel": KERNELS}
+plugin.install("numpy", PLUGIN_TABLES)
 
 __all__ = ["KERNELS", "Ctx", "Kernel"]
