@@ -172,11 +172,27 @@ def _parts(e: Call | Seq | Comp | Chain) -> tuple[str, str, Sequence[Expr]]:
 
 
 def statement(code: Expr, target: str = "", comment: str = "", indent: int = 0) -> list[str]:
-    """`target = code  # comment`; the comment moves above the line when it would not fit."""
+    """`target = code  # comment`; the comment moves above the line when it would not fit,
+    on as many lines as it needs."""
     head = f"{target} = " if target else ""
     if comment:
         lines = layout(head, code, f"  # {comment}", indent)
         if len(lines) == 1:
             return lines
-        return [f"{INDENT * indent}# {comment}", *layout(head, code, "", indent)]
+        return [*comment_lines(comment, indent), *layout(head, code, "", indent)]
     return layout(head, code, "", indent)
+
+
+def comment_lines(comment: str, indent: int) -> list[str]:
+    """`# comment` within the width, broken after commas (a shape's dimensions)."""
+    pad = f"{INDENT * indent}# "
+    lines: list[str] = []
+    current = ""
+    for part in comment.split(", "):
+        joined = f"{current}, {part}" if current else part
+        if current and len(pad) + len(joined) + 1 > WIDTH:
+            lines.append(f"{pad}{current},")
+            current = part
+        else:
+            current = joined
+    return [*lines, f"{pad}{current}"]
