@@ -106,6 +106,10 @@ REFUSED = [
     ("a layer named like an nn.Module method",
      "model M() {\n    input x: [B, 4]\n    float = Linear(3)\n    output y = x |> float\n}\n",
      "`float` cannot name a submodule", 4),
+    ("reflect padding of four dimensions, which F.pad cannot do",
+     "model M() {\n    input x: [B, 2, 3, 3, 3, 3]\n"
+     "    output y = pad(x, (1, 1, 1, 1, 1, 1, 1, 1), mode=\"reflect\")\n}\n",
+     "F.pad pads at most 3 dimensions in mode \"reflect\"", 3),
 ]
 
 

@@ -1,16 +1,19 @@
 """Each op of LANGUAGE.md section 10 as generated, against the same computation written by
 hand with torch.nn / torch.nn.functional: the oracles of test_new_op_costs.py, given the
 generated model's weights. Forward in training mode (where the ops that draw act) under one
-seed, then every gradient of one random projection of the output."""
+seed, with the FLOPs FlopCounterMode sees equal to `analyze`'s, then every gradient of one
+random projection of the output."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from test_new_op_costs import ROWS, Row, Tensors, example, spec
+from test_new_op_costs import ROWS, B, Row, Tensors, example, spec
 from test_new_op_costs import rotary as oracle_rotary
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 
 import archdsl
 from archdsl.backends.torch import build
@@ -55,7 +58,9 @@ def test_generated_module_is_the_handwritten_one(row: Row) -> None:
     inputs = example(g)
     mine, other = _leaves(inputs), _leaves(inputs)
     torch.manual_seed(1)
-    y = ours(*mine.values())
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        y = ours(*mine.values())
+    assert counter.get_total_flops() == archdsl.analyze(spec(row), bind={"B": B}).total.flops
     torch.manual_seed(1)
     want = SAME_DRAWS.get(row.id, row.forward)(theirs, other)
     torch.testing.assert_close(y, want, rtol=1e-5, atol=1e-5)
