@@ -11,6 +11,7 @@ float32 noise where float32 cannot reach them (`float32_noise`). Dropout is off,
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -83,8 +84,13 @@ DROPOUT = ("Dropout", "Dropout1d", "Dropout2d", "DropPath")
 def dropout_off(graph: Graph) -> Iterator[Graph]:
     """`graph` with code records and every dropout probability 0 while the context lasts, so
     train mode is deterministic (`randn_like` is made so by `same_noise`). The arguments are
-    changed in place, where code generated from the records reads them, and restored after."""
-    g = graph.traced()
+    changed in place, where code generated from the records reads them, and restored after.
+    A graph without records or a spec to trace again (read from JSON) is copied instead: the
+    backends that generate code then report that they cannot."""
+    try:
+        g = graph.traced()
+    except ValueError:
+        g = copy.deepcopy(graph)
     saved = []
     for holder in [*g.nodes, *g.layers.values()]:
         key = "p" if holder.op in DROPOUT else "dropout" if "dropout" in holder.args else None
