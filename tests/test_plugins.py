@@ -146,21 +146,22 @@ def test_a_plugin_that_cannot_be_imported_is_a_usage_error(specs: Path) -> None:
 # ---- the registration API ---------------------------------------------------------------------
 @pytest.fixture
 def restored() -> Iterator[None]:
-    """The registry and the plugin tables as they were before the test."""
+    """The registry and the plugin tables as they were before the test: the ops it adds
+    are removed from every backend table (imported before or during the test)."""
     ops, owners = dict(REGISTRY), dict(plugin.OWNERS)
     lowerings = {b: dict(v) for b, v in plugin.LOWERINGS.items()}
-    tables = {b: {k: dict(t) for k, t in ts.items()} for b, ts in plugin._TABLES.items()}
     yield
+    added = set(REGISTRY) - set(ops)
     REGISTRY.clear()
     REGISTRY.update(ops)
     plugin.OWNERS.clear()
     plugin.OWNERS.update(owners)
     plugin.LOWERINGS.clear()
     plugin.LOWERINGS.update(lowerings)
-    for backend, kept in tables.items():
-        for key, table in plugin._TABLES[backend].items():
-            table.clear()
-            table.update(kept[key])
+    for tables in plugin._TABLES.values():
+        for table in tables.values():
+            for op in added & set(table):
+                del table[op]
 
 
 def _op(name: str, kind: str = "function", shape=lambda a, ins: ins[0]) -> OpDef:
@@ -198,13 +199,27 @@ def test_lower_refuses_unknown_tables_backends_and_built_ins(restored: None) -> 
         lower("thrice", "torch", forward=object())
 
 
-def test_rows_reach_a_backend_whether_it_is_imported_before_or_after(restored: None) -> None:
+def test_rows_wait_for_the_backend_and_reach_it_once_imported(restored: None) -> None:
+    """lower() imports nothing: a row for a backend not imported yet is kept, and installed
+    when its table module loads (the NumPy backend, in a fresh process); a row for one
+    already imported goes in at once."""
     from archdsl.backends.torch.target import FORWARD
     register(_op("twice"))
     rule = object()
     lower("twice", "torch", forward=rule)
     assert FORWARD["twice"] is rule
     assert plugin.lowered("twice") == ["torch"]
+    script = (
+        "import sys\n"
+        "from archdsl.ops.plugin import Flops, OpDef, lower, register\n"
+        "register(OpDef(name='twice', kind='function', args=(), shape=lambda a, i: i[0],\n"
+        "               flops=lambda a, i, o: Flops()))\n"
+        "lower('twice', 'numpy', kernel='a kernel')\n"
+        "before = 'archdsl.backends.numpy.kernels' in sys.modules\n"
+        "from archdsl.backends.numpy.kernels import KERNELS\n"
+        "print(before, KERNELS['twice'])\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "a", "kernel"], out.stderr
 
 
 def test_a_crashing_rule_is_the_plugins_bug_not_the_specs(restored: None) -> None:
