@@ -44,12 +44,6 @@ def _ints(site: OpSite, name: str) -> str:
     return site.text(tuple(v) if isinstance(v, list) else v)
 
 
-def _literal(site: OpSite, name: str) -> Any:
-    """The value of an argument the spec wrote as a literal (or left at its default)."""
-    given = site.given.get(name)
-    return given.value if isinstance(given, Lit) else site.args[name] if given is None else None
-
-
 def _same_stride(site: OpSite) -> bool:
     """Whether `padding="same"` is PyTorch's own (stride fixed at 1)."""
     stride = site.given.get("stride", Lit(1))
@@ -307,10 +301,7 @@ def _conv_forward(site: OpSite) -> Expr:
         # after), which depends on the input's size.
         pads = call("same_padding", f"{_recv(site.x)}.shape[2:]", _ints(site, "kernel"),
                     _ints(site, "stride"), _ints(site, "dilation"))
-        mode = _literal(site, "padding_mode")
-        if mode is None:
-            raise Refused("a `padding_mode` that is not written as a string",
-                          site.node.loc)
+        mode = site.args["padding_mode"]  # the class is this instance's: written as a literal
         modes = [] if mode == "zeros" else [f'mode="{mode}"']
         return call(site.module or "", call("F.pad", site.x, pads, *modes))
     return _module(site)
