@@ -36,7 +36,7 @@ class Torch(Target):
     name = "PyTorch"
     CONSTRUCT = target.CONSTRUCT
     FORWARD = target.FORWARD
-    GLOBALS = frozenset({"torch", "nn", "F", "math", "sys", "self", "super",
+    GLOBALS = frozenset({"torch", "nn", "F", "math", "self", "super",
                          *sources(__package__, "layers.py")})
 
     def as_module(self, site: OpSite) -> Expr | None:
@@ -66,7 +66,6 @@ class Torch(Target):
         return environment(__package__).get_template("module.py.j2").render(
             docstring="\n".join(module_docstring(graph, "PyTorch")),
             math=re.search(r"\bmath\.", text) is not None,
-            sys=re.search(r"\bsys\.", text) is not None,
             functional=re.search(r"\bF\.", text) is not None,
             helpers=helpers,
             classes=blocks,

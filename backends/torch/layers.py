@@ -1,14 +1,13 @@
 """Layers of the language that torch.nn lacks or defines differently.
 
-Each class and function uses only `math`, `sys`, `torch`, `nn`, `F` and the others
-here, and is formatted for 88 columns, because the generator copies the source of those
+Each class and function uses only `math`, `torch`, `nn`, `F` and the others here,
+and is formatted for 88 columns, because the generator copies the source of those
 a model needs into the module it writes, which imports nothing but torch and the
 standard library.
 Every other layer lowers to torch.nn.
 """
 
 import math
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -259,12 +258,3 @@ class DropPath(nn.Module):
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
-
-def randn_like(x: torch.Tensor) -> torch.Tensor:
-    """torch.randn_like(x), unless `archdsl.noise(draws)` is active (archdsl loaded):
-    then the k-th call in a forward pass returns draws(k, shape), in every backend."""
-    draws = sys.modules.get("archdsl.draws")
-    drawn = None if draws is None else draws.draw(tuple(x.shape))
-    if drawn is None:
-        return torch.randn_like(x)
-    return torch.as_tensor(drawn, device=x.device).to(x.dtype)

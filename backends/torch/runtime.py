@@ -1,6 +1,7 @@
 """Build a model from its generated source, and move its weights in and out as NumPy arrays.
 
-`build` executes exactly the text `generate` returns, so what a user reads is what runs.
+`build` executes exactly the text `generate` returns, so what a user reads is what runs; its
+hooks only count and supply `randn_like`'s draws under `archdsl.noise`.
 torch is imported inside the functions: importing the backend does not import it.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import linecache
 import types
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from archdsl import draws
@@ -34,16 +36,50 @@ def build(graph: Graph | GanGraph, device: str | torch.device | None = None) -> 
     exec(compile(source, filename, "exec"), module.__dict__)
     with torch.device(device) if device is not None else contextlib.nullcontext():
         model = getattr(module, name)()
-    if "randn_like(" in source:  # archdsl.noise counts the draws of each forward pass
+    if "torch.randn_like(" in source:
         models = [model.generator, model.discriminator] if isinstance(graph, GanGraph) \
             else [model]
         for m in models:
-            m.register_forward_pre_hook(_forward_pass_begins)
+            m.register_forward_pre_hook(_noise_on)
+            m.register_forward_hook(_noise_off, always_call=True)
     return model
 
 
-def _forward_pass_begins(module: nn.Module, args: Any) -> None:
+# archdsl.noise(draws): during a forward pass under the context, torch.randn_like returns the
+# draws (a torch function mode, pushed by a pre-hook and popped after the pass, even a failed
+# one); outside it the model runs untouched. The generated code stays plain torch.randn_like.
+_MODES: list[Any] = []
+
+
+def _noise_on(module: nn.Module, args: Any) -> None:
     draws.begin()
+    mode = _draws_mode()() if draws.active() else None
+    if mode is not None:
+        mode.__enter__()
+    _MODES.append(mode)
+
+
+def _noise_off(module: nn.Module, args: Any, output: Any) -> None:
+    mode = _MODES.pop()
+    if mode is not None:
+        mode.__exit__(None, None, None)
+
+
+@cache
+def _draws_mode() -> type:
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class Draws(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (),
+                               kwargs: Any = None) -> Any:
+            if func is torch.randn_like:
+                x = args[0]
+                drawn = draws.draw(tuple(x.shape))
+                return torch.as_tensor(drawn, device=x.device).to(x.dtype)
+            return func(*args, **(kwargs or {}))
+
+    return Draws
 
 
 def state_dict(model: nn.Module) -> dict[str, np.ndarray]:

@@ -642,7 +642,7 @@ FORWARD: dict[str, Rule] = {
     "masked_fill": lambda s: call(f"{_recv(s.x)}.masked_fill", s.xs[1], s.arg("value")),
     "zeros_like": _function("torch.zeros_like"),
     "ones_like": _function("torch.ones_like"),
-    "randn_like": _function("randn_like"),
+    "randn_like": _function("torch.randn_like"),  # archdsl.noise: runtime.build's hooks
     # shapes and reductions
     "Flatten": lambda s: call(f"{_recv(s.x)}.flatten", "1"),
     "flatten": _flatten,

@@ -162,3 +162,6 @@ def test_noise_replaces_the_draws_of_randn_like() -> None:
     assert torch.equal(first, want) and torch.equal(second, want)
     assert first.dtype == torch.float32
     assert not torch.equal(m(x)[:, :3], torch.ones(2, 3))
+    with archdsl.noise(lambda k, shape: 1 / 0), pytest.raises(ZeroDivisionError):
+        m(x)  # a failed pass leaves no draws behind
+    assert not torch.equal(torch.randn_like(x), torch.ones(2, 3))
