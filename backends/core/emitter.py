@@ -20,7 +20,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from archdsl import syntax as ast
-from archdsl.expr import E, Lit, Op, Var, binary, call, expr_of, lit, neg, render, substitute
+from archdsl.expr import (
+    E,
+    Lit,
+    Op,
+    Var,
+    binary,
+    call,
+    expr_of,
+    lit,
+    neg,
+    negate,
+    render,
+    substitute,
+)
 from archdsl.graph import Node, TensorType
 from archdsl.names import attribute_ok
 from archdsl.ops import REGISTRY
@@ -231,7 +244,7 @@ class Emitter:
         if kind == "param":
             return token("p", name)
         if kind == "size":
-            return token("s", name)
+            return token("s", self.var(name))
         if kind == "local":
             return token("l", self.var(name))
         return self.var(name)
@@ -275,7 +288,7 @@ class Emitter:
             self.statement(stmt)
         inputs = [(n, t.type) for n, t in self.log.inputs]
         outputs = [(n, t.type) for n, t in self.log.outputs]
-        sizes = [s for s in self._declared_sizes() if self.kinds.get(s) == "size"]
+        sizes = self._declared_sizes()
         shapes = {n: _plain(self.shape(t)) for n, t in (*inputs, *outputs)}
         return ClassCode(
             definition=defn, kind=defn.kind, name="", params=params, sizes=sizes,
@@ -311,11 +324,12 @@ class Emitter:
         return out
 
     def _declared_sizes(self) -> list[str]:
+        """The Python names of the sizes the inputs' types name, in order."""
         out: list[str] = []
         for stmt in self.defn.body:
             if isinstance(stmt, ast.Input):
-                out += [d.id for d in stmt.type.dims if isinstance(d, ast.Name)
-                        and d.id in self.size_reads and d.id not in out]
+                out += [self.var(d.id) for d in stmt.type.dims if isinstance(d, ast.Name)
+                        and self.kinds.get(d.id) == "size" and self.var(d.id) not in out]
         return out
 
     # -- statements -------------------------------------------------------------------------------
@@ -369,7 +383,7 @@ class Emitter:
             if isinstance(d, ast.Name) and self.kinds.get(d.id) is None \
                     and self.gen.is_free(self.defn, d.id):
                 self.kinds[d.id] = "size"
-                self.size_reads.setdefault(d.id, (index, axis))
+                self.size_reads.setdefault(self.var(d.id), (index, axis))
                 got = actual.type.shape[axis]
                 if isinstance(got, Sym) and len(got.symbols()) == 1 and \
                         str(got) == next(iter(got.symbols())):
@@ -565,7 +579,7 @@ class Emitter:
             other_body, _ = self._branch(second, var)
         then, orelse = (taken_body, other_body) if rec.taken else (other_body, taken_body)
         code = self.text(cond)
-        self.out.append(If(code, then, orelse, _uses(code)))
+        self.out.append(If(code, then, orelse, _uses(code), self.text(negate(cond))))
         self.kinds[var] = self.kinds.get(var, "tensor")
         return Tensor(var, taken.type)
 
