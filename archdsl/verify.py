@@ -205,13 +205,20 @@ def harness(backend: str, graph: Graph, **kw: Any) -> Any:
 def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
         loss: str | None = None, seed: int = 0,
         progress: Callable[[str], None] = lambda message: None,
-        tolerances: dict[str, float] = TOLERANCE) -> Report:
+        tolerances: dict[str, float] = TOLERANCE,
+        weights: dict[str, np.ndarray] | None = None) -> Report:
+    """Compare `backends` with the float64 reference on drawn canonical weights, or on
+    `weights` (a trained state dict; ValueError when it does not fit the graph)."""
     g = without_dropout(graph)
     values = default_bind(g, bind)
     rng = np.random.default_rng(seed)
     progress("reference: NumPy float64")
     ref = harness("numpy", g, dtype=np.float64)
-    weights = canonical_weights(ref, rng)
+    if weights is None:
+        weights = canonical_weights(ref, rng)
+    else:
+        weights = {k: np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f"
+                   else np.asarray(v) for k, v in weights.items()}
     ref.load(weights)
     inputs = make_inputs(g, values, rng)
     loss = loss or (g.train.loss if g.train and g.train.loss else "cross_entropy")
