@@ -25,6 +25,8 @@ from typing import Any
 from archdsl.checkpoint import write_atomic
 
 _FILES = count()
+COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds",
+           "examples_per_s")
 EPOCH_SCALARS = {"train_loss": "epoch/train_loss", "val_loss": "val/loss",
                  "val_accuracy": "val/accuracy"}
 
@@ -39,7 +41,7 @@ class TensorBoard:
         from tensorboard.summary.writer.record_writer import RecordWriter
         self.folder = folder
         self._event = event_pb2.Event
-        name = (f"events.out.tfevents.{time.time():010.0f}.{socket.gethostname()}."
+        name = (f"events.out.tfevents.{time.time():017.6f}.{socket.gethostname()}."
                 f"{os.getpid()}.{next(_FILES)}")
         self._events = RecordWriter(open(folder / name, "wb"))
         self._write(self._event(wall_time=time.time(), file_version="brain.Event:2"))
@@ -68,12 +70,14 @@ class TensorBoard:
 
 
 def write_metrics(folder: Path, history: list[dict[str, Any]]) -> None:
-    """`metrics.jsonl` and `metrics.csv` with one row per epoch of `history`."""
+    """`metrics.jsonl` and `metrics.csv` with one row per epoch of `history`, columns in
+    `COLUMNS` order (a checkpoint's JSON keeps its rows' keys sorted)."""
+    columns = [*COLUMNS, *sorted({k for row in history for k in row} - set(COLUMNS))]
+    rows = [{k: row[k] for k in columns if k in row} for row in history]
     write_atomic(folder / "metrics.jsonl", lambda f: f.write(
-        "".join(json.dumps(row) + "\n" for row in history).encode()))
-    columns = list(dict.fromkeys(k for row in history for k in row))
+        "".join(json.dumps(row) + "\n" for row in rows).encode()))
     text = io.StringIO()
     writer = csv.DictWriter(text, columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(history)
+    writer.writerows(rows)
     write_atomic(folder / "metrics.csv", lambda f: f.write(text.getvalue().encode()))

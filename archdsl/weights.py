@@ -34,7 +34,7 @@ def save(path: Path, state: dict[str, np.ndarray], metadata: dict[str, str]) -> 
     """Write `state` atomically; `metadata` lands in the header (`"format": "pt"` added, as
     Hugging Face's loaders expect of PyTorch weights)."""
     from safetensors.numpy import save as to_bytes
-    data = to_bytes({k: np.ascontiguousarray(v) for k, v in state.items()},
+    data = to_bytes({k: np.asarray(v, order="C") for k, v in state.items()},
                     metadata={"format": "pt", **metadata})
     write_atomic(path, lambda f: f.write(data))
 
