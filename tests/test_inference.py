@@ -1,7 +1,7 @@
 """Trained weights out of a run: `model.safetensors` in PyTorch's names loads into the
 generated PyTorch module as it is, and into every backend's build through
 `archdsl.load_state_dict`, giving the run's held-out accuracy; `archdsl predict` and
-`archdsl verify --weights` use them."""
+`archdsl verify --weights` use them. A gan's run writes both of its models' weights."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 import archdsl
 from archdsl.api import BACKENDS
 from archdsl.cli import app
+from archdsl.gan import fit as gan_fit
+from archdsl.runs import RunError
 
 runner = CliRunner()
 
@@ -157,3 +159,21 @@ def test_verify_compares_the_backends_on_trained_weights(run, data):
     other = runner.invoke(app, ["verify", str(data / "tiny.arch"), "--weights", str(out),
                                 "--set", "classes=4"])
     assert other.exit_code == 1 and "cannot load" in other.output
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_gan_run_writes_both_models_weights_under_the_gan_modules_names(backend, tmp_path):
+    """`generator.<key>` and `discriminator.<key>`: the PyTorch build of the gan loads them as
+    they are; a second run into the folder is refused like a model's."""
+    spec = Path(__file__).resolve().parents[1] / "specs" / "digits_gan.arch"
+    tiny = {"nz": 8, "ngf": 4, "ndf": 4}
+    gan = archdsl.load(spec).graph(params=tiny)
+    out = tmp_path / "run"
+    gan_fit(gan, spec.read_text(), backend, out, epochs=1, batch=256, max_steps=2,
+            judge_samples=0, progress=False, log=lambda m: None)
+    module = archdsl.build(spec, "torch", params=tiny)
+    module.load_state_dict(safetensors.torch.load_file(out / "model.safetensors"))
+    assert archdsl.weights.metadata(out)["epoch"] == "1"
+    with pytest.raises(RunError, match="already holds a run"):
+        gan_fit(gan, spec.read_text(), backend, out, epochs=1, judge_samples=0,
+                progress=False, log=lambda m: None)

@@ -192,3 +192,38 @@ def test_a_warmup_longer_than_the_run_is_refused_before_training(tiny):
     assert result.exit_code == 1
     assert "warmup (4 steps) must be shorter than the run (4 optimizer steps)" in result.output
     assert not (tmp / "run").exists()
+
+
+def test_keras_fit_follows_the_specs_schedule(tiny):
+    """`compile_for_fit` with `steps_per_epoch` returns the callback that sets the schedule's
+    rates before each batch of `fit`."""
+    import keras
+
+    import archdsl
+    from archdsl.backends import tensorflow as backend
+    from archdsl.backends.tensorflow.training import compile_for_fit
+    from archdsl.data import load_dataset
+    data, _ = tiny
+    graph = archdsl.load(SPEC.replace("Cosine(warmup=3, eta_min=1e-4)", "OneCycle(max_lr=0.05)")
+                         % "SGD(lr=0.1)").graph()
+    dataset = load_dataset(str(data), graph)
+    model = backend.build(graph)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        compile_for_fit(model, graph)
+    steps = len(dataset) // 16
+    fit_args = compile_for_fit(model, graph, steps_per_epoch=steps)
+    held: list[tuple[float, float]] = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            opt = self.model.optimizer
+            held.append((float(opt.learning_rate.numpy()),
+                         float(opt.scheduled_momentum.numpy())))
+
+    fit_args["callbacks"].append(Record())
+    x, y = dataset.xy("train")
+    model.fit(x[:steps * 16], y[:steps * 16], shuffle=False, verbose=0, **fit_args)
+    lrs, momenta = pytorch_values("OneCycle(max_lr=0.05)", Optimizer(name="SGD",
+                                  args={"lr": 0.1}), 2 * steps)
+    np.testing.assert_allclose([lr for lr, _ in held], lrs, rtol=1e-6)
+    np.testing.assert_allclose([m for _, m in held], momenta, rtol=1e-6)
