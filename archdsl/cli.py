@@ -272,8 +272,6 @@ def train(
         chosen_schedule = schedules.parse(schedule) if schedule is not None else None
     except ValueError as exc:
         fail(f"--schedule: {exc}")
-    if resume and overwrite:
-        fail("--resume continues a run and --overwrite replaces it; choose one")
     if nproc > 1:
         if backend != "torch":
             fail("--nproc runs the PyTorch build; use --backend torch")
@@ -437,7 +435,7 @@ def predict(
             try:
                 outputs = pred.predict(g, backend, state, inputs, batch,
                                        lambda n: bar.update(task, advance=n))
-            except ValueError as exc:  # weights that do not fit the spec
+            except w.WeightsError as exc:
                 fail(f"{source}: {exc}", 1)
         predictions = pred.Predictions(outputs, (g.train and g.train.loss) or "cross_entropy",
                                        labels)
@@ -540,15 +538,16 @@ def verify(
         from archdsl.verify import render, run
         g = graph(str(file), model, params, search_paths=_search_paths(path))
         sides = [g.generator, g.discriminator] if isinstance(g, GanGraph) else [g]
+        from archdsl import weights as w
+        from archdsl.weights import WeightsError
         state = None
         if weights is not None:
-            from archdsl import weights as w
             if len(sides) > 1:
                 fail(f"`{g.name}` is a gan: verify the weights of its generator or "
                      "discriminator with --model")
             try:
                 state = w.load(weights)
-            except w.WeightsError as exc:
+            except WeightsError as exc:
                 fail(str(exc), 1)
         console = Console(stderr=True)
         ok = True
@@ -558,7 +557,7 @@ def verify(
                     report = run(side, chosen, bind=binds, loss=loss, seed=seed,
                                  progress=lambda m, s=status, n=side.name: s.update(
                                      f"{n}: {m}"), weights=state)
-                except ValueError as exc:  # weights that do not fit the spec
+                except WeightsError as exc:
                     fail(f"--weights {weights}: {exc}", 1)
             typer.echo(report.model_dump_json(indent=2) if fmt == "json" else render(report))
             ok = ok and report.ok

@@ -19,6 +19,7 @@ import numpy as np
 
 from archdsl.data import EMBEDDED, DataError, default_dataset, load_dataset, load_inputs
 from archdsl.graph import Graph
+from archdsl.weights import WeightsError
 
 
 @dataclass
@@ -110,10 +111,14 @@ def predict(graph: Graph, backend: str, state: dict[str, np.ndarray],
             inputs: list[np.ndarray], batch: int = 256,
             advance: Callable[[int], Any] = lambda n: None) -> dict[str, np.ndarray]:
     """Every output of `graph` built in `backend` with `state` loaded, in evaluation mode, in
-    batches of `batch` examples; `advance(n)` after each."""
+    batches of `batch` examples; `advance(n)` after each. WeightsError when `state` does not
+    fit the graph."""
     from archdsl.verify import harness
     h = harness(backend, graph)
-    h.load(state)
+    try:
+        h.load(state)
+    except ValueError as exc:
+        raise WeightsError(str(exc)) from None
     parts: list[list[np.ndarray]] = []
     for start in range(0, len(inputs[0]), batch):
         parts.append(h.forward([x[start:start + batch] for x in inputs], train=False))

@@ -2,9 +2,13 @@
 
 The loop owns data, epochs, progress, metrics and checkpoints; each backend supplies a small
 trainer (`backends/<name>/training.py`, class `Trainer`) that takes one optimisation step on a
-batch of NumPy arrays, predicts, and exports or restores its whole state (weights, optimizer,
-RNG) as plain arrays. Resuming replays the interrupted epoch's shuffle and skips the batches
-already done, so an interrupted run continues bit-for-bit.
+batch of NumPy arrays, predicts, exports its weights in PyTorch's layout, takes a schedule's
+learning rate, and exports or restores its whole state (weights, optimizer, RNG) as plain
+arrays. Resuming replays the interrupted epoch's shuffle and skips the batches already done,
+so an interrupted run continues bit-for-bit.
+
+A run writes into a folder of its own (runs.py): the checkpoint, the last and best epochs'
+weights (weights.py), the metrics and TensorBoard events (run_log.py).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pydantic import BaseModel, computed_field
 
 from archdsl.graph import Graph, Optimizer
 from archdsl.symbolic import Sym
+from archdsl.weights import WeightsError
 
 TOLERANCE = {"output": 1e-4, "loss": 1e-4, "gradient": 1e-4, "input gradient": 1e-4,
              "running stats": 1e-4, "after SGD": 1e-4, "after Adam": 1e-4}
@@ -208,7 +209,7 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
         tolerances: dict[str, float] = TOLERANCE,
         weights: dict[str, np.ndarray] | None = None) -> Report:
     """Compare `backends` with the float64 reference on drawn canonical weights, or on
-    `weights` (a trained state dict; ValueError when it does not fit the graph)."""
+    `weights` (a trained state dict; WeightsError when it does not fit the graph)."""
     g = without_dropout(graph)
     values = default_bind(g, bind)
     rng = np.random.default_rng(seed)
@@ -219,7 +220,10 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
     else:
         weights = {k: np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f"
                    else np.asarray(v) for k, v in weights.items()}
-    ref.load(weights)
+    try:
+        ref.load(weights)
+    except ValueError as exc:  # trained weights of another model
+        raise WeightsError(str(exc)) from None
     inputs = make_inputs(g, values, rng)
     loss = loss or (g.train.loss if g.train and g.train.loss else "cross_entropy")
     ref_eval = ref.forward(inputs, train=False)
