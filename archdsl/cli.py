@@ -451,6 +451,8 @@ def predict(
                 typer.echo(f"wrote {output}", err=True)
         except ValueError as exc:
             fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror or exc}", 1)
         return 0
 
     run_guarded(body)

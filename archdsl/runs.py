@@ -63,6 +63,8 @@ def claim(folder: Path, resume: bool = False, overwrite: bool = False) -> None:
                        "choose one")
     if resume:
         return
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"{folder} is a file, not a folder for the run")
     if holds_run(folder):
         if not overwrite:
             raise RunError(f"{folder} already holds a run ({describe(folder)}); continue it "
