@@ -305,6 +305,9 @@ def train(
         from archdsl.train import fit
         if isinstance(g, GanGraph):
             from archdsl.gan import fit as fit_gan
+            if chosen_schedule or early_stop:
+                fail(f"`{g.name}` is a gan: --schedule and --early-stop apply to models (a "
+                     "gan has no held-out metric, and its two optimizers no schedule yet)")
             try:
                 gan_result = fit_gan(g, file.read_text(encoding="utf-8"), backend, folder,
                                      epochs=epochs, batch=batch, lr=lr, seed=seed or 0,

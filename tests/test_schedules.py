@@ -227,3 +227,11 @@ def test_keras_fit_follows_the_specs_schedule(tiny):
                                   args={"lr": 0.1}), 2 * steps)
     np.testing.assert_allclose([lr for lr, _ in held], lrs, rtol=1e-6)
     np.testing.assert_allclose([m for _, m in held], momenta, rtol=1e-6)
+
+
+@pytest.mark.parametrize("option", [["--schedule", "Cosine"], ["--early-stop", "2"]])
+def test_a_gan_refuses_what_only_models_take(option, tmp_path):
+    spec = Path(__file__).resolve().parents[1] / "specs" / "digits_gan.arch"
+    result = runner.invoke(app, ["train", str(spec), *option, "--out", str(tmp_path / "g")])
+    assert result.exit_code == 2 and "is a gan: --schedule and --early-stop" in result.output
+    assert not (tmp_path / "g").exists()
