@@ -400,8 +400,9 @@ def predict(
     backend: BackendOpt = "torch",
     batch: Annotated[int, typer.Option("--batch", min=1, help="Examples per forward "
                                        "pass.")] = 256,
-    seed: Annotated[int, typer.Option("--seed", help="The seed of the run, for an embedded "
-                                      "dataset's held-out split.")] = 0,
+    seed: Annotated[int | None, typer.Option("--seed", help="For an embedded dataset, the "
+                                             "seed of its held-out split (default: the "
+                                             "run's).")] = None,
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
@@ -428,7 +429,9 @@ def predict(
                  "discriminator with --model")
         try:
             state = w.load(weights)
-            inputs, labels, described = pred.load_data(g, data, seed)
+            run_seed = int(w.metadata(weights).get("seed", 0))
+            inputs, labels, described = pred.load_data(g, data, run_seed if seed is None
+                                                        else seed)
         except (w.WeightsError, DataError) as exc:
             fail(str(exc), 1)
         source = w.locate(weights)

@@ -347,7 +347,10 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
                 events.epoch((epoch + 1) * steps_per_epoch, row)
             save(epoch + 1, 0, shuffle.bit_generator.state)
             improved = best_epoch(history, key) is row
-            keep_weights(out, trainer.weights(), graph, spec_hash, backend, row, improved)
+            keep_weights(out, trainer.weights(), {
+                "model": graph.name, "spec_sha256": spec_hash, "backend": backend,
+                "seed": str(seed), "epoch": str(row["epoch"]), "val_loss": repr(row["val_loss"]),
+                "val_accuracy": repr(row["val_accuracy"])}, improved)
             write_metrics(out, history)
             say(bar, progress, log, f"epoch {epoch + 1}/{settings.epochs}: train loss "
                 f"{row['train_loss']:.4f}, held-out loss {val_loss:.4f}, accuracy "
@@ -373,15 +376,12 @@ def step_scalars(loss: float, trainer: Trainer, plan: schedules.Plan | None
     return out
 
 
-def keep_weights(out: Path, state: dict[str, np.ndarray], graph: Graph, spec_hash: str,
-                 backend: str, row: dict[str, Any], best: bool) -> None:
+def keep_weights(out: Path, state: dict[str, np.ndarray], metadata: dict[str, str],
+                 best: bool) -> None:
     """The epoch's weights as the run's last (`model.safetensors`); when `best`, its weights
     and checkpoint as the run's best too (`best/`)."""
     path = out / weights.FILE
-    weights.save(path, state, {"model": graph.name, "spec_sha256": spec_hash,
-                               "backend": backend, "epoch": str(row["epoch"]),
-                               "val_loss": repr(row["val_loss"]),
-                               "val_accuracy": repr(row["val_accuracy"])})
+    weights.save(path, state, metadata)
     if best:
         checkpoint.copy_atomic(path, out / weights.BEST / weights.FILE)
         checkpoint.copy_atomic(out / runs.CHECKPOINT, out / weights.BEST / runs.CHECKPOINT)

@@ -177,3 +177,23 @@ def test_a_gan_run_writes_both_models_weights_under_the_gan_modules_names(backen
     with pytest.raises(RunError, match="already holds a run"):
         gan_fit(gan, spec.read_text(), backend, out, epochs=1, judge_samples=0,
                 progress=False, log=lambda m: None)
+
+
+def test_predict_holds_out_what_the_run_held_out(tmp_path):
+    """On an embedded dataset, the default split is the run's (its seed is in the weights)."""
+    spec = tmp_path / "first.arch"
+    spec.write_text("""
+model First(vocab: int = 16) {
+    input tokens: i64[B, T]
+    output logits: [B, vocab] = mean(tokens |> Embedding(vocab, 8), dim=1) |> Linear(vocab)
+}
+""")
+    out = tmp_path / "run"
+    trained = runner.invoke(app, ["train", str(spec), "--seed", "3", "--epochs", "1",
+                                  "--out", str(out)])
+    assert trained.exit_code == 0, trained.output
+    accuracy = json.loads((out / "metrics.jsonl").read_text())["val_accuracy"]
+    result = runner.invoke(app, ["predict", str(spec), "-w", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "of first (seed 3)" in result.output
+    assert f"accuracy {accuracy:.2%} against its labels" in result.output
