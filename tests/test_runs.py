@@ -229,3 +229,41 @@ def test_the_terminal_gets_epochs_then_the_summary_and_no_framework_logs(tiny, t
               "weights:")
     assert len(lines) == len(starts)
     assert all(line.startswith(start) for line, start in zip(lines, starts, strict=True))
+
+
+def test_resume_alone_continues_an_interrupted_run_as_it_was_started(tiny, tmp_path,
+                                                                     monkeypatch):
+    """Ctrl-C, then `--resume` with no other option: the run's epochs, schedule and seed
+    come from its checkpoint, and it ends where the uninterrupted run ends."""
+    import signal
+
+    from archdsl import train as train_mod
+    spec, data = tiny
+    options = ["--epochs", "4", "--schedule", "OneCycle(max_lr=0.05)", "--seed", "2"]
+    straight = tmp_path / "straight"
+    assert train(spec, data, "--out", str(straight), *options).exit_code == 0
+    real, calls = train_mod.make_trainer, {"n": 0}
+
+    def interrupting(*args):
+        trainer = real(*args)
+        step = trainer.step
+
+        def wrapped(batch):
+            calls["n"] += 1
+            if calls["n"] == 15:  # Ctrl-C during the second epoch
+                signal.raise_signal(signal.SIGINT)
+            return step(batch)
+        trainer.step = wrapped
+        return trainer
+
+    monkeypatch.setattr(train_mod, "make_trainer", interrupting)
+    out = tmp_path / "run"
+    stopped = train(spec, data, "--out", str(out), *options)
+    assert stopped.exit_code == 0 and "interrupted" in stopped.output
+    monkeypatch.setattr(train_mod, "make_trainer", real)
+    resumed = train(spec, data, "--out", str(out), "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "OneCycle(max_lr=0.05) over 40 steps" in resumed.output
+    assert without_timing(metrics(out)) == without_timing(metrics(straight))
+    a, b = weights.load(straight / "model.safetensors"), weights.load(out / "model.safetensors")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
