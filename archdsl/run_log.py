@@ -39,7 +39,6 @@ class TensorBoard:
     def __init__(self, folder: Path, steps_done: int = 0):
         from tensorboard.compat.proto import event_pb2
         from tensorboard.summary.writer.record_writer import RecordWriter
-        self.folder = folder
         self._event = event_pb2.Event
         name = (f"events.out.tfevents.{time.time():017.6f}.{socket.gethostname()}."
                 f"{os.getpid()}.{next(_FILES)}")

@@ -95,7 +95,7 @@ def _checked(name: str, key: str, value: Any) -> Any:
                isinstance(value, int) and not isinstance(value, bool) if kind is int else
                isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float
                else isinstance(value, str))
-    if not ok_kind or not valid(value):
+    if not ok_kind or not valid(value) or (kind is float and not math.isfinite(value)):
         raise ValueError(f"`{key}` of `{name}` must be {wanted}, not {_spelled(value)}")
     return float(value) if kind is float else value
 
@@ -103,9 +103,11 @@ def _checked(name: str, key: str, value: Any) -> Any:
 def parse(text: str) -> Schedule:
     """A schedule written as in a spec, for `--schedule`: `Step(300, gamma=0.5)`."""
     example = 'e.g. "Cosine(warmup=100)", "Step(step_size=300)" or "OneCycle(max_lr=0.01)"'
+    if len(text) > 500:  # the longest spells out all nine of OneCycle's settings in 200
+        raise ValueError(f"a schedule of {len(text)} characters is not one; {example}")
     try:
         node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):
         raise ValueError(f"cannot read {text!r} as a schedule; {example}") from None
     if isinstance(node, ast.Name):
         return make(node.id)
