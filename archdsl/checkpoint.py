@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -31,16 +33,22 @@ def spec_hash(spec_text: str, name: str, params: dict[str, Any]) -> str:
 
 
 def save(path: Path, state: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"state/{k}": np.asarray(v) for k, v in state.items()}
     arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     for k, v in arrays.items():
         if v.dtype == object:
             raise CheckpointError(f"{k} is an object array; checkpoints hold plain arrays only")
+    write_atomic(path, lambda f: np.savez(f, **arrays))
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """`write(f)` into a temporary file beside `path`, fsynced, then renamed over `path`: a
+    crash mid-write leaves the previous file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -48,6 +56,12 @@ def save(path: Path, state: dict[str, np.ndarray], meta: dict[str, Any]) -> None
         if tmp.exists():
             tmp.unlink()
     _fsync_dir(path.parent)
+
+
+def copy_atomic(source: Path, path: Path) -> None:
+    """A copy of `source` at `path`, written as `write_atomic` writes."""
+    with open(source, "rb") as src:
+        write_atomic(path, lambda f: shutil.copyfileobj(src, f))
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -61,11 +75,23 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+_UNREADABLE = (OSError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError)
+
+
+def meta(path: Path) -> dict[str, Any]:
+    """The `meta` document alone, without reading the arrays."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return json.loads(f["meta"].tobytes().decode())
+    except _UNREADABLE as exc:
+        raise CheckpointError(f"{path} is not a readable archdsl checkpoint ({exc})") from None
+
+
 def load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     try:
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(f["meta"].tobytes().decode())
             state = {k[len("state/"):]: f[k] for k in f.files if k.startswith("state/")}
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+    except _UNREADABLE as exc:
         raise CheckpointError(f"{path} is not a readable archdsl checkpoint ({exc})") from None
     return state, meta

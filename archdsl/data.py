@@ -242,13 +242,7 @@ def load_npz(path: Path, graph: Graph, seed: int) -> Dataset:
     """An .npz whose arrays are named after the spec's inputs plus `target` (`labels` when an
     input is named target), optionally with `test_<name>` arrays for a fixed held-out split.
     Never unpickles anything."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except ValueError as exc:
-        raise DataError(f"{path}: cannot read it without unpickling objects ({exc})") from None
-    except OSError as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    arrays = read_npz(path)
     key = label_key(graph)
     shapes = _input_shapes(graph, {})
     wanted = [n for n, _, _ in shapes] + [key]
@@ -259,21 +253,7 @@ def load_npz(path: Path, graph: Graph, seed: int) -> Dataset:
                         f"{', '.join(sorted(arrays)) or 'nothing'}")
     n = len(arrays[key])
     for name, dtype, dims in shapes:
-        a = arrays[name]
-        want_float = dtype in FLOAT_DTYPES
-        if want_float != np.issubdtype(a.dtype, np.floating) and not (
-                not want_float and np.issubdtype(a.dtype, np.integer)):
-            raise DataError(f"{path}: `{name}` is {a.dtype}; the spec declares {dtype}")
-        if a.ndim != len(dims):
-            raise DataError(f"{path}: `{name}` has shape {list(a.shape)}; the spec declares "
-                            f"rank {len(dims)}: [{', '.join(map(str, dims))}]")
-        for axis, (have, want) in enumerate(zip(a.shape, dims, strict=True)):
-            if axis and isinstance(want, int) and have != want:
-                raise DataError(f"{path}: `{name}` has shape {list(a.shape)}; the spec declares "
-                                f"[{', '.join(map(str, dims))}] (dimension {axis} differs)")
-        if len(a) != n:
-            raise DataError(f"{path}: `{name}` has {len(a)} examples but `{key}` has {n}")
-        arrays[name] = a.astype(NUMPY_DTYPES[dtype])
+        arrays[name] = checked_input(path, name, arrays[name], dtype, dims, (key, n))
     keep = {k: arrays[k] for k in wanted}
     if all(f"test_{k}" in arrays for k in wanted):
         test = {k: arrays[f"test_{k}"].astype(keep[k].dtype) for k in wanted}
@@ -283,3 +263,55 @@ def load_npz(path: Path, graph: Graph, seed: int) -> Dataset:
     task = "classify" if arrays[key].ndim == 1 else "sequence"
     return Dataset(path.name, train, test, task, key, f"{n} examples from {path}")
 
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz, never unpickling anything."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except ValueError as exc:
+        raise DataError(f"{path}: cannot read it without unpickling objects ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+def checked_input(path: Path, name: str, a: np.ndarray, dtype: str, dims: list[int | Sym],
+                  count: tuple[str, int]) -> np.ndarray:
+    """Array `name` of `path` as the spec's input of that name (`dtype`, rank, fixed sizes)
+    with as many examples as array `count[0]` has (`count[1]`), or a DataError."""
+    key, n = count
+    want_float = dtype in FLOAT_DTYPES
+    if want_float != np.issubdtype(a.dtype, np.floating) and not (
+            not want_float and np.issubdtype(a.dtype, np.integer)):
+        raise DataError(f"{path}: `{name}` is {a.dtype}; the spec declares {dtype}")
+    if a.ndim != len(dims):
+        raise DataError(f"{path}: `{name}` has shape {list(a.shape)}; the spec declares "
+                        f"rank {len(dims)}: [{', '.join(map(str, dims))}]")
+    for axis, (have, want) in enumerate(zip(a.shape, dims, strict=True)):
+        if axis and isinstance(want, int) and have != want:
+            raise DataError(f"{path}: `{name}` has shape {list(a.shape)}; the spec declares "
+                            f"[{', '.join(map(str, dims))}] (dimension {axis} differs)")
+    if len(a) != n:
+        raise DataError(f"{path}: `{name}` has {len(a)} examples but `{key}` has {n}")
+    return a.astype(NUMPY_DTYPES[dtype])
+
+
+def load_inputs(path: Path, graph: Graph) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """The spec's inputs from an .npz, every example in the file's order, and its labels
+    (`target`, or `labels` when an input is named target) when it has them: what `archdsl
+    predict` runs on. Never unpickles anything."""
+    arrays = read_npz(path)
+    missing = [n for n in graph.input_names if n not in arrays]
+    if missing:
+        raise DataError(f"{path}: missing array(s) {', '.join(missing)}; the spec's inputs are "
+                        f"{', '.join(graph.input_names)}. Found: "
+                        f"{', '.join(sorted(arrays)) or 'nothing'}")
+    first = graph.input_names[0]
+    count = (first, len(arrays[first]))
+    inputs = [checked_input(path, name, arrays[name], dtype, dims, count)
+              for name, dtype, dims in _input_shapes(graph, {})]
+    labels = arrays.get(label_key(graph))
+    if labels is not None and len(labels) != count[1]:
+        raise DataError(f"{path}: `{label_key(graph)}` has {len(labels)} examples but "
+                        f"`{first}` has {count[1]}")
+    return inputs, labels

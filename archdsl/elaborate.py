@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from archdsl import schedules
 from archdsl import syntax as ast
 from archdsl.diagnostics import Loc, Note, Problem, Reporter, suggest
 from archdsl.expr import Traced, Var, expr_of, retrace
@@ -27,6 +28,7 @@ from archdsl.graph import (
     Node,
     Optimizer,
     ParamSpec,
+    Schedule,
     Scope,
     SymbolSource,
     TensorType,
@@ -36,6 +38,7 @@ from archdsl.limits import Limits
 from archdsl.names import check_name
 from archdsl.ops import REGISTRY
 from archdsl.ops.registry import OpDef, bind_args
+from archdsl.schedules import SCHEDULES
 from archdsl.sites import site_names, snake
 from archdsl.staging import InstanceLog, Record, Staging, retyped
 from archdsl.symbolic import Dim, Sym, SymbolicError, format_dim, format_shape, symbol_name
@@ -49,6 +52,7 @@ from archdsl.values import (
     ParamRef,
     Poison,
     ScalarFunction,
+    ScheduleClass,
     Skip,
     Tensor,
     a_kind,
@@ -683,6 +687,8 @@ class Elaborator:
             return ScalarFunction(name)
         if name in ("SGD", "Adam", "AdamW"):
             return OptimizerClass(name)
+        if name in SCHEDULES:
+            return ScheduleClass(name)
         layer_names = [n for n, o in REGISTRY.items() if o.kind == "layer"] + \
             list(scope.definitions)
         near_layer = suggest(name, layer_names) if name[:1].isupper() else None
@@ -886,6 +892,8 @@ class Elaborator:
             return self.scalar_function(func.name, args, kwargs, e)
         if isinstance(func, OptimizerClass):
             return self.optimizer(func.name, args, kwargs, e)
+        if isinstance(func, ScheduleClass):
+            return self.schedule(func.name, args, kwargs, e)
         raise Problem("E0204", f"{a_kind(func)} cannot be called", loc=e.func.loc,
                       label="not a layer or a function")
 
@@ -1300,6 +1308,13 @@ class Elaborator:
             out[k] = _check_optimizer_value(name, k, v)
         return OptimizerValue(name, out)
 
+    def schedule(self, name: str, args: list[Any], kwargs: dict[str, Any], e: ast.Node
+                 ) -> Schedule:
+        try:
+            return schedules.make(name, args, kwargs)
+        except ValueError as exc:
+            raise Problem("E0701", str(exc), loc=e.loc) from None
+
     def train_section(self, stmt: ast.Train, frame: Frame) -> TrainConfig:
         is_gan = frame.definition.kind == "gan"
         allowed = TRAIN_KEYS_GAN if is_gan else TRAIN_KEYS_MODEL
@@ -1329,6 +1344,13 @@ class Elaborator:
                 raise Problem("E0701", f"`{s.name}` must be SGD(...), Adam(...) or AdamW(...)",
                               loc=s.value.loc, label=f"this is {a_kind(v)}")
             return Optimizer(name=v.name, args=v.args)  # type: ignore[arg-type]
+        if s.name == "schedule":
+            if isinstance(v, ScheduleClass):
+                v = self.schedule(v.name, [], {}, s.value)
+            if not isinstance(v, Schedule):
+                raise Problem("E0701", "`schedule` must be Cosine(...), Step(...) or "
+                              "OneCycle(...)", loc=s.value.loc, label=f"this is {a_kind(v)}")
+            return v
         if s.name == "loss":
             choices = GAN_LOSSES if frame.definition.kind == "gan" else TRAIN_LOSSES
             if v not in choices:
@@ -1391,6 +1413,7 @@ TENSOR_OPERATORS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul
                     "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 
 TRAIN_KEYS_MODEL = ("loss", "optimizer", "batch", "epochs", "data")
+TRAIN_KEYS_MODEL = ("loss", "optimizer", "schedule", "batch", "epochs", "data")
 TRAIN_KEYS_GAN = ("optimizer", "g_optimizer", "d_optimizer", "batch", "epochs", "n_critic",
                   "clip", "data")
 

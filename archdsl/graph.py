@@ -167,9 +167,17 @@ class Optimizer(BaseModel):
     args: dict[str, Any] = {}
 
 
+class Schedule(BaseModel):
+    """A learning-rate schedule of the `train` section (archdsl/schedules.py)."""
+
+    name: Literal["Cosine", "Step", "OneCycle"]
+    args: dict[str, Any] = {}
+
+
 class TrainConfig(BaseModel):
     loss: str | None = None
     optimizer: Optimizer | None = None
+    schedule: Schedule | None = None
     g_optimizer: Optimizer | None = None
     d_optimizer: Optimizer | None = None
     batch: int | None = None

@@ -74,6 +74,12 @@ class OptimizerValue:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleClass:
+    name: str
+    kind_name = "schedule"
+
+
+@dataclass(frozen=True, slots=True)
 class ParamRef:
     """`layer.out_proj` on the way to `layer.out_proj.weight`."""
 
