@@ -226,9 +226,9 @@ def compile_(
     params = parse_assignments(set_ or [], "--set")
 
     def body() -> int:
+        from archdsl import weights as weight_files
         from archdsl.api import graph, load, located
         from archdsl.checkpoint import CheckpointError
-        from archdsl import weights as weight_files
         from archdsl.weights import WeightsError
         program = load(str(file), check=False, search_paths=_search_paths(path))
         g = graph(program, model, params)
