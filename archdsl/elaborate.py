@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archdsl import syntax as ast
-from archdsl.diagnostics import Loc, Note, Problem, Reporter, suggest
+from archdsl.diagnostics import Diagnostic, Loc, Note, Problem, Reporter, suggest
 from archdsl.graph import (
     DTYPES,
     FLOAT_DTYPES,
@@ -34,7 +34,15 @@ from archdsl.limits import Limits
 from archdsl.names import check_name
 from archdsl.ops import REGISTRY
 from archdsl.ops.registry import OpDef, bind_args
-from archdsl.symbolic import Dim, Sym, SymbolicError, format_dim, format_shape, symbol_name
+from archdsl.symbolic import (
+    Dim,
+    Sym,
+    SymbolicError,
+    SymbolicLimit,
+    format_dim,
+    format_shape,
+    symbol_name,
+)
 from archdsl.values import (
     POISON,
     Function,
@@ -49,6 +57,7 @@ from archdsl.values import (
     Tensor,
     a_kind,
     kind_of,
+    with_article,
 )
 
 PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
@@ -69,6 +78,34 @@ class FileScope:
     evaluating: list[str] = field(default_factory=list)
 
 
+def check_string_limit(length: int, limits: Limits) -> None:
+    if length > limits.max_string_chars:
+        raise Problem("E0801", "a string longer than the limit",
+                      label=f"{length:,} characters > {limits.max_string_chars:,}",
+                      hint="raise Limits.max_string_chars if this is intended")
+
+
+def range_length(r: range) -> int:
+    """`len(r)` for any bounds: `len` itself fails beyond 2**63 items."""
+    step = r.step
+    span = r.stop - r.start if step > 0 else r.start - r.stop
+    return max(0, (span + abs(step) - 1) // abs(step))
+
+
+def check_dim_limit(d: Dim, limits: Limits, loc: Loc | None = None) -> None:
+    """A size above `max_dim`; a symbolic one is refused when a coefficient is above it, as
+    every symbol stands for at least 1."""
+    if isinstance(d, int):
+        if d > limits.max_dim:
+            raise Problem("E0801", "a dimension larger than the limit", loc=loc,
+                          label=f"{d:,} > {limits.max_dim:,}",
+                          hint="raise Limits.max_dim if this is intended")
+    elif any(abs(c) > limits.max_dim for _, c in d.terms):
+        raise Problem("E0801", "a dimension larger than the limit", loc=loc,
+                      label=f"`{format_dim(d)}` exceeds {limits.max_dim:,} for every value of "
+                            f"its symbols", hint="raise Limits.max_dim if this is intended")
+
+
 # ---- the graph under construction ------------------------------------------------------------
 class GraphBuilder:
     def __init__(self, name: str, file: str, limits: Limits, counter: list[int]):
@@ -87,9 +124,7 @@ class GraphBuilder:
             raise Problem("E0801", f"a tensor of rank {type_.rank}",
                           label=f"the limit is {self.limits.max_rank}")
         for d in type_.shape:
-            if isinstance(d, int) and d > self.limits.max_dim:
-                raise Problem("E0801", "a dimension larger than the limit",
-                              label=f"{d:,} > {self.limits.max_dim:,}")
+            check_dim_limit(d, self.limits)
         node = Node.model_construct(id=len(nodes), op=op, inputs=[t.node for t in inputs],
                                     args=args, type=type_, layer=layer, scope=scope, name=None,
                                     loc=loc)
@@ -148,6 +183,7 @@ class Elaborator:
         self.limits = limits
         self.scopes = scopes  # file -> the names visible in it
         self.steps = [0]
+        self.suggestions = 100  # "did you mean" hints left for this run
 
     # ---- entry points ----------------------------------------------------------------------
     def model(self, defn: ast.Definition, scope: FileScope, params: dict[str, Any],
@@ -204,6 +240,13 @@ class Elaborator:
                 self.reporter.add(diag)
                 self._poison(stmt, frame)
             except Skip:
+                self._poison(stmt, frame)
+            except RecursionError:
+                raise
+            except Exception as exc:  # a bug in archdsl: located, and every other error kept
+                self.reporter.add(Diagnostic(
+                    code="E9999", message=f"internal error: {exc!r}", loc=stmt.loc,
+                    hint="please report this spec to the archdsl developers"))
                 self._poison(stmt, frame)
 
     def _poison(self, stmt: ast.Node, frame: Frame) -> None:
@@ -391,9 +434,7 @@ class Elaborator:
         if isinstance(v, int) and v < 1:
             raise Problem("E0403", "a dimension must be at least 1", loc=dim.loc,
                           label=f"got {v}")
-        if isinstance(v, int) and v > self.limits.max_dim:
-            raise Problem("E0801", "a dimension larger than the limit", loc=dim.loc,
-                          label=f"{v:,} > {self.limits.max_dim:,}")
+        check_dim_limit(v, self.limits, dim.loc)
         return v
 
     def unify_input(self, stmt: ast.Input, actual: Tensor, dtype: str, frame: Frame) -> None:
@@ -473,30 +514,47 @@ class Elaborator:
             raise Problem("E0403", "a `range` step of 0", loc=stmt.args[2].loc,
                           label="the step must not be zero")
         r = range(*bounds)
-        if len(r) > self.limits.max_loop:
+        count = range_length(r)
+        if count > self.limits.max_loop:
             raise Problem("E0801", "a loop with too many iterations", loc=stmt.loc,
-                          label=f"{len(r):,} > {self.limits.max_loop:,}")
-        work = frame.unroll * len(r) * len(stmt.body)
+                          label=f"{count:,} > {self.limits.max_loop:,}",
+                          hint="raise Limits.max_loop if this is intended")
+        work = frame.unroll * count * len(stmt.body)
         if work > self.limits.max_nodes * 2:
             raise Problem("E0801", "nested loops unroll to too much work", loc=stmt.loc,
                           label=f"{work:,} statements to run > {self.limits.max_nodes * 2:,}",
                           hint="raise Limits.max_nodes if this is intended")
         saved, outer = frame.env.get(stmt.var), frame.unroll
-        frame.unroll *= len(r)
+        frame.unroll *= count
+        nodes = frame.builder.graph.nodes
         try:
-            for i in r:
+            for k, i in enumerate(r):
+                before = len(nodes)
                 frame.env[stmt.var] = i
                 frame.loop = (*frame.loop, i)
                 try:
                     self.run_body(stmt.body, frame, top=False)
                 finally:
                     frame.loop = frame.loop[:-1]
+                if k == 0:
+                    self._predict_nodes(len(nodes) - before, count - 1, frame,
+                                        f"{count:,} iterations of this loop")
         finally:
             frame.unroll = outer
         if saved is None:
             frame.env.pop(stmt.var, None)
         else:
             frame.env[stmt.var] = saved
+
+    def _predict_nodes(self, each: int, more: int, frame: Frame, what: str) -> None:
+        """Refuse, after the first of several copies, work that the graph limit would refuse
+        only after building all but the last copy."""
+        total = len(frame.builder.graph.nodes) + each * more
+        if total > self.limits.max_nodes:
+            raise Problem("E0801", f"{what} would build about {total:,} operations",
+                          label=f"{each:,} operations each, more than "
+                                f"{self.limits.max_nodes:,} in the graph",
+                          hint="raise Limits.max_nodes if this is intended")
 
     # ---- expressions -----------------------------------------------------------------------
     def ev(self, e: ast.Node, frame: Frame) -> Any:
@@ -507,6 +565,10 @@ class Elaborator:
             if p.loc is None:
                 p.loc = e.loc
             raise
+        except SymbolicLimit as exc:
+            raise Problem("E0801", str(exc), loc=e.loc,
+                          label="symbolic sizes stay small enough to compare and print",
+                          hint="see docs/limits.md") from None
         except SymbolicError as exc:
             raise Problem("E0405", str(exc), loc=e.loc) from None
 
@@ -528,17 +590,22 @@ class Elaborator:
             return ScalarFunction(name)
         if name in ("SGD", "Adam", "AdamW"):
             return OptimizerClass(name)
-        layer_names = [n for n, o in REGISTRY.items() if o.kind == "layer"] + \
-            list(scope.definitions)
-        near_layer = suggest(name, layer_names) if name[:1].isupper() else None
+        # Suggestions scan every name in scope: a spec with thousands of undefined names gets
+        # them for its first ones only, so the run stays linear.
+        self.suggestions -= 1
+        hinted = self.suggestions >= 0
+        near_layer = suggest(name, [n for n, o in REGISTRY.items() if o.kind == "layer"]
+                             + list(scope.definitions)) \
+            if hinted and name[:1].isupper() else None
         if near_layer or (name[:1].isupper() and any(c.islower() for c in name)):
             raise Problem("E0203", f"unknown layer `{name}`", loc=loc,
                           label="not a layer of the language or a block in scope",
                           hint=f"did you mean `{near_layer}`?" if near_layer else
                           "define it with `block` or import the file that does")
-        cands = [n for n in frame.env if not n.startswith(" ")] + list(scope.consts) + [
-            n for n, o in REGISTRY.items() if o.kind == "function" and not o.meta.get("internal")]
-        near = suggest(name, cands)
+        near = suggest(name, [n for n in frame.env if not n.startswith(" ")] + list(scope.consts)
+                       + [n for n, o in REGISTRY.items()
+                          if o.kind == "function" and not o.meta.get("internal")]) \
+            if hinted else None
         raise Problem("E0201", f"undefined name `{name}`", loc=loc,
                       label="not defined before this point",
                       hint=f"did you mean `{near}`?" if near else None)
@@ -620,6 +687,8 @@ class Elaborator:
             return self.tensor_binop(e, a, b, frame)
         if isinstance(a, LayerValue | LayerClass) or isinstance(b, LayerValue | LayerClass):
             return self.repeat(e, a, b, frame)
+        if isinstance(a, str) and isinstance(b, str) and e.op == "+":
+            check_string_limit(len(a) + len(b), self.limits)
         return scalar_binop(e.op, a, b)
 
     def tensor_binop(self, e: ast.BinOp, a: Any, b: Any, frame: Frame) -> Tensor:
@@ -779,7 +848,9 @@ class Elaborator:
                           label="apply the layer before reading its parameters"
                           if layer.path is None else "only a single layer's parameters are "
                           "readable")
-        spec = frame.builder.graph.layers[layer.path]
+        spec = frame.builder.graph.layers.get(layer.path)
+        if spec is None:  # its application failed, and said why
+            raise Skip
         for p in spec.params:
             if p.name == name and p.kind == "param":
                 return self.apply_op(REGISTRY["param"], {"name": name, "shape": list(p.shape)},
@@ -872,7 +943,9 @@ class Elaborator:
         for i, p in enumerate(defn.params):
             if p.name in given:
                 v = given[p.name]
-                where = (locate(p.name) or locate(i)) if locate else None
+                where = (locate(p.name) or locate(i)) if locate else p.loc
+                if isinstance(v, str):
+                    check_string_limit(len(v), self.limits)
             elif p.default is not None:
                 v = self.ev(p.default, tmp)
                 where = p.default.loc
@@ -890,12 +963,17 @@ class Elaborator:
                 raise Problem("E0401", "a repeated layer takes one tensor", loc=loc)
             x = inputs[0]
             base = self.layer_path(lv, frame)
+            nodes = frame.builder.graph.nodes
             for k in range(lv.repeat):
                 copy = LayerValue(lv.cls, lv.args, lv.loc, lv.site)
                 copy.path = f"{base}.{k}"
                 if k < len(lv.applied):
                     copy.applied = [lv.applied[k]]
+                before = len(nodes)
                 x = self.apply_single(copy, [x], {}, loc, frame, shared=k < len(lv.applied))
+                if k == 0:
+                    self._predict_nodes(len(nodes) - before, lv.repeat - 1, frame,
+                                        f"{lv.repeat:,} copies of `{lv.cls.name}`")
                 if k >= len(lv.applied):
                     lv.applied.append(copy.applied[0])
                 if isinstance(x, tuple):
@@ -1188,9 +1266,32 @@ def check_param_type(defn: ast.Definition, p: ast.Param, v: Any, loc: Loc | None
           (isinstance(v, (int, float)) and not isinstance(v, bool)) if want is float else
           isinstance(v, str))
     if not ok:
-        raise Problem("E0402", f"parameter `{p.name}` of `{defn.name}` is a {p.type}", loc=loc,
-                      label=f"got {a_kind(v)}")
-    return float(v) if want is float else v
+        raise Problem("E0402", f"parameter `{p.name}` of `{defn.name}` is "
+                      f"{with_article(p.type)}", loc=loc, label=f"got {a_kind(v)}")
+    if want is float:
+        try:
+            v = float(v)
+        except OverflowError:
+            v = math.inf
+        if not math.isfinite(v):
+            raise Problem("E0403", f"parameter `{p.name}` of `{defn.name}` must be a finite "
+                          "number", loc=loc, label=f"got {v}")
+    elif want is int:
+        v = _bounded(v)
+    elif want is str and not _is_unicode(v):
+        raise Problem("E0402", f"parameter `{p.name}` of `{defn.name}` is not valid text",
+                      loc=loc, label="it holds bytes that are not UTF-8",
+                      hint="pass the value as UTF-8 text")
+    return v
+
+
+def _is_unicode(text: str) -> bool:
+    """False for the lone surrogates that stand for undecodable bytes (as in `sys.argv`)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _def_signature(defn: ast.Definition) -> str:
@@ -1200,7 +1301,8 @@ def _def_signature(defn: ast.Definition) -> str:
 
 
 def scalar_binop(op: str, a: Any, b: Any) -> Any:
-    """Arithmetic and comparisons on numbers, strings and symbolic sizes."""
+    """Arithmetic and comparisons on numbers, strings and symbolic sizes. Results stay within
+    64-bit integers and finite floats: what a backend's size or argument can hold."""
     if op in ("==", "!="):
         eq = _equal(a, b)
         return eq if op == "==" else not eq
@@ -1209,6 +1311,40 @@ def scalar_binop(op: str, a: Any, b: Any) -> Any:
             if op == "+" and isinstance(a, str) and isinstance(b, str):
                 return a + b
             raise Problem("E0402", f"`{op}` needs numbers, got {a_kind(v)}")
+    if isinstance(a, Sym) or isinstance(b, Sym):
+        return _symbolic_binop(op, a, b)
+    if op in ("<", "<=", ">", ">="):
+        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    if op in ("/", "//", "%") and b == 0:
+        raise Problem("E0406", "division by zero", label=f"{_show(a)} {op} {_show(b)}")
+    if op == "**":
+        return _power(a, b)
+    if op == "@":
+        raise Problem("E0402", "`@` needs two tensors")
+    try:
+        result = _ARITHMETIC[op](a, b)
+    except OverflowError:
+        result = math.inf
+    if isinstance(result, float) and not math.isfinite(result):
+        raise Problem("E0406", "a number out of range",
+                      label=f"{_show(a)} {op} {_show(b)} does not fit a 64-bit float")
+    return _bounded(result)
+
+
+_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b, "//": lambda a, b: a // b, "%": lambda a, b: a % b,
+}
+
+
+def _symbolic_binop(op: str, a: Any, b: Any) -> Any:
+    """Sizes are integers: a symbolic one meets only integers, and only in `+ - * // %` (by a
+    number) and in comparisons whose answer does not depend on the symbols."""
+    if isinstance(a, float) or isinstance(b, float):
+        sym, num = (a, b) if isinstance(a, Sym) else (b, a)
+        raise Problem("E0405", f"`{op}` between the symbolic size `{format_dim(sym)}` and "
+                      f"the float {num!r}", label="a size is a whole number",
+                      hint="use `//` to divide a size, e.g. `T // 2` for half of `T`")
     if op in ("<", "<=", ">", ">="):
         diff = a - b
         if isinstance(diff, Sym):
@@ -1217,42 +1353,35 @@ def scalar_binop(op: str, a: Any, b: Any) -> Any:
         return {"<": diff < 0, "<=": diff <= 0, ">": diff > 0, ">=": diff >= 0}[op]
     if op in ("//", "%"):
         if b == 0:
-            raise Problem("E0406", "division by zero")
-        if isinstance(a, float) or isinstance(b, float):
-            return a // b if op == "//" else a % b
+            raise Problem("E0406", "division by zero", label=f"{_show(a)} {op} 0")
         if isinstance(b, Sym) and op == "%":
             raise Problem("E0405", "modulo a symbolic size cannot be decided")
-        return _bounded(a // b if op == "//" else a % b)
+        return a // b if op == "//" else a % b
     if op == "/":
-        if isinstance(a, Sym) or isinstance(b, Sym):
-            raise Problem("E0405", "`/` of symbolic sizes", hint="use `//` for sizes")
-        if b == 0:
-            raise Problem("E0406", "division by zero")
-        return a / b
+        raise Problem("E0405", "`/` of symbolic sizes", hint="use `//` for sizes")
     if op == "**":
-        if isinstance(a, Sym) or isinstance(b, Sym):
-            raise Problem("E0405", "`**` of symbolic sizes")
-        if isinstance(b, int) and isinstance(a, int):
-            if b < 0:
-                return float(a) ** b if a != 0 else _raise_zero()
-            if a not in (0, 1, -1) and b * math.log2(abs(a)) > 64:
-                raise Problem("E0406", "an integer too large", label=f"{a} ** {b}")
-            return a**b
-        try:
-            result = float(a) ** float(b)
-        except OverflowError:
-            raise Problem("E0406", "a number out of range", label=f"{a} ** {b}") from None
-        except ZeroDivisionError:
-            raise Problem("E0406", "zero to a negative power", label=f"{a} ** {b}") from None
-        if not isinstance(result, float) or not math.isfinite(result):
-            raise Problem("E0406", "`**` has no real result", label=f"{a} ** {b}")
-        return result
+        raise Problem("E0405", "`**` of symbolic sizes")
     if op == "@":
         raise Problem("E0402", "`@` needs two tensors")
-    result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b}[op]()
-    if isinstance(result, float) and not math.isfinite(result):
-        raise Problem("E0406", "a number out of range")
-    return _bounded(result)
+    return _ARITHMETIC[op](a, b)
+
+
+def _power(a: int | float, b: int | float) -> int | float:
+    if isinstance(b, int) and isinstance(a, int):
+        if b < 0:
+            return float(a) ** b if a != 0 else _raise_zero()
+        if a not in (0, 1, -1) and b * math.log2(abs(a)) > 64:
+            raise Problem("E0406", "an integer too large", label=f"{a} ** {b}")
+        return _bounded(a**b)
+    try:
+        result = float(a) ** float(b)
+    except OverflowError:
+        raise Problem("E0406", "a number out of range", label=f"{a} ** {b}") from None
+    except ZeroDivisionError:
+        raise Problem("E0406", "zero to a negative power", label=f"{a} ** {b}") from None
+    if not isinstance(result, float) or not math.isfinite(result):
+        raise Problem("E0406", "`**` has no real result", label=f"{a} ** {b}")
+    return result
 
 
 def _raise_zero() -> Any:
@@ -1261,7 +1390,8 @@ def _raise_zero() -> Any:
 
 def _bounded(v: Any) -> Any:
     if isinstance(v, int) and abs(v) >= MAX_INT:
-        raise Problem("E0406", "an integer too large", label=f"{v:.3e}")
+        raise Problem("E0406", "an integer too large",
+                      label=f"{'-' if v < 0 else ''}{abs(v):.3e} is beyond 64-bit integers")
     return v
 
 
