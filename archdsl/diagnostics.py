@@ -49,6 +49,11 @@ class Diagnostic(BaseModel):
     severity: str = "error"
     notes: list[Note] = []
 
+    def key(self) -> tuple:
+        """What makes two diagnostics the same, as a hashable value (for de-duplication)."""
+        return (self.code, self.message, self.severity, self.label, self.hint, _loc_key(self.loc),
+                tuple((n.message, _loc_key(n.loc)) for n in self.notes))
+
     @property
     def file(self) -> str | None:
         return self.loc.file if self.loc else None
@@ -79,6 +84,10 @@ class Diagnostic(BaseModel):
             gutter = " " * (len(str(self.loc.line)) + 1 if self.loc else 2)
             lines.append(f"{gutter}= hint: {self.hint}")
         return "\n".join(lines)
+
+
+def _loc_key(loc: Loc | None) -> tuple | None:
+    return None if loc is None else (loc.file, loc.line, loc.col, loc.end_line, loc.end_col)
 
 
 class SourceMap:
@@ -156,10 +165,13 @@ class Reporter:
     def __init__(self, sources: SourceMap) -> None:
         self.sources = sources
         self.diagnostics: list[Diagnostic] = []
+        self._seen: set[tuple] = set()
 
     def add(self, diag: Diagnostic) -> None:
         assert diag.code in CODES, diag.code
-        if diag not in self.diagnostics:
+        key = diag.key()
+        if key not in self._seen:
+            self._seen.add(key)
             self.diagnostics.append(diag)
 
     def error(self, code: str, message: str, loc: Loc | None, label: str = "",
@@ -206,7 +218,10 @@ class Problem(Exception):
 def suggest(name: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate by edit distance, if it is close enough to be a likely typo."""
     best, best_d = None, None
+    within = max(1, len(name) // 3)
     for cand in candidates:
+        if abs(len(cand) - len(name)) > within:  # the distance is at least this
+            continue
         d = _distance(name.lower(), cand.lower())
         if best_d is None or d < best_d:
             best, best_d = cand, d

@@ -20,8 +20,8 @@ from archdsl.graph import GAN_LOSSES, GanGraph, Graph
 from archdsl.limits import Limits
 from archdsl.names import check_class_name
 from archdsl.ops import REGISTRY
-from archdsl.parser import decode, parse
-from archdsl.values import LayerClass, LayerValue, Skip
+from archdsl.parser import decode, normalize_newlines, parse
+from archdsl.values import LayerClass, LayerValue, Skip, with_article
 
 Source = str | bytes | os.PathLike
 
@@ -208,6 +208,7 @@ class Program:
             raise SpecError(diags, self.sources)  # checking now would only cascade
         load_errors, self.load_errors = self.load_errors, []
         checked = []
+        seen = {x.key() for x in diags}
         for d in self.definitions:
             if d.kind not in ("model", "gan") or not all(p.has_default for p in d.params):
                 continue
@@ -215,7 +216,10 @@ class Program:
                 self.graph(d.name)
                 checked.append(d.name)
             except SpecError as err:
-                diags += [x for x in err.diagnostics if x not in diags]
+                for x in err.diagnostics:
+                    if x.key() not in seen:
+                        seen.add(x.key())
+                        diags.append(x)
         self.load_errors = load_errors
         if diags:
             raise SpecError(diags, self.sources)
@@ -249,7 +253,7 @@ def _coerce(p: ast.Param, v: Any) -> Any:
             return v.lower() == "true"
     except ValueError:
         pass
-    raise Problem("E0402", f"parameter `{p.name}` is a {p.type}", loc=p.loc,
+    raise Problem("E0402", f"parameter `{p.name}` is {with_article(p.type)}", loc=p.loc,
                   label=f"cannot read {v!r} as {p.type}")
 
 
@@ -284,6 +288,7 @@ class Loader:
 
     def load_text(self, display: str, real: str | None, text: str, stack: tuple[str, ...]
                   ) -> FileScope:
+        text = normalize_newlines(text)
         self.sources.add(display, text)
         scope = FileScope(display)
         self.scopes[display] = scope
