@@ -13,6 +13,7 @@ form follows LANGUAGE.md section 9:
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from pydantic import BaseModel
@@ -119,6 +120,12 @@ def _printable(text: str) -> str:
     return "".join(out)
 
 
+def _width(text: str) -> int:
+    """Terminal columns: wide (CJK, fullwidth) characters take two, combining marks none."""
+    return sum(0 if unicodedata.combining(ch) else
+               2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _excerpt(loc: Loc, label: str, sources: SourceMap | None) -> list[str]:
     width = len(str(loc.line))
     pad = " " * width
@@ -138,7 +145,7 @@ def _excerpt(loc: Loc, label: str, sources: SourceMap | None) -> list[str]:
     span = max(1, min(end, len(text) + 1) - col)
     out.append(f"{pad} |")
     out.append(f"{loc.line} | {text}")
-    carets = " " * (col - 1) + "^" * span
+    carets = " " * _width(text[:col - 1]) + "^" * max(1, _width(text[col - 1:col - 1 + span]))
     out.append(f"{pad} | {carets}" + (f" {label}" if label else ""))
     return out
 

@@ -102,7 +102,9 @@ class Program:
                    if self.scope.definitions.get(n, None) is not None
                    and self.scope.definitions[n].kind in ("model", "gan")]
             msg = (f"{self.entry} defines no model or gan" if not own else
-                   f"{self.entry} defines several models: choose one with --model")
+                   f"{self.entry} defines several models: choose one with --model" if targets
+                   else f"every model of {self.entry} is used by another: choose one with "
+                        "--model")
             raise SpecError([Diagnostic(
                 code="E0601", message=msg,
                 label=f"candidates: {', '.join(targets or own)}" if own else "",
@@ -258,19 +260,25 @@ def _coerce(p: ast.Param, v: Any) -> Any:
 
 
 def _referenced_names(d: ast.Definition) -> set[str]:
+    """Names `d` reads from the file's scope: not its parameters or the names it binds."""
     names: set[str] = set()
+    local = {p.name for p in d.params}
     stack: list[Any] = list(d.body) + [p.default for p in d.params if p.default is not None]
     while stack:
         n = stack.pop()
         if isinstance(n, ast.Name):
             names.add(n.id)
+        elif isinstance(n, (ast.Assign, ast.Input, ast.Output)):
+            local.add(n.name)
+        elif isinstance(n, ast.For):
+            local.add(n.var)
         for attr in getattr(n, "__slots__", ()):
             child = getattr(n, attr, None)
             if isinstance(child, ast.Node):
                 stack.append(child)
             elif isinstance(child, tuple):
                 stack.extend(c for c in child if isinstance(c, ast.Node))
-    return names
+    return names - local
 
 
 # ---- loading files ------------------------------------------------------------------------

@@ -43,13 +43,26 @@ def _broadcast_hint(op: str, a: TensorType, b: TensorType) -> str | None:
 _SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 
 
+def _no_bool(op: str, ins: list[TensorType]) -> None:
+    """PyTorch refuses `-` (binary or unary) on a bool tensor; `+` and `*` of two are `or` and
+    `and`, and a bool tensor meeting a number is promoted like an integer one."""
+    for t in ins:
+        if t.dtype == "bool":
+            raise Problem("E0308", f"`{op}` of a bool tensor", label=f"got bool{fmt(t)}",
+                          hint="count in integers first: `mask * 1`")
+
+
 def _binary_shape(op: str):
     def shape(a: dict, ins: list[TensorType]) -> TensorType:
+        if op == "sub":
+            _no_bool("-", ins)
         if len(ins) == 1:
             x = ins[0]
             dtype = x.dtype
             if isinstance(a["scalar"], float) and dtype not in FLOAT_DTYPES:
                 dtype = "f32"
+            elif dtype == "bool":
+                dtype = "i64"  # bool + 1 is an i64 tensor, as in PyTorch
             if op == "div" and dtype not in FLOAT_DTYPES:
                 dtype = "f32"
             return TensorType(dtype=dtype, shape=x.shape)
@@ -69,8 +82,13 @@ for _op in _SYMBOL:
                    meta={"internal": True},
                    doc=f"Elementwise `{_SYMBOL[_op]}` with broadcasting."))
 
+def _neg_shape(a: dict, ins: list[TensorType]) -> TensorType:
+    _no_bool("-", ins)
+    return ins[0]
+
+
 register(OpDef(name="neg", kind="function", category="arith", args=(),
-               shape=lambda a, ins: ins[0], flops=lambda a, ins, out: Flops(other=numel(out.shape)),
+               shape=_neg_shape, flops=lambda a, ins, out: Flops(other=numel(out.shape)),
                meta={"internal": True}, doc="Unary minus."))
 
 
