@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -77,6 +76,10 @@ def parse_assignments(items: list[str], what: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             fail(f"{what} takes NAME=VALUE, got {item!r}")
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the locale could not decode, kept as surrogates
+            fail(f"{what} takes UTF-8 text; {item!r} holds bytes that are not")
         out[key.strip()] = value.strip()
     return out
 
@@ -103,7 +106,20 @@ def _search_paths(paths: list[Path] | None) -> list[str]:
     return [str(p) for p in paths or []]
 
 
-FileArg = Annotated[Path, typer.Argument(help="A .arch spec.", show_default=False)]
+def _spec_file(path: Path) -> Path:
+    from archdsl.outputs import PathRefused, check_spec_file
+    try:
+        return check_spec_file(path)
+    except PathRefused as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _spec_files(paths: list[Path]) -> list[Path]:
+    return [_spec_file(p) for p in paths]
+
+
+FileArg = Annotated[Path, typer.Argument(help="A .arch spec.", show_default=False,
+                                         callback=_spec_file)]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m",
                                               help="Which model or gan of the file.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a model parameter: "
@@ -116,7 +132,7 @@ PathOpt = Annotated[list[Path] | None, typer.Option("--path", "-I", help="Anothe
 @app.command()
 def check(
     files: Annotated[list[Path], typer.Argument(help="One or more .arch specs.",
-                                                show_default=False)],
+                                                show_default=False, callback=_spec_files)],
     emit_ir: Annotated[str | None, typer.Option("--emit-ir", help="Print the typed graph: "
                                                 "json.")] = None,
     model: ModelOpt = None,
@@ -133,7 +149,7 @@ def check(
         failed = 0
         for f in files:
             try:
-                program = load(str(f), search_paths=_search_paths(path), check=emit_ir is None
+                program = load(f, search_paths=_search_paths(path), check=emit_ir is None
                                and not params and model is None)
                 if emit_ir or params or model:
                     g = program.graph(model, params)
@@ -184,7 +200,7 @@ def analyze(
     def body() -> int:
         from archdsl.api import graph
         from archdsl.cost import analyze_graph, render
-        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        g = graph(file, model, params, search_paths=_search_paths(path))
         report = analyze_graph(g, bind=binds, train=train)
         typer.echo(render(report, fmt, depth, {s.path: s.definition for s in g.scopes}))
         return 0
@@ -205,17 +221,19 @@ def compile_(
     """Generate a readable, standalone module for one backend."""
     check_backend(backend)
     params = parse_assignments(set_ or [], "--set")
+    if output is not None:
+        _check_output(output, [file])
 
     def body() -> int:
         from archdsl.api import graph, load, located
-        program = load(str(file), check=False, search_paths=_search_paths(path))
+        program = load(file, check=False, search_paths=_search_paths(path))
         g = graph(program, model, params)
         with located(program):
             source = _generate(g, backend)
         if output is None:
-            sys.stdout.write(source)
+            _write_stdout(source)
         else:
-            _write_atomic(output, source)
+            _write_output(output, source, program)
             typer.echo(f"wrote {output} ({backend}, {g.name})", err=True)
         return 0
 
@@ -263,7 +281,7 @@ def train(
 
     def body() -> int:
         from archdsl.api import graph, load, located
-        program = load(str(file), check=False, search_paths=_search_paths(path))
+        program = load(file, check=False, search_paths=_search_paths(path))
         with located(program):  # a backend's refusal quotes the spec
             return trained(graph(program, model, params))
 
@@ -323,23 +341,21 @@ def graph_(
     if fmt not in ("svg", "png", "dot", "mmd"):
         fail(f"-o must end in .svg, .png, .dot or .mmd, not {output.name!r}")
     params = parse_assignments(set_ or [], "--set")
+    _check_output(output, [file])
 
     def body() -> int:
-        from archdsl.api import graph
+        from archdsl.api import graph, load
         from archdsl.diagram import GraphvizMissing, render
         from archdsl.graph import GanGraph
-        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        program = load(file, check=False, search_paths=_search_paths(path))
+        g = graph(program, model, params)
         if isinstance(g, GanGraph):
             fail(f"`{g.name}` is a gan: draw its generator or discriminator with --model")
         try:
             content = render(g, fmt, depth)
         except GraphvizMissing as exc:
             fail(str(exc), 1)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            output.write_text(content, encoding="utf-8")
-        else:
-            output.write_bytes(content)
+        _write_output(output, content, program)
         typer.echo(f"wrote {output}", err=True)
         return 0
 
@@ -383,7 +399,7 @@ def verify(
         from archdsl.api import graph
         from archdsl.graph import GanGraph
         from archdsl.verify import render, run
-        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        g = graph(file, model, params, search_paths=_search_paths(path))
         sides = [g.generator, g.discriminator] if isinstance(g, GanGraph) else [g]
         console = Console(stderr=True)
         ok = True
@@ -418,14 +434,29 @@ def _generate(g: Any, backend: str) -> str:
     return backend_module(backend).generate(g)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _check_output(output: Path, reading: list[Path]) -> None:
+    """Refuse a bad -o before any work (misuse: exit 2)."""
+    from archdsl.outputs import PathRefused, check_output
+    try:
+        check_output(output, reading)
+    except PathRefused as exc:
+        fail(str(exc))
+
+
+def _write_output(output: Path, content: str | bytes, program: Any) -> None:
+    """Write -o, never over a spec the program read (its imports too)."""
+    from archdsl.outputs import PathRefused, write_output
+    try:
+        write_output(output, content, list(program.scopes))
+    except PathRefused as exc:
+        fail(str(exc))
+
+
+def _write_stdout(text: str) -> None:
+    """Generated modules are UTF-8 whatever the locale's encoding."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.buffer.flush()
 
 
 def main() -> None:
