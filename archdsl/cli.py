@@ -396,15 +396,16 @@ def verify(
     def body() -> int:
         from rich.console import Console
 
-        from archdsl.api import graph
+        from archdsl.api import graph, load, located
         from archdsl.graph import GanGraph
         from archdsl.verify import render, run
-        g = graph(file, model, params, search_paths=_search_paths(path))
+        program = load(file, check=False, search_paths=_search_paths(path))
+        g = graph(program, model, params)
         sides = [g.generator, g.discriminator] if isinstance(g, GanGraph) else [g]
         console = Console(stderr=True)
         ok = True
         for side in sides:
-            with console.status(f"verifying {side.name}") as status:
+            with console.status(f"verifying {side.name}") as status, located(program):
                 report = run(side, chosen, bind=binds, loss=loss, seed=seed,
                              progress=lambda m, s=status, n=side.name: s.update(f"{n}: {m}"))
             typer.echo(report.model_dump_json(indent=2) if fmt == "json" else render(report))

@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from archdsl import checkpoint
+from archdsl import checkpoint, memory
 from archdsl.data import digits_images
 from archdsl.graph import GanGraph, Graph, Optimizer
+from archdsl.limits import Limits
 
 GAN_DEFAULTS = {"batch": 64, "epochs": 20, "n_critic": 1, "clip": 0.01}
 ADAM_GAN = Optimizer(name="Adam", args={"lr": 2e-4, "betas": [0.5, 0.999], "eps": 1e-8,
@@ -153,13 +154,18 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
     from archdsl.train import _progress, say
     settings = resolve(gan, epochs, batch, lr, seed)
     real = real_images(gan)
+    for side in (gan.generator, gan.discriminator):
+        memory.check_model(side, Limits(), "training")
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.npz"
+    checkpoint.remove_stale_temporaries(ckpt)
     spec_hash = checkpoint.spec_hash(spec_text, gan.name, gan.params)
     if resume:  # checked before the (slow) build
         if not ckpt.exists():
             raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
         state, meta = checkpoint.load(ckpt)
+        checkpoint.require(meta, ckpt, epoch=int, rng=dict, history=list)
+        checkpoint.require_numbers(meta, ckpt, "history", ("epoch", "d_loss", "g_loss"))
         if meta.get("spec_hash") != spec_hash or meta.get("backend") != backend:
             raise checkpoint.CheckpointError(f"{ckpt} was written for another spec or backend")
     trainer = make_trainer(backend, gan, settings)
@@ -169,8 +175,12 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
     history: list[dict[str, Any]] = []
     start = 0
     if resume:
-        trainer.load_state(state)
-        rng.bit_generator.state = meta["rng"]
+        checkpoint.restore(trainer, state, ckpt)
+        try:
+            rng.bit_generator.state = meta["rng"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise checkpoint.CheckpointError(f"{ckpt}: its meta has no valid rng ({exc})"
+                                             ) from None
         start, history = meta["epoch"], meta["history"]
         log(f"resuming {gan.name} after epoch {start}")
     log(f"training {gan.name} ({settings.loss}) on {len(real)} real digits with {backend}: "

@@ -21,3 +21,4 @@ class Limits(BaseModel):
     max_dim: int = 2**40
     max_imports: int = 256
     max_call_depth: int = 64
+    max_params: int = 10_000_000_000

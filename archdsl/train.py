@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -21,11 +22,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from archdsl import checkpoint
-from archdsl.data import Dataset, default_dataset, load_dataset
+from archdsl import checkpoint, memory
+from archdsl.data import Dataset, check_labels, default_dataset, load_dataset, symbol_sizes
 from archdsl.graph import Graph, Optimizer, TrainConfig
+from archdsl.limits import Limits
 
 DEFAULTS = {"loss": "cross_entropy", "batch": 64, "epochs": 5}
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy")  # what the plot reads
 
 
 @dataclass
@@ -175,10 +178,14 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
     dataset_name = data or (graph.train.data if graph.train and graph.train.data else None) \
         or default_dataset(graph)
     dataset = load_dataset(dataset_name, graph, seed=seed, seq_len=seq_len)
+    check_labels(dataset, graph, settings.loss)
+    memory.check_training(graph, Limits(), symbol_sizes(graph, dataset, settings.batch))
     trainer = make_trainer(backend, graph, settings)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.npz"
     metrics = out / "metrics.jsonl"
+    if lead:
+        checkpoint.remove_stale_temporaries(ckpt)
     history: list[dict[str, Any]] = []
     shuffle = np.random.default_rng(seed)
     start_epoch, skip = 0, 0
@@ -187,17 +194,27 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         if not ckpt.exists():
             raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
         state, meta = checkpoint.load(ckpt)
+        checkpoint.require(meta, ckpt, epoch=int, step=int, shuffle_state=dict, history=list,
+                           epoch_losses=list)
+        checkpoint.require_numbers(meta, ckpt, "history", HISTORY_KEYS)
+        checkpoint.require_numbers(meta, ckpt, "epoch_losses")
         if meta.get("spec_hash") != spec_hash:
             raise checkpoint.CheckpointError(
                 f"{ckpt} was written for a different spec, model or --set values (they "
                 "changed since); start a new run with another --out, or drop --resume")
         if meta.get("backend") != backend:
             raise checkpoint.CheckpointError(f"{ckpt} is a {meta.get('backend')} checkpoint")
-        trainer.load_state(state)
-        shuffle.bit_generator.state = meta["shuffle_state"]
+        checkpoint.restore(trainer, state, ckpt)
+        try:
+            shuffle.bit_generator.state = meta["shuffle_state"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise checkpoint.CheckpointError(f"{ckpt}: its meta has no valid shuffle_state "
+                                             f"({exc})") from None
         start_epoch, skip = meta["epoch"], meta["step"]
-        history = meta.get("history", [])
-        done = meta.get("epoch_losses", [])
+        history = meta["history"]
+        done = meta["epoch_losses"]
+        if lead:  # rows written after the checkpoint (a kill in between) are not run yet
+            _write_metrics(metrics, history)
         log(f"resuming {graph.name} at epoch {start_epoch + 1}, step {skip}")
     log(f"training {graph.name} on {dataset.name} ({dataset.description}) with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.optimizer.name} "
@@ -268,9 +285,11 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
                    "seconds": round(seconds, 3),
                    "examples_per_s": round(taken * settings.batch / seconds, 1)}
             history.append(row)
+            # checkpoint first: a kill between the two leaves a row missing, which resuming
+            # rewrites from the checkpoint's history, never a row that will run again
+            save(epoch + 1, 0, shuffle.bit_generator.state)
             with open(metrics, "a" if epoch or resume else "w", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
-            save(epoch + 1, 0, shuffle.bit_generator.state)
             say(bar, progress, log, f"epoch {epoch + 1}/{settings.epochs}: train loss "
                 f"{row['train_loss']:.4f}, held-out loss {val_loss:.4f}, accuracy "
                 f"{val_acc:.2%} ({seconds:.1f} s)")
@@ -280,6 +299,16 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         plot(history, out / "curves.png")
     last = history[-1] if history else {"val_accuracy": float("nan"), "val_loss": float("nan")}
     return Result(history, last["val_accuracy"], last["val_loss"], out, stopped, trainer)
+
+
+def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
+    """metrics.jsonl holding exactly `history`, replaced atomically."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in history), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def say(bar: Any, progress: bool, log: Any, message: str) -> None:

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, computed_field
 
+from archdsl import memory
 from archdsl.graph import Graph, Optimizer
+from archdsl.limits import Limits
 from archdsl.symbolic import Sym
 
 TOLERANCE = {"output": 1e-4, "loss": 1e-4, "gradient": 1e-4, "input gradient": 1e-4,
@@ -208,6 +210,7 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
         tolerances: dict[str, float] = TOLERANCE) -> Report:
     g = without_dropout(graph)
     values = default_bind(g, bind)
+    memory.check_training(g, Limits(), values)  # before any backend allocates the weights
     rng = np.random.default_rng(seed)
     progress("reference: NumPy float64")
     ref = harness("numpy", g, dtype=np.float64)
