@@ -123,7 +123,7 @@ _SCAN = re.compile(r"""
   | (?P<close>[)\]}])
   | (?P<op>\|>|\*\*|//|[=!<>]=|[-+*/@%<>.|])
   | (?P<reset>[=,:])
-  | (?P<other>\S)
+  | (?P<other>[^ \t\n\r\f])
 """, re.VERBOSE)
 _NESTING_WORDS = frozenset({"not", "if", "and", "or"})
 
@@ -247,6 +247,9 @@ def _foreign_character(ch: str, loc: Loc) -> Problem:
     folded = unicodedata.normalize("NFKC", ch)
     lookalike = _LOOKALIKES.get(ch) or (folded if folded.isascii() and folded.isprintable()
                                         and folded != ch else None)
+    if ch.isspace() or (lookalike or "x").isspace():
+        return Problem("E0002", message, loc=loc, label="a space that is not ASCII",
+                       hint="replace it with a plain space")
     if lookalike:
         return Problem("E0002", message, loc=loc, label=f"it looks like `{lookalike}` but is "
                        "not ASCII", hint=f"retype it as `{lookalike}`")

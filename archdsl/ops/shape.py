@@ -233,7 +233,8 @@ for _name in ("mean", "sum"):
 
 
 def _slice_text(item: list) -> str:
-    return ":".join("" if v is None else str(v) for v in item).rstrip(":") or ":"
+    start, stop, step = ("" if v is None else str(v) for v in item)
+    return f"{start}:{stop}" + (f":{step}" if step else "")
 
 
 def _index_shape(a: dict, ins: list[TensorType]) -> TensorType:
