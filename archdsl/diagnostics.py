@@ -135,11 +135,11 @@ def _excerpt(loc: Loc, label: str, sources: SourceMap | None) -> list[str]:
         if label:
             out.append(f"{pad} = {label}")
         return out
-    text = _printable(text)
     start = 0
     if len(text) > 200:  # keep enormous one-line specs readable
         start = max(0, loc.col - 60)
         text = text[start : start + 160]
+    text = _printable(text)
     col = loc.col - start
     end = loc.end_col - start if loc.end_line == loc.line else len(text) + 1
     span = max(1, min(end, len(text) + 1) - col)

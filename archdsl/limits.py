@@ -9,7 +9,7 @@ class Limits(BaseModel):
     """Generous defaults for real models; pass your own to `archdsl.load(..., limits=...)`."""
 
     max_source_chars: int = 4_000_000
-    max_tokens: int = 200_000
+    max_tokens: int = 100_000
     max_nesting: int = 200
     max_literal_digits: int = 30
     max_name_chars: int = 256
