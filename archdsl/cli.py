@@ -23,7 +23,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_STATE = {"debug": False}
+_STATE: dict[str, Any] = {"debug": False, "limits": None}
 
 
 def _version(value: bool) -> None:
@@ -38,8 +38,27 @@ def _main(
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks of internal "
                                         "errors.")] = False,
+    limit: Annotated[list[str] | None, typer.Option("--limit", help="Raise or lower a resource "
+                                                    "limit of docs/limits.md: --limit "
+                                                    "max_nodes=500000 (repeatable).")] = None,
 ) -> None:
     _STATE["debug"] = debug
+    _STATE["limits"] = parse_limits(limit or [])
+
+
+def parse_limits(items: list[str]) -> Any:
+    from archdsl.limits import Limits
+    values: dict[str, int] = {}
+    for key, value in parse_assignments(items, "--limit").items():
+        if key not in Limits.model_fields:
+            fail(f"--limit: no limit named {key!r}; limits: {', '.join(Limits.model_fields)}")
+        try:
+            values[key] = int(value.replace("_", ""))
+        except ValueError:
+            fail(f"--limit {key} needs an integer, got {value!r}")
+        if values[key] < 1:
+            fail(f"--limit {key} must be at least 1")
+    return Limits(**values)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -102,8 +121,9 @@ def check_backend(name: str) -> None:
         fail(f"--backend is one of {', '.join(BACKENDS)}, not {name!r}")
 
 
-def _search_paths(paths: list[Path] | None) -> list[str]:
-    return [str(p) for p in paths or []]
+def _sources(paths: list[Path] | None) -> dict[str, Any]:
+    """Loading options: the folders imports may come from (--path) and --limit's limits."""
+    return {"search_paths": [str(p) for p in paths or []], "limits": _STATE["limits"]}
 
 
 def _spec_file(path: Path) -> Path:
@@ -149,7 +169,7 @@ def check(
         failed = 0
         for f in files:
             try:
-                program = load(f, search_paths=_search_paths(path), check=emit_ir is None
+                program = load(f, **_sources(path), check=emit_ir is None
                                and not params and model is None)
                 if emit_ir or params or model:
                     g = program.graph(model, params)
@@ -200,7 +220,7 @@ def analyze(
     def body() -> int:
         from archdsl.api import graph
         from archdsl.cost import analyze_graph, render
-        g = graph(file, model, params, search_paths=_search_paths(path))
+        g = graph(file, model, params, **_sources(path))
         report = analyze_graph(g, bind=binds, train=train)
         typer.echo(render(report, fmt, depth, {s.path: s.definition for s in g.scopes}))
         return 0
@@ -226,7 +246,7 @@ def compile_(
 
     def body() -> int:
         from archdsl.api import graph, load, located
-        program = load(file, check=False, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
         g = graph(program, model, params)
         with located(program):
             source = _generate(g, backend)
@@ -281,11 +301,11 @@ def train(
 
     def body() -> int:
         from archdsl.api import graph, load, located
-        program = load(file, check=False, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
         with located(program):  # a backend's refusal quotes the spec
-            return trained(graph(program, model, params))
+            return trained(graph(program, model, params), program.limits)
 
-    def trained(g: Any) -> int:
+    def trained(g: Any, limits: Any) -> int:
         from archdsl.checkpoint import CheckpointError
         from archdsl.data import DataError
         from archdsl.graph import GanGraph
@@ -298,7 +318,7 @@ def train(
                                      epochs=epochs, batch=batch, lr=lr, seed=seed,
                                      resume=resume, max_steps=steps,
                                      progress=sys.stderr.isatty(),
-                                     log=lambda m: typer.echo(m, err=True))
+                                     log=lambda m: typer.echo(m, err=True), limits=limits)
             except (CheckpointError, ValueError) as exc:
                 fail(str(exc), 1)
             if gan_result.stopped:
@@ -310,7 +330,7 @@ def train(
             result = fit(g, file.read_text(encoding="utf-8"), backend, folder, data=data,
                          epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,
                          steps=steps, progress=sys.stderr.isatty(),
-                         log=lambda m: typer.echo(m, err=True))
+                         log=lambda m: typer.echo(m, err=True), limits=limits)
         except (DataError, CheckpointError, ValueError) as exc:
             fail(str(exc), 1)
         from archdsl.train import distributed_rank
@@ -347,7 +367,7 @@ def graph_(
         from archdsl.api import graph, load
         from archdsl.diagram import GraphvizMissing, render
         from archdsl.graph import GanGraph
-        program = load(file, check=False, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
         g = graph(program, model, params)
         if isinstance(g, GanGraph):
             fail(f"`{g.name}` is a gan: draw its generator or discriminator with --model")
@@ -399,7 +419,7 @@ def verify(
         from archdsl.api import graph, load, located
         from archdsl.graph import GanGraph
         from archdsl.verify import render, run
-        program = load(file, check=False, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
         g = graph(program, model, params)
         sides = [g.generator, g.discriminator] if isinstance(g, GanGraph) else [g]
         console = Console(stderr=True)
@@ -407,7 +427,8 @@ def verify(
         for side in sides:
             with console.status(f"verifying {side.name}") as status, located(program):
                 report = run(side, chosen, bind=binds, loss=loss, seed=seed,
-                             progress=lambda m, s=status, n=side.name: s.update(f"{n}: {m}"))
+                             progress=lambda m, s=status, n=side.name: s.update(f"{n}: {m}"),
+                             limits=program.limits)
             typer.echo(report.model_dump_json(indent=2) if fmt == "json" else render(report))
             ok = ok and report.ok
         return 0 if ok else 1

@@ -30,7 +30,7 @@ from archdsl.graph import (
     TensorType,
     TrainConfig,
 )
-from archdsl.limits import Limits
+from archdsl.limits import Limits, raise_hint
 from archdsl.names import check_name
 from archdsl.ops import REGISTRY
 from archdsl.ops.registry import OpDef, bind_args
@@ -82,7 +82,7 @@ def check_string_limit(length: int, limits: Limits) -> None:
     if length > limits.max_string_chars:
         raise Problem("E0801", "a string longer than the limit",
                       label=f"{length:,} characters > {limits.max_string_chars:,}",
-                      hint="raise Limits.max_string_chars if this is intended")
+                      hint=raise_hint("max_string_chars"))
 
 
 def range_length(r: range) -> int:
@@ -99,11 +99,11 @@ def check_dim_limit(d: Dim, limits: Limits, loc: Loc | None = None) -> None:
         if d > limits.max_dim:
             raise Problem("E0801", "a dimension larger than the limit", loc=loc,
                           label=f"{d:,} > {limits.max_dim:,}",
-                          hint="raise Limits.max_dim if this is intended")
+                          hint=raise_hint("max_dim"))
     elif any(abs(c) > limits.max_dim for _, c in d.terms):
         raise Problem("E0801", "a dimension larger than the limit", loc=loc,
                       label=f"`{format_dim(d)}` exceeds {limits.max_dim:,} for every value of "
-                            f"its symbols", hint="raise Limits.max_dim if this is intended")
+                            f"its symbols", hint=raise_hint("max_dim"))
 
 
 # ---- the graph under construction ------------------------------------------------------------
@@ -119,10 +119,11 @@ class GraphBuilder:
         if len(nodes) >= self.limits.max_nodes:
             raise Problem("E0801", "the model has too many operations",
                           label=f"more than {self.limits.max_nodes:,} nodes",
-                          hint="raise Limits.max_nodes if this is intended")
+                          hint=raise_hint("max_nodes"))
         if type_.rank > self.limits.max_rank:
             raise Problem("E0801", f"a tensor of rank {type_.rank}",
-                          label=f"the limit is {self.limits.max_rank}")
+                          label=f"the limit is {self.limits.max_rank}",
+                          hint=raise_hint("max_rank"))
         for d in type_.shape:
             check_dim_limit(d, self.limits)
         node = Node.model_construct(id=len(nodes), op=op, inputs=[t.node for t in inputs],
@@ -229,7 +230,8 @@ class Elaborator:
             self.steps[0] += 1
             if self.steps[0] > self.limits.max_nodes * 2:
                 raise Problem("E0801", "elaboration takes too many steps", loc=stmt.loc,
-                              label="loops and repeats unroll to too much work")
+                              label="loops and repeats unroll to too much work",
+                              hint=raise_hint("max_nodes"))
             try:
                 self.statement(stmt, frame, top)
             except Problem as p:
@@ -518,12 +520,12 @@ class Elaborator:
         if count > self.limits.max_loop:
             raise Problem("E0801", "a loop with too many iterations", loc=stmt.loc,
                           label=f"{count:,} > {self.limits.max_loop:,}",
-                          hint="raise Limits.max_loop if this is intended")
+                          hint=raise_hint("max_loop"))
         work = frame.unroll * count * len(stmt.body)
         if work > self.limits.max_nodes * 2:
             raise Problem("E0801", "nested loops unroll to too much work", loc=stmt.loc,
                           label=f"{work:,} statements to run > {self.limits.max_nodes * 2:,}",
-                          hint="raise Limits.max_nodes if this is intended")
+                          hint=raise_hint("max_nodes"))
         saved, outer = frame.env.get(stmt.var), frame.unroll
         frame.unroll *= count
         nodes = frame.builder.graph.nodes
@@ -554,7 +556,7 @@ class Elaborator:
             raise Problem("E0801", f"{what} would build about {total:,} operations",
                           label=f"{each:,} operations each, more than "
                                 f"{self.limits.max_nodes:,} in the graph",
-                          hint="raise Limits.max_nodes if this is intended")
+                          hint=raise_hint("max_nodes"))
 
     # ---- expressions -----------------------------------------------------------------------
     def ev(self, e: ast.Node, frame: Frame) -> Any:
@@ -725,7 +727,8 @@ class Elaborator:
             raise Problem("E0403", "a layer must be repeated at least once", label=f"got {n}")
         if n > self.limits.max_repeat:
             raise Problem("E0801", "a repeat count above the limit",
-                          label=f"{n:,} > {self.limits.max_repeat:,}")
+                          label=f"{n:,} > {self.limits.max_repeat:,}",
+                          hint=raise_hint("max_repeat"))
         base = layer if isinstance(layer, LayerValue) else self.configure(layer, (), (), e, frame)
         if not isinstance(base, LayerValue):
             raise Problem("E0402", f"`{layer.name}` cannot be repeated", label="it is a tensor")
@@ -1088,7 +1091,8 @@ class Elaborator:
             raise Problem("E0607", f"`{defn.name}` uses itself", loc=loc, label=cycle)
         if caller.depth + 1 > self.limits.max_call_depth:
             raise Problem("E0801", "blocks nested too deeply", loc=loc,
-                          label=f"more than {self.limits.max_call_depth} levels")
+                          label=f"more than {self.limits.max_call_depth} levels",
+                          hint=raise_hint("max_call_depth"))
         declared = [s.name for s in defn.body if isinstance(s, ast.Input)]
         tensors = self.order_inputs(defn.name, declared, len(declared), inputs, kw_inputs, loc)
         scope = self.scopes[defn.file]

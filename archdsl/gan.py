@@ -150,12 +150,12 @@ class GanResult:
 def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | None = None,
         batch: int | None = None, lr: float | None = None, seed: int = 0,
         resume: bool = False, max_steps: int | None = None, judge_samples: int = 1000,
-        progress: bool = True, log: Any = print) -> GanResult:
+        progress: bool = True, log: Any = print, limits: Limits | None = None) -> GanResult:
     from archdsl.train import _progress, say
     settings = resolve(gan, epochs, batch, lr, seed)
     real = real_images(gan)
     for side in (gan.generator, gan.discriminator):
-        memory.check_model(side, Limits(), "training")
+        memory.check_model(side, limits or Limits(), "training")
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.npz"
     checkpoint.remove_stale_temporaries(ckpt)

@@ -22,3 +22,8 @@ class Limits(BaseModel):
     max_imports: int = 256
     max_call_depth: int = 64
     max_params: int = 10_000_000_000
+
+
+def raise_hint(name: str) -> str:
+    """The hint of an E0801: how to raise the limit `name` that refused the spec."""
+    return f"if this is intended, raise the limit: --limit {name}=N, or Limits({name}=N)"

@@ -15,7 +15,7 @@ from pathlib import Path
 from archdsl.cost import analyze_graph, human_bytes
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.graph import DTYPE_BYTES, Graph
-from archdsl.limits import Limits
+from archdsl.limits import Limits, raise_hint
 
 
 class MemoryRefused(ValueError):
@@ -68,8 +68,7 @@ def check_model(graph: Graph, limits: Limits, what: str = "building") -> None:
     count = sum(math.prod(p.shape) for p in graph.parameters("param").values())
     if count > limits.max_params:
         _refuse(graph, f"`{graph.name}` has {count:,} parameters",
-                f"the limit is {limits.max_params:,}", "raise Limits.max_params if this is "
-                "intended and the machine can hold them")
+                f"the limit is {limits.max_params:,}", raise_hint("max_params"))
     need = sum(math.prod(p.shape) * DTYPE_BYTES[p.dtype] for p in tensors)
     try:
         check_fits(need, f"{what} `{graph.name}`")

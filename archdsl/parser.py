@@ -21,7 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
 from archdsl import syntax as ast
 from archdsl.diagnostics import Loc, Problem
-from archdsl.limits import Limits
+from archdsl.limits import Limits, raise_hint
 
 KEYWORDS = frozenset(
     "model block gan train input output assert const import for in range if then else and or "
@@ -100,7 +100,7 @@ def prescan(text: str, file: str, limits: Limits) -> None:
         raise Problem("E0801", f"the spec is {len(text):,} characters long",
                       loc=Loc(file=file, line=1, col=1, end_line=1, end_col=2),
                       label=f"the limit is {limits.max_source_chars:,}",
-                      hint="raise Limits.max_source_chars if this is intended")
+                      hint=raise_hint("max_source_chars"))
     for pattern, what in ((_CONTROL, "control character"), (_BIDI, "bidirectional control")):
         m = pattern.search(text)
         if m:
@@ -148,13 +148,13 @@ def _scan_tokens(text: str, file: str, limits: Limits) -> None:
             raise Problem("E0801", f"the spec has more than {limits.max_tokens:,} tokens",
                           loc=_loc_at(text, m.start(), file, m.end() - m.start()),
                           label="the limit is reached here",
-                          hint="raise Limits.max_tokens if this is intended")
+                          hint=raise_hint("max_tokens"))
         if kind == "name":
             if m.end() - m.start() > limits.max_name_chars:
                 raise Problem("E0801", "a name longer than the limit",
                               loc=_loc_at(text, m.start(), file, limits.max_name_chars),
                               label=f"more than {limits.max_name_chars:,} characters",
-                              hint="raise Limits.max_name_chars if this is intended")
+                              hint=raise_hint("max_name_chars"))
             if m.group() not in _NESTING_WORDS:
                 continue
         elif kind == "number":
@@ -167,7 +167,7 @@ def _scan_tokens(text: str, file: str, limits: Limits) -> None:
                 raise Problem("E0801", "a string longer than the limit",
                               loc=_loc_at(text, m.start(), file, 1),
                               label=f"more than {limits.max_string_chars:,} characters",
-                              hint="raise Limits.max_string_chars if this is intended")
+                              hint=raise_hint("max_string_chars"))
             continue
         elif kind == "reset":
             chain[-1] = 0
@@ -195,7 +195,7 @@ def _scan_tokens(text: str, file: str, limits: Limits) -> None:
                 raise Problem("E0801", "brackets nested too deeply",
                               loc=_loc_at(text, m.start(), file),
                               label=f"nesting depth {depth} exceeds the limit of "
-                                    f"{limits.max_nesting}")
+                                    f"{limits.max_nesting}", hint=raise_hint("max_nesting"))
             if m.group() == "{":
                 chain[-2] = 0
 

@@ -17,7 +17,7 @@ from archdsl.elaborate import (
     check_gan_pairing,
 )
 from archdsl.graph import GAN_LOSSES, GanGraph, Graph
-from archdsl.limits import Limits
+from archdsl.limits import Limits, raise_hint
 from archdsl.names import check_class_name
 from archdsl.ops import REGISTRY
 from archdsl.parser import decode, normalize_newlines, parse
@@ -368,7 +368,8 @@ class Loader:
                 stack: tuple[str, ...], first: dict[str, Loc]) -> None:
         if len(self.scopes) >= self.limits.max_imports:
             self.reporter.error("E0801", "too many imported files", item.loc,
-                                label=f"more than {self.limits.max_imports}")
+                                label=f"more than {self.limits.max_imports}",
+                                hint=raise_hint("max_imports"))
             return
         problem = file_name_problem(item.path)
         if problem is not None:

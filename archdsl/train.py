@@ -159,9 +159,10 @@ class Result:
 def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None = None,
         epochs: int | None = None, batch: int | None = None, lr: float | None = None,
         seed: int = 0, resume: bool = False, seq_len: int = 32, progress: bool = True,
-        log: Any = print, steps: int | None = None) -> Result:
+        log: Any = print, steps: int | None = None, limits: Limits | None = None) -> Result:
     """Train `graph` with `backend`, writing checkpoint, metrics and curves to `out`.
-    `steps` (a smoke run) caps the optimizer steps of each epoch and the held-out batches."""
+    `steps` (a smoke run) caps the optimizer steps of each epoch and the held-out batches;
+    `limits` bound the parameters (docs/limits.md) before anything is allocated."""
     from archdsl.data import label_key
     spec_hash = checkpoint.spec_hash(spec_text, graph.name, graph.params)
     settings = resolve(graph, epochs, batch, lr, seed, label_key(graph))
@@ -179,7 +180,8 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         or default_dataset(graph)
     dataset = load_dataset(dataset_name, graph, seed=seed, seq_len=seq_len)
     check_labels(dataset, graph, settings.loss)
-    memory.check_training(graph, Limits(), symbol_sizes(graph, dataset, settings.batch))
+    memory.check_training(graph, limits or Limits(),
+                          symbol_sizes(graph, dataset, settings.batch))
     trainer = make_trainer(backend, graph, settings)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.npz"

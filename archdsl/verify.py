@@ -207,10 +207,10 @@ def harness(backend: str, graph: Graph, **kw: Any) -> Any:
 def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
         loss: str | None = None, seed: int = 0,
         progress: Callable[[str], None] = lambda message: None,
-        tolerances: dict[str, float] = TOLERANCE) -> Report:
+        tolerances: dict[str, float] = TOLERANCE, limits: Limits | None = None) -> Report:
     g = without_dropout(graph)
     values = default_bind(g, bind)
-    memory.check_training(g, Limits(), values)  # before any backend allocates the weights
+    memory.check_training(g, limits or Limits(), values)  # before any backend allocates
     rng = np.random.default_rng(seed)
     progress("reference: NumPy float64")
     ref = harness("numpy", g, dtype=np.float64)
