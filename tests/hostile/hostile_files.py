@@ -87,8 +87,9 @@ def _with_nan() -> np.ndarray:
 
 
 # ---- checkpoints: a valid one for the case's mlp.arch, then spoiled ------------------------
-def _valid_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    spec = path.parent.parent / "mlp.arch"  # the case folder's spec; the checkpoint is in run/
+def valid_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """State and meta of a fresh numpy run of <folder>/mlp.arch, for <folder>/run/`path`."""
+    spec = path.parent.parent / "mlp.arch"
     graph = archdsl.load(spec).graph()
     state = make_trainer("numpy", graph, resolve(graph)).state()
     row = {"epoch": 1, "train_loss": 1.0, "val_loss": 1.0, "val_accuracy": 0.5, "seconds": 0.1,
@@ -106,7 +107,7 @@ def _checkpoint(spoil: Callable[[dict[str, np.ndarray], dict], dict[str, np.ndar
     """A checkpoint written as `checkpoint.save` writes it, with its arrays spoiled."""
     def make(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        state, meta = _valid_checkpoint(path)
+        state, meta = valid_checkpoint(path)
         arrays = {f"state/{k}": v for k, v in state.items()}
         arrays["meta"] = _json(meta)
         np.savez(path, **spoil(arrays, meta))
