@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import traceback
 from collections.abc import Callable
@@ -52,12 +53,7 @@ def parse_limits(items: list[str]) -> Any:
     for key, value in parse_assignments(items, "--limit").items():
         if key not in Limits.model_fields:
             fail(f"--limit: no limit named {key!r}; limits: {', '.join(Limits.model_fields)}")
-        try:
-            values[key] = int(value.replace("_", ""))
-        except ValueError:
-            fail(f"--limit {key} needs an integer, got {value!r}")
-        if values[key] < 1:
-            fail(f"--limit {key} must be at least 1")
+        values[key] = parse_count(f"--limit {key}", value, 2**63 - 1)
     return Limits(**values)
 
 
@@ -104,15 +100,25 @@ def parse_assignments(items: list[str], what: str) -> dict[str, str]:
 
 
 def parse_binds(items: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for key, value in parse_assignments(items, "--bind").items():
-        try:
-            out[key] = int(value.replace("_", ""))
-        except ValueError:
-            fail(f"--bind {key} needs an integer, got {value!r}")
-        if out[key] < 1:
-            fail(f"--bind {key} must be at least 1")
-    return out
+    """--bind values: sizes, so from 1 to the limit on a dimension (docs/limits.md)."""
+    from archdsl.limits import Limits
+    largest = (_STATE["limits"] or Limits()).max_dim
+    return {key: parse_count(f"--bind {key}", value, largest)
+            for key, value in parse_assignments(items, "--bind").items()}
+
+
+def parse_count(what: str, value: str, largest: int) -> int:
+    """A whole number from 1 to `largest`, or a usage error that quotes the value (cut)."""
+    shown = repr(value if len(value) <= 40 else value[:40] + "...")
+    if len(value) > 40:
+        fail(f"{what} takes a whole number from 1 to {largest:,}, not {shown}")
+    try:
+        n = int(value.replace("_", ""))
+    except ValueError:
+        fail(f"{what} needs an integer, got {shown}")
+    if not 1 <= n <= largest:
+        fail(f"{what} takes a whole number from 1 to {largest:,}, not {shown}")
+    return n
 
 
 def check_backend(name: str) -> None:
@@ -294,6 +300,8 @@ def train(
     """Train a model on embedded or .npz data, with checkpoints, metrics and a plot."""
     check_backend(backend)
     params = parse_assignments(set_ or [], "--set")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        fail(f"--lr takes a positive finite number, not {lr}")
     if nproc > 1:
         if backend != "torch":
             fail("--nproc runs the PyTorch build; use --backend torch")

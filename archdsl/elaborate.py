@@ -118,7 +118,7 @@ class GraphBuilder:
         nodes = self.graph.nodes
         if len(nodes) >= self.limits.max_nodes:
             raise Problem("E0801", "the model has too many operations",
-                          label=f"more than {self.limits.max_nodes:,} nodes",
+                          label=f"the limit is {self.limits.max_nodes:,}",
                           hint=raise_hint("max_nodes"))
         if type_.rank > self.limits.max_rank:
             raise Problem("E0801", f"a tensor of rank {type_.rank}",
