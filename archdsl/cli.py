@@ -302,6 +302,12 @@ def train(
     params = parse_assignments(set_ or [], "--set")
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         fail(f"--lr takes a positive finite number, not {lr}")
+    if out is not None:
+        from archdsl.outputs import PathRefused, check_output_folder
+        try:
+            check_output_folder(out)
+        except PathRefused as exc:
+            fail(str(exc))
     if nproc > 1:
         if backend != "torch":
             fail("--nproc runs the PyTorch build; use --backend torch")

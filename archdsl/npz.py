@@ -12,18 +12,16 @@ blocking on it.
 from __future__ import annotations
 
 import math
-import os
-import stat
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from archdsl.memory import MemoryRefused, check_fits
+from archdsl.outputs import PathRefused, open_regular
 
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -47,27 +45,14 @@ class Header:
         return len(self.shape)
 
 
-def open_regular(path: Path) -> IO[bytes]:
-    """Open `path` for reading if it is a regular file; a FIFO is refused without waiting."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise ArchiveError(f"cannot open it: {exc.strerror}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        what = "a named pipe" if stat.S_ISFIFO(mode) else \
-            "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-        raise ArchiveError(f"it is {what}")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
-
-
 class Archive:
     """`with Archive(path) as a:` then `a.headers` (name -> Header) and `a.read(names)`."""
 
     def __init__(self, path: Path):
-        self._file = open_regular(path)
+        try:
+            self._file = open_regular(path)
+        except PathRefused as exc:
+            raise ArchiveError(str(exc)) from None
         try:
             head = self._file.read(len(_NPY_MAGIC))
             if head == _NPY_MAGIC:

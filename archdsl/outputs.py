@@ -1,7 +1,9 @@
 """The files commands read and write, checked before anything is opened.
 
 A spec argument must be an existing regular file (`-`, a folder or a FIFO is refused, never read
-as spec text or opened to block). An output path (`compile -o`, `graph -o`) must be a new path
+as spec text or opened to block), and every file archdsl reads is opened without blocking and
+checked to be a regular file (`open_regular`). `train --out` must be a folder or a new path. An
+output path (`compile -o`, `graph -o`) must be a new path
 or a regular file, and not one of the specs being read; a symbolic link is refused rather than
 followed, so `-o` can never write somewhere else than the path given. The content goes to a
 temporary file beside the target, created exclusively, flushed to disk and renamed over it, so
@@ -15,6 +17,7 @@ import secrets
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 
 class PathRefused(ValueError):
@@ -22,6 +25,8 @@ class PathRefused(ValueError):
 
 
 def _what(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "a file"
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -47,6 +52,34 @@ def check_spec_file(path: Path) -> Path:
     if not stat.S_ISREG(mode):
         raise PathRefused(f"{path} is {_what(mode)}, not a spec file")
     return path
+
+
+def open_regular(path: str | os.PathLike) -> IO[bytes]:
+    """`path` opened for reading if it is a regular file (through links); a FIFO or a device
+    is refused without waiting on it, as the check and the open are one."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise PathRefused(f"cannot open it: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise PathRefused(f"it is {_what(mode)}, not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def check_output_folder(path: Path) -> None:
+    """A folder for a command's files (`train --out`): a folder, a link to one, or new."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise PathRefused(f"cannot use {path}: {exc.strerror}") from None
+    if not stat.S_ISDIR(mode):
+        raise PathRefused(f"{path} is {_what(mode)}; --out names a folder for the checkpoint, "
+                          "metrics and plots")
 
 
 def check_output(path: Path, reading: Iterable[str | os.PathLike]) -> os.stat_result | None:

@@ -20,6 +20,7 @@ from archdsl.graph import GAN_LOSSES, GanGraph, Graph
 from archdsl.limits import Limits, raise_hint
 from archdsl.names import check_class_name
 from archdsl.ops import REGISTRY
+from archdsl.outputs import PathRefused, open_regular
 from archdsl.parser import decode, normalize_newlines, parse
 from archdsl.values import LayerClass, LayerValue, Skip, with_article
 
@@ -387,7 +388,7 @@ class Loader:
                                 if link else "imports stay inside the root spec's folder",
                                 hint="pass more search paths to allow another folder")
             return
-        real = next((c for c in allowed if os.path.isfile(c)), None)
+        real = next((c for c in allowed if os.path.exists(c)), None)
         if real is None:
             self.reporter.error("E0501", f"cannot find `{item.path}`", item.loc,
                                 label="no such file next to this spec",
@@ -445,12 +446,16 @@ def _inside(path: str, root: str) -> bool:
 
 def _read(real: str, limits: Limits, loc: Loc | None) -> bytes | Problem:
     try:
-        size = os.path.getsize(real)
-        if size > limits.max_source_chars * 4:
-            return Problem("E0801", f"the file is {size:,} bytes", loc=loc,
-                           label=f"the limit is {limits.max_source_chars * 4:,}")
-        with open(real, "rb") as f:
+        with open_regular(real) as f:  # a FIFO swapped in after a check is refused, not read
+            size = os.fstat(f.fileno()).st_size
+            if size > limits.max_source_chars * 4:
+                return Problem("E0801", f"the file is {size:,} bytes", loc=loc,
+                               label=f"the limit is {limits.max_source_chars * 4:,}",
+                               hint=raise_hint("max_source_chars"))
             return f.read()
+    except PathRefused as exc:
+        return Problem("E0501", f"cannot read `{os.path.basename(real)}`", loc=loc,
+                       label=str(exc), hint="a spec is a regular file")
     except OSError as exc:
         return Problem("E0501", f"cannot read the file: {exc.strerror}", loc=loc)
 
