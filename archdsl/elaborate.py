@@ -592,25 +592,29 @@ class Elaborator:
             return ScalarFunction(name)
         if name in ("SGD", "Adam", "AdamW"):
             return OptimizerClass(name)
-        # Suggestions scan every name in scope: a spec with thousands of undefined names gets
-        # them for its first ones only, so the run stays linear.
-        self.suggestions -= 1
-        hinted = self.suggestions >= 0
-        near_layer = suggest(name, [n for n, o in REGISTRY.items() if o.kind == "layer"]
-                             + list(scope.definitions)) \
-            if hinted and name[:1].isupper() else None
+        near_layer = self._suggest(name, lambda: [
+            *(n for n, o in REGISTRY.items() if o.kind == "layer"), *scope.definitions]) \
+            if name[:1].isupper() else None
         if near_layer or (name[:1].isupper() and any(c.islower() for c in name)):
             raise Problem("E0203", f"unknown layer `{name}`", loc=loc,
                           label="not a layer of the language or a block in scope",
                           hint=f"did you mean `{near_layer}`?" if near_layer else
                           "define it with `block` or import the file that does")
-        near = suggest(name, [n for n in frame.env if not n.startswith(" ")] + list(scope.consts)
-                       + [n for n, o in REGISTRY.items()
-                          if o.kind == "function" and not o.meta.get("internal")]) \
-            if hinted else None
+        near = self._suggest(name, lambda: [
+            *(n for n in frame.env if not n.startswith(" ")), *scope.consts,
+            *(n for n, o in REGISTRY.items()
+              if o.kind == "function" and not o.meta.get("internal"))])
         raise Problem("E0201", f"undefined name `{name}`", loc=loc,
                       label="not defined before this point",
                       hint=f"did you mean `{near}`?" if near else None)
+
+    def _suggest(self, name: str, candidates: Callable[[], list[str]]) -> str | None:
+        """`suggest` while this run's budget lasts: it scans every name in scope, so a spec
+        with thousands of undefined names gets hints for its first ones only."""
+        if self.suggestions <= 0:
+            return None
+        self.suggestions -= 1
+        return suggest(name, candidates())
 
     def const(self, name: str, scope: FileScope, loc: Loc) -> Any:
         owner = scope.const_scopes.get(name, scope)

@@ -176,7 +176,8 @@ def _scan_tokens(text: str, file: str, limits: Limits) -> None:
             depth -= 1
             if len(chain) > 1:
                 chain.pop()
-            chain[-1] = 0 if m.group() == "}" else chain[-1]
+            if m.group() == "}":  # the end of a body ends its last statement
+                chain[-1] = 0
             continue
         elif kind == "other":
             if not m.group().isascii():
@@ -247,7 +248,7 @@ def _foreign_character(ch: str, loc: Loc) -> Problem:
     folded = unicodedata.normalize("NFKC", ch)
     lookalike = _LOOKALIKES.get(ch) or (folded if folded.isascii() and folded.isprintable()
                                         and folded != ch else None)
-    if ch.isspace() or (lookalike or "x").isspace():
+    if ch.isspace() or (lookalike is not None and lookalike.isspace()):
         return Problem("E0002", message, loc=loc, label="a space that is not ASCII",
                        hint="replace it with a plain space")
     if lookalike:
