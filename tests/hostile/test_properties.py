@@ -6,16 +6,20 @@ Generators: scalar and symbolic arithmetic mixing integers, floats, huge and tin
 symbolic sizes, in every place a number or a size goes; long unary and postfix chains across
 the nesting limit; files of definitions whose names repeat; `--data` archives of random names,
 dtypes and shapes, and valid archives and checkpoints with bytes flipped, cut or their `meta`
-replaced by random JSON. Seeds are fixed (`derandomize`), so a failure reproduces. There is no
-deadline: a loaded machine must not make a test fail (speed is bench/hostile_bombs.py's to
-show), and example counts keep the whole file to about a minute.
+replaced by random JSON; command lines of hostile options and output paths. Seeds are fixed
+(`derandomize`), so a failure reproduces. There is no deadline: a loaded machine must not make
+a test fail (speed is bench/hostile_bombs.py's to show), and example counts keep the whole
+file to about a minute.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import hostile_files
@@ -266,3 +270,36 @@ def test_resume_from_a_hostile_checkpoint(saved_checkpoint: Path, data: st.DataO
                                       "--resume", "--steps", "1"])
     assert result.exit_code in (0, 1), result.output
     assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+# ---- hostile command lines ---------------------------------------------------------------------
+ARGS = st.sampled_from([
+    "--set", "k=inf", "k=-3", "k=2**64", "f=nan", "f=1e400", "k=\udcff", "--bind", "T=0",
+    "T=99999999999999999999", "B=-1", "C=2", "--model", "Nope", "-o", "spec.arch", "out.py",
+    "link.py", "pipe.py", "folder", "/dev/null", "net.dot", "--backend", "numpy", "--format",
+    "json", "--depth", "0", "--emit-ir", "json", "-", "spec.arch", "folder", "pipe.py"])
+
+
+@pytest.fixture(scope="module")
+def command_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("argv")
+    (folder / "spec.arch").write_text(ARITH_MODEL.format(
+        body="    output y = x |> Linear(k) * f\n"), encoding="utf-8")
+    (folder / "folder").mkdir()
+    (folder / "link.py").symlink_to(folder / "spec.arch")
+    os.mkfifo(folder / "pipe.py")
+    return folder
+
+
+@settings(COMMON, max_examples=80)
+@given(st.sampled_from(["check", "analyze", "compile", "graph"]), st.lists(ARGS, max_size=6))
+def test_command_lines(command_folder: Path, command: str, args: list[str]) -> None:
+    """Any mix of hostile options: exit 0, 1 or 2, and the spec, the link and the pipe stay."""
+    before = (command_folder / "spec.arch").read_bytes()
+    with contextlib.chdir(command_folder):
+        result = CliRunner().invoke(app, [command, "spec.arch", *args])
+    assert result.exit_code in (0, 1, 2), result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert (command_folder / "spec.arch").read_bytes() == before
+    assert (command_folder / "link.py").is_symlink()
+    assert stat.S_ISFIFO(os.lstat(command_folder / "pipe.py").st_mode)
