@@ -189,3 +189,11 @@ def test_the_checkpoint_temporary_name_is_what_removal_looks_for(tmp_path: Path,
     dead.write_bytes(b"left by a kill")
     checkpoint.remove_stale_temporaries(target)
     assert not dead.exists()
+
+
+def test_a_meta_build_is_not_refused() -> None:
+    """torch's meta device allocates nothing, so a model of any size may be built on it."""
+    spec = "model Net {\n    input x: [B, 8]\n    output y = x |> Linear(2**36)\n}\n"
+    model = archdsl.build(spec, backend="torch", device="meta")
+    assert all(p.is_meta for p in model.parameters())
+    assert sum(p.numel() for p in model.parameters()) == 2**36 * 9
