@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import math
 import sys
 import traceback
 from collections.abc import Callable
@@ -24,7 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_STATE = {"debug": False}
+_STATE: dict[str, Any] = {"debug": False, "limits": None}
 
 
 def _version(value: bool) -> None:
@@ -39,8 +39,22 @@ def _main(
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks of internal "
                                         "errors.")] = False,
+    limit: Annotated[list[str] | None, typer.Option("--limit", help="Raise or lower a resource "
+                                                    "limit of docs/limits.md: --limit "
+                                                    "max_nodes=500000 (repeatable).")] = None,
 ) -> None:
     _STATE["debug"] = debug
+    _STATE["limits"] = parse_limits(limit or [])
+
+
+def parse_limits(items: list[str]) -> Any:
+    from archdsl.limits import Limits
+    values: dict[str, int] = {}
+    for key, value in parse_assignments(items, "--limit").items():
+        if key not in Limits.model_fields:
+            fail(f"--limit: no limit named {key!r}; limits: {', '.join(Limits.model_fields)}")
+        values[key] = parse_count(f"--limit {key}", value, 2**63 - 1)
+    return Limits(**values)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -83,20 +97,34 @@ def parse_assignments(items: list[str], what: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             fail(f"{what} takes NAME=VALUE, got {item!r}")
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the locale could not decode, kept as surrogates
+            fail(f"{what} takes UTF-8 text; {item!r} holds bytes that are not")
         out[key.strip()] = value.strip()
     return out
 
 
 def parse_binds(items: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for key, value in parse_assignments(items, "--bind").items():
-        try:
-            out[key] = int(value.replace("_", ""))
-        except ValueError:
-            fail(f"--bind {key} needs an integer, got {value!r}")
-        if out[key] < 1:
-            fail(f"--bind {key} must be at least 1")
-    return out
+    """--bind values: sizes, so from 1 to the limit on a dimension (docs/limits.md)."""
+    from archdsl.limits import Limits
+    largest = (_STATE["limits"] or Limits()).max_dim
+    return {key: parse_count(f"--bind {key}", value, largest)
+            for key, value in parse_assignments(items, "--bind").items()}
+
+
+def parse_count(what: str, value: str, largest: int) -> int:
+    """A whole number from 1 to `largest`, or a usage error that quotes the value (cut)."""
+    shown = repr(value if len(value) <= 40 else value[:40] + "...")
+    if len(value) > 40:
+        fail(f"{what} takes a whole number from 1 to {largest:,}, not {shown}")
+    try:
+        n = int(value.replace("_", ""))
+    except ValueError:
+        fail(f"{what} needs an integer, got {shown}")
+    if not 1 <= n <= largest:
+        fail(f"{what} takes a whole number from 1 to {largest:,}, not {shown}")
+    return n
 
 
 def check_backend(name: str) -> None:
@@ -105,11 +133,25 @@ def check_backend(name: str) -> None:
         fail(f"--backend is one of {', '.join(BACKENDS)}, not {name!r}")
 
 
-def _search_paths(paths: list[Path] | None) -> list[str]:
-    return [str(p) for p in paths or []]
+def _sources(paths: list[Path] | None) -> dict[str, Any]:
+    """Loading options: the folders imports may come from (--path) and --limit's limits."""
+    return {"search_paths": [str(p) for p in paths or []], "limits": _STATE["limits"]}
 
 
-FileArg = Annotated[Path, typer.Argument(help="A .arch spec.", show_default=False)]
+def _spec_file(path: Path) -> Path:
+    from archdsl.outputs import PathRefused, check_spec_file
+    try:
+        return check_spec_file(path)
+    except PathRefused as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _spec_files(paths: list[Path]) -> list[Path]:
+    return [_spec_file(p) for p in paths]
+
+
+FileArg = Annotated[Path, typer.Argument(help="A .arch spec.", show_default=False,
+                                         callback=_spec_file)]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m",
                                               help="Which model or gan of the file.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a model parameter: "
@@ -123,7 +165,7 @@ PathOpt = Annotated[list[Path] | None, typer.Option("--path", "-I", help="Anothe
 @app.command()
 def check(
     files: Annotated[list[Path], typer.Argument(help="One or more .arch specs.",
-                                                show_default=False)],
+                                                show_default=False, callback=_spec_files)],
     emit_ir: Annotated[str | None, typer.Option("--emit-ir", help="Print the typed graph: "
                                                 "json.")] = None,
     model: ModelOpt = None,
@@ -140,7 +182,7 @@ def check(
         failed = 0
         for f in files:
             try:
-                program = load(str(f), search_paths=_search_paths(path), check=emit_ir is None
+                program = load(f, **_sources(path), check=emit_ir is None
                                and not params and model is None)
                 if emit_ir or params or model:
                     g = program.graph(model, params)
@@ -192,7 +234,7 @@ def analyze(
     def body() -> int:
         from archdsl.api import graph
         from archdsl.cost import analyze_graph, render
-        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        g = graph(file, model, params, **_sources(path))
         report = analyze_graph(g, bind=binds, train=train)
         typer.echo(render(report, fmt, depth))
         return 0
@@ -224,13 +266,15 @@ def compile_(
     if backend == "onnx" and output is None and sys.stdout.isatty():
         fail("an ONNX model is binary: write it to a file with -o model.onnx, or pipe it")
     params = parse_assignments(set_ or [], "--set")
+    if output is not None:
+        _check_output(output, [file])
 
     def body() -> int:
         from archdsl import weights as weight_files
         from archdsl.api import graph, load, located
         from archdsl.checkpoint import CheckpointError
         from archdsl.weights import WeightsError
-        program = load(str(file), check=False, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
         g = graph(program, model, params)
         beside = None
         try:
@@ -245,10 +289,11 @@ def compile_(
         if output is None:
             if isinstance(content, bytes):
                 sys.stdout.buffer.write(content)
+                sys.stdout.buffer.flush()
             else:
-                sys.stdout.write(content)
+                _write_stdout(content)
         else:
-            _write_atomic(output, content)
+            _write_output(output, content, program)
             also = f", its weights in {beside}" if beside else ""
             typer.echo(f"wrote {output} ({backend}, {g.name}){also}", err=True)
         return 0
@@ -312,6 +357,14 @@ def train(
         chosen_schedule = schedules.parse(schedule) if schedule is not None else None
     except ValueError as exc:
         fail(f"--schedule: {exc}")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        fail(f"--lr takes a positive finite number, not {lr}")
+    if out is not None:
+        from archdsl.outputs import PathRefused, check_output_folder
+        try:
+            check_output_folder(out)
+        except PathRefused as exc:
+            fail(str(exc))
     if nproc > 1:
         if backend != "torch":
             fail("--nproc runs the PyTorch build; use --backend torch")
@@ -325,7 +378,7 @@ def train(
 
     def body() -> int:
         from archdsl.api import graph, load, located
-        program = load(str(file), check=False, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
         with located(program):  # a backend's refusal quotes the spec
             g = graph(program, model, params)
             try:
@@ -333,12 +386,12 @@ def train(
             except runs.RunError as exc:
                 fail(str(exc))
             try:
-                return trained(g, folder)
+                return trained(g, folder, program.limits)
             finally:
                 if out is None and not resume and not any(folder.iterdir()):
                     folder.rmdir()  # a fresh folder the run never wrote to
 
-    def trained(g: Any, folder: Path) -> int:
+    def trained(g: Any, folder: Path, limits: Any) -> int:
         from archdsl.checkpoint import CheckpointError
         from archdsl.data import DataError
         from archdsl.graph import GanGraph
@@ -353,7 +406,7 @@ def train(
                                      epochs=epochs, batch=batch, lr=lr, seed=seed or 0,
                                      resume=resume, max_steps=steps, overwrite=overwrite,
                                      progress=sys.stderr.isatty(),
-                                     log=lambda m: typer.echo(m, err=True))
+                                     log=lambda m: typer.echo(m, err=True), limits=limits)
             except runs.RunError as exc:
                 fail(str(exc))
             except (CheckpointError, ValueError) as exc:
@@ -370,7 +423,7 @@ def train(
                          epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,
                          steps=steps, progress=sys.stderr.isatty(),
                          log=lambda m: typer.echo(m, err=True), schedule=chosen_schedule,
-                         early_stop=early_stop, overwrite=overwrite)
+                         early_stop=early_stop, overwrite=overwrite, limits=limits)
         except runs.RunError as exc:
             fail(str(exc))
         except (DataError, CheckpointError, ValueError) as exc:
@@ -462,7 +515,7 @@ def predict(
         from archdsl.api import graph, load, located
         from archdsl.data import DataError
         from archdsl.graph import GanGraph
-        program = load(str(file), check=False, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
         g = graph(program, model, params)
         if isinstance(g, GanGraph):
             fail(f"`{g.name}` is a gan: predict runs a model; name its generator or "
@@ -521,20 +574,18 @@ def graph_(
     if fmt not in ("svg", "png", "dot", "mmd"):
         fail(f"-o must end in .svg, .png, .dot or .mmd, not {output.name!r}")
     params = parse_assignments(set_ or [], "--set")
+    _check_output(output, [file])
 
     def body() -> int:
-        from archdsl.api import graph
+        from archdsl.api import graph, load
         from archdsl.diagram import GraphvizMissing, render
-        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
+        g = graph(program, model, params)
         try:
             content = render(g, fmt, depth)
         except GraphvizMissing as exc:
             fail(str(exc), 1)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            output.write_text(content, encoding="utf-8")
-        else:
-            output.write_bytes(content)
+        _write_output(output, content, program)
         typer.echo(f"wrote {output}", err=True)
         return 0
 
@@ -579,10 +630,11 @@ def verify(
     def body() -> int:
         from rich.console import Console
 
-        from archdsl.api import graph
+        from archdsl.api import graph, load, located
         from archdsl.graph import GanGraph
         from archdsl.verify import render, run
-        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
+        g = graph(program, model, params)
         sides = [g.generator, g.discriminator] if isinstance(g, GanGraph) else [g]
         from archdsl import weights as w
         from archdsl.weights import WeightsError
@@ -598,11 +650,11 @@ def verify(
         console = Console(stderr=True)
         ok = True
         for side in sides:
-            with console.status(f"verifying {side.name}") as status:
+            with console.status(f"verifying {side.name}") as status, located(program):
                 try:
                     report = run(side, chosen, bind=binds, loss=loss, seed=seed,
                                  progress=lambda m, s=status, n=side.name: s.update(
-                                     f"{n}: {m}"), weights=state)
+                                     f"{n}: {m}"), weights=state, limits=program.limits)
                 except WeightsError as exc:
                     fail(f"--weights {weights}: {exc}", 1)
             typer.echo(report.model_dump_json(indent=2) if fmt == "json" else render(report))
@@ -736,14 +788,34 @@ def _onnx(g: Any, output: Path | None, options: dict[str, Any]) -> tuple[bytes, 
     return serialized(export(g, **options), output)
 
 
-def _write_atomic(path: Path, content: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(content if isinstance(content, bytes) else content.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _write_atomic(path: Path, content: str) -> None:
+    from archdsl.checkpoint import write_atomic
+    write_atomic(path, lambda f: f.write(content.encode("utf-8")))
+
+
+def _check_output(output: Path, reading: list[Path]) -> None:
+    """Refuse a bad -o before any work (misuse: exit 2)."""
+    from archdsl.outputs import PathRefused, check_output
+    try:
+        check_output(output, reading)
+    except PathRefused as exc:
+        fail(str(exc))
+
+
+def _write_output(output: Path, content: str | bytes, program: Any) -> None:
+    """Write -o, never over a spec the program read (its imports too)."""
+    from archdsl.outputs import PathRefused, write_output
+    try:
+        write_output(output, content, list(program.scopes))
+    except PathRefused as exc:
+        fail(str(exc))
+
+
+def _write_stdout(text: str) -> None:
+    """Generated modules are UTF-8 whatever the locale's encoding."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.buffer.flush()
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from archdsl import schedules
 from archdsl import syntax as ast
-from archdsl.diagnostics import Loc, Note, Problem, Reporter, suggest
+from archdsl.diagnostics import Diagnostic, Loc, Note, Problem, Reporter, suggest
 from archdsl.expr import Traced, Var, expr_of, retrace
 from archdsl.expr import names as expr_names
 from archdsl.graph import (
@@ -34,14 +34,22 @@ from archdsl.graph import (
     TensorType,
     TrainConfig,
 )
-from archdsl.limits import Limits
+from archdsl.limits import Limits, raise_hint
 from archdsl.names import check_name
 from archdsl.ops import REGISTRY
 from archdsl.ops.registry import OpDef, bind_args
 from archdsl.schedules import SCHEDULES
 from archdsl.sites import site_names, snake
 from archdsl.staging import InstanceLog, Record, Staging, retyped
-from archdsl.symbolic import Dim, Sym, SymbolicError, format_dim, format_shape, symbol_name
+from archdsl.symbolic import (
+    Dim,
+    Sym,
+    SymbolicError,
+    SymbolicLimit,
+    format_dim,
+    format_shape,
+    symbol_name,
+)
 from archdsl.values import (
     POISON,
     Function,
@@ -57,6 +65,7 @@ from archdsl.values import (
     Tensor,
     a_kind,
     kind_of,
+    with_article,
 )
 
 PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
@@ -77,6 +86,34 @@ class FileScope:
     evaluating: list[str] = field(default_factory=list)
 
 
+def check_string_limit(length: int, limits: Limits) -> None:
+    if length > limits.max_string_chars:
+        raise Problem("E0801", "a string longer than the limit",
+                      label=f"{length:,} characters > {limits.max_string_chars:,}",
+                      hint=raise_hint("max_string_chars"))
+
+
+def range_length(r: range) -> int:
+    """`len(r)` for any bounds: `len` itself fails beyond 2**63 items."""
+    step = r.step
+    span = r.stop - r.start if step > 0 else r.start - r.stop
+    return max(0, (span + abs(step) - 1) // abs(step))
+
+
+def check_dim_limit(d: Dim, limits: Limits, loc: Loc | None = None) -> None:
+    """A size above `max_dim`; a symbolic one is refused when a coefficient is above it, as
+    every symbol stands for at least 1."""
+    if isinstance(d, int):
+        if d > limits.max_dim:
+            raise Problem("E0801", "a dimension larger than the limit", loc=loc,
+                          label=f"{d:,} > {limits.max_dim:,}",
+                          hint=raise_hint("max_dim"))
+    elif any(abs(c) > limits.max_dim for _, c in d.terms):
+        raise Problem("E0801", "a dimension larger than the limit", loc=loc,
+                      label=f"`{format_dim(d)}` exceeds {limits.max_dim:,} for every value of "
+                            f"its symbols", hint=raise_hint("max_dim"))
+
+
 # ---- the graph under construction ------------------------------------------------------------
 class GraphBuilder:
     def __init__(self, name: str, file: str, limits: Limits, counter: list[int]):
@@ -89,15 +126,14 @@ class GraphBuilder:
         nodes = self.graph.nodes
         if len(nodes) >= self.limits.max_nodes:
             raise Problem("E0801", "the model has too many operations",
-                          label=f"more than {self.limits.max_nodes:,} nodes",
-                          hint="raise Limits.max_nodes if this is intended")
+                          label=f"the limit is {self.limits.max_nodes:,}",
+                          hint=raise_hint("max_nodes"))
         if type_.rank > self.limits.max_rank:
             raise Problem("E0801", f"a tensor of rank {type_.rank}",
-                          label=f"the limit is {self.limits.max_rank}")
+                          label=f"the limit is {self.limits.max_rank}",
+                          hint=raise_hint("max_rank"))
         for d in type_.shape:
-            if isinstance(d, int) and d > self.limits.max_dim:
-                raise Problem("E0801", "a dimension larger than the limit",
-                              label=f"{d:,} > {self.limits.max_dim:,}")
+            check_dim_limit(d, self.limits)
         node = Node.model_construct(id=len(nodes), op=op, inputs=[t.node for t in inputs],
                                     args=args, type=type_, layer=layer, scope=scope, name=None,
                                     loc=loc)
@@ -166,6 +202,7 @@ class Elaborator:
         self.limits = limits
         self.scopes = scopes  # file -> the names visible in it
         self.steps = [0]
+        self.suggestions = 100  # "did you mean" hints left for this run
         self.staging = Staging(scopes) if trace else None
         self._site_names: dict[int, dict[int, str]] = {}
         if trace:
@@ -243,7 +280,8 @@ class Elaborator:
             self.steps[0] += 1
             if self.steps[0] > self.limits.max_nodes * 2:
                 raise Problem("E0801", "elaboration takes too many steps", loc=stmt.loc,
-                              label="loops and repeats unroll to too much work")
+                              label="loops and repeats unroll to too much work",
+                              hint=raise_hint("max_nodes"))
             try:
                 self.statement(stmt, frame, top)
             except Problem as p:
@@ -254,6 +292,13 @@ class Elaborator:
                 self.reporter.add(diag)
                 self._poison(stmt, frame)
             except Skip:
+                self._poison(stmt, frame)
+            except RecursionError:
+                raise
+            except Exception as exc:  # a bug in archdsl: located, and every other error kept
+                self.reporter.add(Diagnostic(
+                    code="E9999", message=f"internal error: {exc!r}", loc=stmt.loc,
+                    hint="please report this spec to the archdsl developers"))
                 self._poison(stmt, frame)
 
     def _poison(self, stmt: ast.Node, frame: Frame) -> None:
@@ -487,9 +532,7 @@ class Elaborator:
         if isinstance(v, int) and v < 1:
             raise Problem("E0403", "a dimension must be at least 1", loc=dim.loc,
                           label=f"got {v}")
-        if isinstance(v, int) and v > self.limits.max_dim:
-            raise Problem("E0801", "a dimension larger than the limit", loc=dim.loc,
-                          label=f"{v:,} > {self.limits.max_dim:,}")
+        check_dim_limit(v, self.limits, dim.loc)
         return v
 
     def unify_input(self, stmt: ast.Input, actual: Tensor, dtype: str, frame: Frame
@@ -581,23 +624,25 @@ class Elaborator:
             raise Problem("E0403", "a `range` step of 0", loc=stmt.args[2].loc,
                           label="the step must not be zero")
         r = range(*bounds)
-        if len(r) > self.limits.max_loop:
+        count = range_length(r)
+        if count > self.limits.max_loop:
             raise Problem("E0801", "a loop with too many iterations", loc=stmt.loc,
-                          label=f"{len(r):,} > {self.limits.max_loop:,}")
-        work = frame.unroll * len(r) * len(stmt.body)
+                          label=f"{count:,} > {self.limits.max_loop:,}",
+                          hint=raise_hint("max_loop"))
+        work = frame.unroll * count * len(stmt.body)
         if work > self.limits.max_nodes * 2:
             raise Problem("E0801", "nested loops unroll to too much work", loc=stmt.loc,
                           label=f"{work:,} statements to run > {self.limits.max_nodes * 2:,}",
-                          hint="raise Limits.max_nodes if this is intended")
+                          hint=raise_hint("max_nodes"))
         saved, outer = frame.env.get(stmt.var), frame.unroll
-        frame.unroll *= len(r)
+        frame.unroll *= count
         tracing = self.staging is not None and frame.log is not None
         if tracing:
-            self.record(frame, Record("loop", frame.loop, count=len(r)), stmt)
-            if not r:  # no iteration ran: elaborate one, only to record its code
-                self.speculate(frame, lambda: self._iterate(stmt, frame, [r.start]))
+            self.record(frame, Record("loop", frame.loop, count=count), stmt)
+            if not count:  # no iteration ran: elaborate one, only to record its code
+                self.speculate(frame, lambda: self._iterate(stmt, frame, [r.start], 1))
         try:
-            self._iterate(stmt, frame, r)
+            self._iterate(stmt, frame, r, count)
         finally:
             frame.unroll = outer
         if tracing and r:  # a size computed in the loop reads `i` as its last value
@@ -608,14 +653,29 @@ class Elaborator:
         else:
             frame.env[stmt.var] = saved
 
-    def _iterate(self, stmt: ast.For, frame: Frame, values: Any) -> None:
+    def _iterate(self, stmt: ast.For, frame: Frame, values: Any, count: int) -> None:
+        nodes = frame.builder.graph.nodes
         for k, i in enumerate(values):
+            before = len(nodes)
             frame.env[stmt.var] = _named(i, stmt.var) if frame.log is not None else i
             frame.loop, frame.iteration = (*frame.loop, i), (*frame.iteration, k)
             try:
                 self.run_body(stmt.body, frame, top=False)
             finally:
                 frame.loop, frame.iteration = frame.loop[:-1], frame.iteration[:-1]
+            if k == 0:
+                self._predict_nodes(len(nodes) - before, count - 1, frame,
+                                    f"{count:,} iterations of this loop")
+
+    def _predict_nodes(self, each: int, more: int, frame: Frame, what: str) -> None:
+        """Refuse, after the first of several copies, work that the graph limit would refuse
+        only after building all but the last copy."""
+        total = len(frame.builder.graph.nodes) + each * more
+        if total > self.limits.max_nodes:
+            raise Problem("E0801", f"{what} would build about {total:,} operations",
+                          label=f"{each:,} operations each, more than "
+                                f"{self.limits.max_nodes:,} in the graph",
+                          hint=raise_hint("max_nodes"))
 
     # ---- expressions -----------------------------------------------------------------------
     def ev(self, e: ast.Node, frame: Frame) -> Any:
@@ -626,6 +686,10 @@ class Elaborator:
             if p.loc is None:
                 p.loc = e.loc
             raise
+        except SymbolicLimit as exc:
+            raise Problem("E0801", str(exc), loc=e.loc,
+                          label="symbolic sizes stay small enough to compare and print",
+                          hint="see docs/limits.md") from None
         except SymbolicError as exc:
             raise Problem("E0405", str(exc), loc=e.loc) from None
 
@@ -689,20 +753,29 @@ class Elaborator:
             return OptimizerClass(name)
         if name in SCHEDULES:
             return ScheduleClass(name)
-        layer_names = [n for n, o in REGISTRY.items() if o.kind == "layer"] + \
-            list(scope.definitions)
-        near_layer = suggest(name, layer_names) if name[:1].isupper() else None
+        near_layer = self._suggest(name, lambda: [
+            *(n for n, o in REGISTRY.items() if o.kind == "layer"), *scope.definitions]) \
+            if name[:1].isupper() else None
         if near_layer or (name[:1].isupper() and any(c.islower() for c in name)):
             raise Problem("E0203", f"unknown layer `{name}`", loc=loc,
                           label="not a layer of the language or a block in scope",
                           hint=f"did you mean `{near_layer}`?" if near_layer else
                           "define it with `block` or import the file that does")
-        cands = [n for n in frame.env if not n.startswith(" ")] + list(scope.consts) + [
-            n for n, o in REGISTRY.items() if o.kind == "function" and not o.meta.get("internal")]
-        near = suggest(name, cands)
+        near = self._suggest(name, lambda: [
+            *(n for n in frame.env if not n.startswith(" ")), *scope.consts,
+            *(n for n, o in REGISTRY.items()
+              if o.kind == "function" and not o.meta.get("internal"))])
         raise Problem("E0201", f"undefined name `{name}`", loc=loc,
                       label="not defined before this point",
                       hint=f"did you mean `{near}`?" if near else None)
+
+    def _suggest(self, name: str, candidates: Callable[[], list[str]]) -> str | None:
+        """`suggest` while this run's budget lasts: it scans every name in scope, so a spec
+        with thousands of undefined names gets hints for its first ones only."""
+        if self.suggestions <= 0:
+            return None
+        self.suggestions -= 1
+        return suggest(name, candidates())
 
     def const(self, name: str, scope: FileScope, loc: Loc) -> Any:
         owner = scope.const_scopes.get(name, scope)
@@ -785,6 +858,8 @@ class Elaborator:
             return self.tensor_binop(e, a, b, frame)
         if isinstance(a, LayerValue | LayerClass) or isinstance(b, LayerValue | LayerClass):
             return self.repeat(e, a, b, frame)
+        if isinstance(a, str) and isinstance(b, str) and e.op == "+":
+            check_string_limit(len(a) + len(b), self.limits)
         return scalar_binop(e.op, a, b)
 
     def tensor_binop(self, e: ast.BinOp, a: Any, b: Any, frame: Frame) -> Tensor:
@@ -830,7 +905,8 @@ class Elaborator:
             raise Problem("E0403", "a layer must be repeated at least once", label=f"got {n}")
         if n > self.limits.max_repeat:
             raise Problem("E0801", "a repeat count above the limit",
-                          label=f"{n:,} > {self.limits.max_repeat:,}")
+                          label=f"{n:,} > {self.limits.max_repeat:,}",
+                          hint=raise_hint("max_repeat"))
         base = layer if isinstance(layer, LayerValue) else self.configure(layer, (), (), e, frame)
         if not isinstance(base, LayerValue):
             raise Problem("E0402", f"`{layer.name}` cannot be repeated", label="it is a tensor")
@@ -956,7 +1032,9 @@ class Elaborator:
                           label="apply the layer before reading its parameters"
                           if layer.path is None else "only a single layer's parameters are "
                           "readable")
-        spec = frame.builder.graph.layers[layer.path]
+        spec = frame.builder.graph.layers.get(layer.path)
+        if spec is None:  # its application failed, and said why
+            raise Skip
         for p in spec.params:
             if p.name == name and p.kind == "param":
                 return self.apply_op(REGISTRY["param"], {"name": name, "shape": list(p.shape)},
@@ -1049,7 +1127,9 @@ class Elaborator:
         for i, p in enumerate(defn.params):
             if p.name in given:
                 v = given[p.name]
-                where = (locate(p.name) or locate(i)) if locate else None
+                where = (locate(p.name) or locate(i)) if locate else p.loc
+                if isinstance(v, str):
+                    check_string_limit(len(v), self.limits)
             elif p.default is not None:
                 v = self.ev(p.default, tmp)
                 where = p.default.loc
@@ -1067,12 +1147,17 @@ class Elaborator:
                 raise Problem("E0401", "a repeated layer takes one tensor", loc=loc)
             x = inputs[0]
             base = self.layer_path(lv, frame)
+            nodes = frame.builder.graph.nodes
             for k in range(lv.repeat):
                 copy = LayerValue(lv.cls, lv.args, lv.loc, lv.site)
                 copy.path = f"{base}.{k}"
                 if k < len(lv.applied):
                     copy.applied = [lv.applied[k]]
+                before = len(nodes)
                 x = self.apply_single(copy, [x], {}, loc, frame, shared=k < len(lv.applied))
+                if k == 0:
+                    self._predict_nodes(len(nodes) - before, lv.repeat - 1, frame,
+                                        f"{lv.repeat:,} copies of `{lv.cls.name}`")
                 if k >= len(lv.applied):
                     lv.applied.append(copy.applied[0])
                 if isinstance(x, tuple):
@@ -1226,7 +1311,8 @@ class Elaborator:
             raise Problem("E0607", f"`{defn.name}` uses itself", loc=loc, label=cycle)
         if caller.depth + 1 > self.limits.max_call_depth:
             raise Problem("E0801", "blocks nested too deeply", loc=loc,
-                          label=f"more than {self.limits.max_call_depth} levels")
+                          label=f"more than {self.limits.max_call_depth} levels",
+                          hint=raise_hint("max_call_depth"))
         declared = [s.name for s in defn.body if isinstance(s, ast.Input)]
         tensors = self.order_inputs(defn.name, declared, len(declared), inputs, kw_inputs, loc)
         scope = self.scopes[defn.file]
@@ -1467,9 +1553,32 @@ def check_param_type(defn: ast.Definition, p: ast.Param, v: Any, loc: Loc | None
           (isinstance(v, (int, float)) and not isinstance(v, bool)) if want is float else
           isinstance(v, str))
     if not ok:
-        raise Problem("E0402", f"parameter `{p.name}` of `{defn.name}` is a {p.type}", loc=loc,
-                      label=f"got {a_kind(v)}")
-    return float(v) if want is float else v
+        raise Problem("E0402", f"parameter `{p.name}` of `{defn.name}` is "
+                      f"{with_article(p.type)}", loc=loc, label=f"got {a_kind(v)}")
+    if want is float:
+        try:
+            v = float(v)
+        except OverflowError:
+            v = math.inf
+        if not math.isfinite(v):
+            raise Problem("E0403", f"parameter `{p.name}` of `{defn.name}` must be a finite "
+                          "number", loc=loc, label=f"got {v}")
+    elif want is int:
+        v = _bounded(v)
+    elif want is str and not _is_unicode(v):
+        raise Problem("E0402", f"parameter `{p.name}` of `{defn.name}` is not valid text",
+                      loc=loc, label="it holds bytes that are not UTF-8",
+                      hint="pass the value as UTF-8 text")
+    return v
+
+
+def _is_unicode(text: str) -> bool:
+    """False for the lone surrogates that stand for undecodable bytes (as in `sys.argv`)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _def_signature(defn: ast.Definition) -> str:
@@ -1479,7 +1588,8 @@ def _def_signature(defn: ast.Definition) -> str:
 
 
 def scalar_binop(op: str, a: Any, b: Any) -> Any:
-    """Arithmetic and comparisons on numbers, strings and symbolic sizes."""
+    """Arithmetic and comparisons on numbers, strings and symbolic sizes. Results stay within
+    64-bit integers and finite floats: what a backend's size or argument can hold."""
     if op in ("==", "!="):
         eq = _equal(a, b)
         return eq if op == "==" else not eq
@@ -1488,6 +1598,40 @@ def scalar_binop(op: str, a: Any, b: Any) -> Any:
             if op == "+" and isinstance(a, str) and isinstance(b, str):
                 return a + b
             raise Problem("E0402", f"`{op}` needs numbers, got {a_kind(v)}")
+    if isinstance(a, Sym) or isinstance(b, Sym):
+        return _symbolic_binop(op, a, b)
+    if op in ("<", "<=", ">", ">="):
+        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    if op in ("/", "//", "%") and b == 0:
+        raise Problem("E0406", "division by zero", label=f"{_show(a)} {op} {_show(b)}")
+    if op == "**":
+        return _power(a, b)
+    if op == "@":
+        raise Problem("E0402", "`@` needs two tensors")
+    try:
+        result = _ARITHMETIC[op](a, b)
+    except OverflowError:
+        result = math.inf
+    if isinstance(result, float) and not math.isfinite(result):
+        raise Problem("E0406", "a number out of range",
+                      label=f"{_show(a)} {op} {_show(b)} does not fit a 64-bit float")
+    return _bounded(result)
+
+
+_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b, "//": lambda a, b: a // b, "%": lambda a, b: a % b,
+}
+
+
+def _symbolic_binop(op: str, a: Any, b: Any) -> Any:
+    """Sizes are integers: a symbolic one meets only integers, and only in `+ - * // %` (by a
+    number) and in comparisons whose answer does not depend on the symbols."""
+    if isinstance(a, float) or isinstance(b, float):
+        sym, num = (a, b) if isinstance(a, Sym) else (b, a)
+        raise Problem("E0405", f"`{op}` between the symbolic size `{format_dim(sym)}` and "
+                      f"the float {num!r}", label="a size is a whole number",
+                      hint="use `//` to divide a size, e.g. `T // 2` for half of `T`")
     if op in ("<", "<=", ">", ">="):
         diff = a - b
         if isinstance(diff, Sym):
@@ -1496,42 +1640,35 @@ def scalar_binop(op: str, a: Any, b: Any) -> Any:
         return {"<": diff < 0, "<=": diff <= 0, ">": diff > 0, ">=": diff >= 0}[op]
     if op in ("//", "%"):
         if b == 0:
-            raise Problem("E0406", "division by zero")
-        if isinstance(a, float) or isinstance(b, float):
-            return a // b if op == "//" else a % b
+            raise Problem("E0406", "division by zero", label=f"{_show(a)} {op} 0")
         if isinstance(b, Sym) and op == "%":
             raise Problem("E0405", "modulo a symbolic size cannot be decided")
-        return _bounded(a // b if op == "//" else a % b)
+        return a // b if op == "//" else a % b
     if op == "/":
-        if isinstance(a, Sym) or isinstance(b, Sym):
-            raise Problem("E0405", "`/` of symbolic sizes", hint="use `//` for sizes")
-        if b == 0:
-            raise Problem("E0406", "division by zero")
-        return a / b
+        raise Problem("E0405", "`/` of symbolic sizes", hint="use `//` for sizes")
     if op == "**":
-        if isinstance(a, Sym) or isinstance(b, Sym):
-            raise Problem("E0405", "`**` of symbolic sizes")
-        if isinstance(b, int) and isinstance(a, int):
-            if b < 0:
-                return float(a) ** b if a != 0 else _raise_zero()
-            if a not in (0, 1, -1) and b * math.log2(abs(a)) > 64:
-                raise Problem("E0406", "an integer too large", label=f"{a} ** {b}")
-            return a**b
-        try:
-            result = float(a) ** float(b)
-        except OverflowError:
-            raise Problem("E0406", "a number out of range", label=f"{a} ** {b}") from None
-        except ZeroDivisionError:
-            raise Problem("E0406", "zero to a negative power", label=f"{a} ** {b}") from None
-        if not isinstance(result, float) or not math.isfinite(result):
-            raise Problem("E0406", "`**` has no real result", label=f"{a} ** {b}")
-        return result
+        raise Problem("E0405", "`**` of symbolic sizes")
     if op == "@":
         raise Problem("E0402", "`@` needs two tensors")
-    result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b}[op]()
-    if isinstance(result, float) and not math.isfinite(result):
-        raise Problem("E0406", "a number out of range")
-    return _bounded(result)
+    return _ARITHMETIC[op](a, b)
+
+
+def _power(a: int | float, b: int | float) -> int | float:
+    if isinstance(b, int) and isinstance(a, int):
+        if b < 0:
+            return float(a) ** b if a != 0 else _raise_zero()
+        if a not in (0, 1, -1) and b * math.log2(abs(a)) > 64:
+            raise Problem("E0406", "an integer too large", label=f"{a} ** {b}")
+        return _bounded(a**b)
+    try:
+        result = float(a) ** float(b)
+    except OverflowError:
+        raise Problem("E0406", "a number out of range", label=f"{a} ** {b}") from None
+    except ZeroDivisionError:
+        raise Problem("E0406", "zero to a negative power", label=f"{a} ** {b}") from None
+    if not isinstance(result, float) or not math.isfinite(result):
+        raise Problem("E0406", "`**` has no real result", label=f"{a} ** {b}")
+    return result
 
 
 def _raise_zero() -> Any:
@@ -1540,7 +1677,8 @@ def _raise_zero() -> Any:
 
 def _bounded(v: Any) -> Any:
     if isinstance(v, int) and abs(v) >= MAX_INT:
-        raise Problem("E0406", "an integer too large", label=f"{v:.3e}")
+        raise Problem("E0406", "an integer too large",
+                      label=f"{'-' if v < 0 else ''}{abs(v):.3e} is beyond 64-bit integers")
     return v
 
 

@@ -14,6 +14,7 @@ weights (weights.py), the metrics and TensorBoard events (run_log.py).
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -25,12 +26,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from archdsl import backends as registry
-from archdsl import checkpoint, runs, schedules, weights
-from archdsl.data import Dataset, default_dataset, load_dataset
+from archdsl import checkpoint, memory, runs, schedules, weights
+from archdsl.data import Dataset, check_labels, default_dataset, load_dataset, symbol_sizes
 from archdsl.graph import Graph, Optimizer, Schedule, TrainConfig
+from archdsl.limits import Limits
 from archdsl.run_log import TensorBoard, write_metrics
 
 DEFAULTS = {"loss": "cross_entropy", "batch": 64, "epochs": 5}
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy")  # what the plot reads
 
 
 @dataclass
@@ -196,11 +199,12 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         seed: int | None = None, resume: bool = False, seq_len: int = 32,
         progress: bool = True, log: Any = print, steps: int | None = None,
         schedule: Schedule | None = None, early_stop: int | None = None,
-        overwrite: bool = False) -> Result:
+        overwrite: bool = False, limits: Limits | None = None) -> Result:
     """Train `graph` with `backend` into the run folder `out` (runs.py: refused if it holds
     another run, unless `resume` or `overwrite`). `steps` (a smoke run) caps the optimizer
     steps of each epoch and the held-out batches; `schedule` overrides the spec's;
-    `early_stop` ends the run after that many epochs without a better held-out metric.
+    `early_stop` ends the run after that many epochs without a better held-out metric;
+    `limits` bound the parameters (docs/limits.md) before anything is allocated.
     Resuming, the options left as None take the interrupted run's values (`seed` 0 when
     neither gives one)."""
     from archdsl.data import label_key
@@ -213,6 +217,10 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         if not ckpt.exists():
             raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
         state, meta = checkpoint.load(ckpt)
+        checkpoint.require(meta, ckpt, epoch=int, step=int, shuffle_state=dict, history=list,
+                           epoch_losses=list)
+        checkpoint.require_numbers(meta, ckpt, "history", HISTORY_KEYS)
+        checkpoint.require_numbers(meta, ckpt, "epoch_losses")
         if meta.get("spec_hash") != spec_hash:
             raise checkpoint.CheckpointError(
                 f"{ckpt} was written for a different spec, model or --set values (they "
@@ -238,6 +246,9 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
     dataset_name = options["data"] or (graph.train.data if graph.train and graph.train.data
                                        else None) or default_dataset(graph)
     dataset = load_dataset(dataset_name, graph, seed=seed, seq_len=seq_len)
+    check_labels(dataset, graph, settings.loss)
+    memory.check_training(graph, limits or Limits(),
+                          symbol_sizes(graph, dataset, settings.batch))
     steps_per_epoch = max(1, len(dataset) // settings.batch)
     if steps is not None:
         steps_per_epoch = min(steps_per_epoch, steps)
@@ -245,6 +256,7 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
                           steps_per_epoch * settings.epochs)
     if lead:
         runs.claim(out, resume, overwrite)
+        checkpoint.remove_stale_temporaries(ckpt)
     trainer = make_trainer(backend, graph, settings)
     key = monitored(settings.loss)
     history: list[dict[str, Any]] = []
@@ -252,11 +264,17 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
     start_epoch, skip = 0, 0
     done: list[float] = []  # losses of the steps an interrupted epoch has taken
     if resume:
-        trainer.load_state(state)
-        shuffle.bit_generator.state = meta["shuffle_state"]
+        checkpoint.restore(trainer, state, ckpt)
+        try:
+            shuffle.bit_generator.state = meta["shuffle_state"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise checkpoint.CheckpointError(f"{ckpt}: its meta has no valid shuffle_state "
+                                             f"({exc})") from None
         start_epoch, skip = meta["epoch"], meta["step"]
-        history = meta.get("history", [])
-        done = meta.get("epoch_losses", [])
+        history = meta["history"]
+        done = meta["epoch_losses"]
+        if lead:  # rows written after the checkpoint (a kill in between) are not run yet
+            write_metrics(out, history)
         log(f"resuming {graph.name} at epoch {start_epoch + 1}, step {skip}")
     log(f"training {graph.name} on {dataset.name} ({dataset.description}) with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.optimizer.name} "
@@ -420,7 +438,6 @@ class _StopBetweenSteps:
 
 def distributed_rank() -> tuple[int, int]:
     """(rank, world size) when launched by torchrun, else (0, 1)."""
-    import os
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 

@@ -18,7 +18,9 @@ import numpy as np
 from pydantic import BaseModel, computed_field
 
 from archdsl import backends as registry
+from archdsl import memory
 from archdsl.graph import Graph, Optimizer
+from archdsl.limits import Limits
 from archdsl.symbolic import Sym
 from archdsl.weights import WeightsError
 
@@ -209,11 +211,13 @@ def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
         loss: str | None = None, seed: int = 0,
         progress: Callable[[str], None] = lambda message: None,
         tolerances: dict[str, float] = TOLERANCE,
-        weights: dict[str, np.ndarray] | None = None) -> Report:
+        weights: dict[str, np.ndarray] | None = None, limits: Limits | None = None) -> Report:
     """Compare `backends` with the float64 reference on drawn canonical weights, or on
-    `weights` (a trained state dict; WeightsError when it does not fit the graph)."""
+    `weights` (a trained state dict; WeightsError when it does not fit the graph); `limits`
+    bound the parameters before anything is allocated."""
     g = without_dropout(graph)
     values = default_bind(g, bind)
+    memory.check_training(g, limits or Limits(), values)  # before any backend allocates
     rng = np.random.default_rng(seed)
     progress("reference: NumPy float64")
     ref = harness("numpy", g, dtype=np.float64)

@@ -274,7 +274,7 @@ def check_arg(op: str, decl: Arg, v: Any) -> Any:
 
 def _check_range(op: str, decl: Arg, v: float) -> None:
     lo, hi = decl.min, decl.max
-    bad = (lo is not None and v < lo) or (
+    bad = (lo is not None and (v <= 0 if lo == POSITIVE else v < lo)) or (
         hi is not None and (v >= hi if decl.max_exclusive else v > hi))
     if bad:
         if lo is not None and hi is not None:

@@ -403,14 +403,15 @@ model Net {
         "indexing_and_slices",
         """model Net {
     input x: [B, T, 8]
+    input y: [B, 16, 8]
     output last = x[:, -1]
-    output first4 = x[:, 0:4]
+    output first4 = y[:, 0:4]
     output tail = x[:, 1:]
     output inner = x[:, 1:-1, 2]
     output every2 = x[:, ::2]
     output stepped = x[:, :, 1:7:3]
     output one = x[0]
-    output trailing = x[:, -3:, :]
+    output trailing = y[:, -3:, :]
 }
 """,
         outputs={"last": "f32[B, 8]", "first4": "f32[B, 4, 8]", "tail": "f32[B, T - 1, 8]",

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import archdsl
 from archdsl.cli import app
-from archdsl.weights import read
+from archdsl.weights import load as read
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "specs" / "cnn_digits.arch"
