@@ -211,6 +211,10 @@ class Graph(BaseModel):
     def staging(self) -> Any:
         return self._staging
 
+    def __eq__(self, other: object) -> bool:
+        """Graphs are equal when they say the same; how they were made is not compared."""
+        return isinstance(other, Graph) and self.__dict__ == other.__dict__
+
     def traced(self) -> Graph:
         """This graph with code records: itself, or elaborated again with `trace=True`."""
         return self if self._staging is not None else _retrace(self)
@@ -242,6 +246,9 @@ class GanGraph(BaseModel):
     train: TrainConfig | None = None
     loc: Loc | None = None
     _origin: Any = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GanGraph) and self.__dict__ == other.__dict__
 
     def traced(self) -> GanGraph:
         return self if self.generator.staging is not None else _retrace(self)
