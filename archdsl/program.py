@@ -153,10 +153,13 @@ class Program:
         self.warnings = self.load_warnings + reporter.warnings
         reporter.raise_if_errors()
         assert result is not None
+        result._origin = (self, name, params, None)
+        if isinstance(result, GanGraph):
+            result.generator._origin = (self, name, params, "generator")
+            result.discriminator._origin = (self, name, params, "discriminator")
         for g in (result.generator, result.discriminator) if isinstance(result, GanGraph) \
                 else (result,):
             g._staging = elab.staging
-        result._origin = (self, name, params)
         return result
 
     def _gan(self, defn: ast.Definition, params: dict[str, Any], elab: Elaborator,

@@ -13,19 +13,18 @@ weights never unpickles anything.
     model = archdsl.build("specs/cnn_digits.arch", "numpy")       # or "tensorflow"
     archdsl.load_state_dict(model, archdsl.weights.load(".../best/model.safetensors"))
 
-`load` also takes a run folder (its best weights), an `.npz` of one array per key, or a
-training checkpoint (its model's weights), wherever a command takes `--weights`.
+`load` also takes a run folder (its best weights) or an `.npz` of one array per key,
+wherever a command takes `--weights`.
 """
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from archdsl import checkpoint
 from archdsl.checkpoint import write_atomic
+from archdsl.npz import ArchiveError, read_npz
 
 FILE = "model.safetensors"
 BEST = "best"  # the folder of a run's best epoch
@@ -63,8 +62,10 @@ def load(path: str | Path) -> dict[str, np.ndarray]:
 
 def metadata(path: str | Path) -> dict[str, str]:
     """The header's metadata (model, spec hash, epoch, held-out metrics of a run's weights)."""
-    from safetensors import SafetensorError, safe_open
     file = locate(Path(path))
+    if file.suffix == ".npz":  # an archive of arrays or a checkpoint: no header to read
+        return {}
+    from safetensors import SafetensorError, safe_open
     try:
         with safe_open(str(file), framework="numpy") as f:
             return dict(f.metadata() or {})
@@ -90,14 +91,14 @@ def locate(path: Path) -> Path:
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:
-    """One array per key, or a checkpoint of `archdsl train` (its model's weights)."""
-    if not zipfile.is_zipfile(path):  # NumPy would try it as a pickle, and say so
-        raise WeightsError(f"{path} is not an .npz archive")
+    """One array per key. A checkpoint of `archdsl train` is refused: it holds a backend's
+    whole training state in that backend's layout; its run's weights are beside it."""
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not ("meta" in f.files and any(n.startswith("state/") for n in f.files)):
-                return {name: f[name] for name in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise WeightsError(f"{path} is not a readable .npz file ({exc})") from None
-    state, _ = checkpoint.load(path)
-    return {k[len("model/"):]: v for k, v in state.items() if k.startswith("model/")}
+        arrays = read_npz(path)
+    except ArchiveError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+    if "meta" in arrays and any(n.startswith("state/") for n in arrays):
+        raise WeightsError(f"{path} is a training checkpoint (for --resume); the weights are "
+                           f"in {path.parent / BEST / FILE} (best) and {path.parent / FILE} "
+                           "(last)")
+    return arrays

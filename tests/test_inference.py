@@ -16,7 +16,7 @@ import torch
 from typer.testing import CliRunner
 
 import archdsl
-from archdsl.api import BACKENDS
+from archdsl.api import BACKENDS, TRAINABLE
 from archdsl.cli import app
 from archdsl.gan import fit as gan_fit
 from archdsl.runs import RunError
@@ -52,7 +52,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=TRAINABLE)
 def run(request: pytest.FixtureRequest, data: Path) -> tuple[str, Path]:
     """A run trained in each backend."""
     out = data / f"run-{request.param}"
@@ -136,7 +136,7 @@ def test_predict_prints_or_saves_the_predictions(run, data, tmp_path):
 @pytest.mark.parametrize("args,code,message", [
     (["-w", "{out}/checkpoint.npz"], 1, "is a training checkpoint (for --resume)"),
     (["-w", "{data}/nothing.safetensors"], 1, "no weights file at"),
-    (["-w", "{data}/tiny.npz"], 1, "is a training checkpoint"),
+    (["-w", "{data}/tiny.npz", "--data", "{data}/tiny.npz"], 1, "cannot load"),
     (["-w", "{out}", "-o", "{data}/p.txt"], 2, "-o must end in .npz or .csv"),
     (["-w", "{out}", "--data", "{data}/tiny.arch"], 1, "or an existing .npz file"),
     (["-w", "{out}", "--data", "{data}/new.npz", "--set", "classes=4"], 1, "cannot load"),
@@ -161,7 +161,7 @@ def test_verify_compares_the_backends_on_trained_weights(run, data):
     assert other.exit_code == 1 and "cannot load" in other.output
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", TRAINABLE)
 def test_a_gan_run_writes_both_models_weights_under_the_gan_modules_names(backend, tmp_path):
     """`generator.<key>` and `discriminator.<key>`: the PyTorch build of the gan loads them as
     they are; a second run into the folder is refused like a model's."""

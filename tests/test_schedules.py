@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from typer.testing import CliRunner
 
 from archdsl import schedules
-from archdsl.api import BACKENDS
+from archdsl.api import TRAINABLE
 from archdsl.cli import app
 from archdsl.graph import Optimizer
 
@@ -122,7 +122,7 @@ RUNS = [(None, "Adam(lr=1e-2)", ADAM),
         ("OneCycle(three_phase=true)", "SGD(lr=0.1)", Optimizer(name="SGD", args={"lr": 0.1}))]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", TRAINABLE)
 @pytest.mark.parametrize("schedule,optimizer,spec_optimizer", RUNS,
                          ids=["spec-cosine", "step", "onecycle-adam", "onecycle-sgd"])
 def test_each_backend_steps_with_pytorchs_rates(backend, schedule, optimizer, spec_optimizer,
