@@ -75,10 +75,20 @@ def call_text(op: str, args: dict[str, Any]) -> str:
     return f"{op}({inner})" if inner else op
 
 
+def default_text(default: Any) -> str:
+    """A declared default as a spec writes it (`1`, `0.0`, `1e-05`, `"zeros"`, `true`); `…`
+    for an argument absent by default, whose absence means something of its own (a pooling's
+    `stride` is its kernel, `Attention`'s `kv_heads` its `heads`)."""
+    if default is None:
+        return "…"
+    return repr(default) if isinstance(default, float) else show(default)
+
+
 def signature(op: OpDef) -> str:
     """`Conv2d(out, kernel, stride=1, ...)`; a function's tensors first: `concat(x, dim=1)`."""
     parts = [f"{op.variadic}..."] if op.variadic else []
-    parts += [a.name if a.default is REQUIRED else f"{a.name}={show(a.default)}" for a in op.args]
+    parts += [a.name if a.default is REQUIRED else f"{a.name}={default_text(a.default)}"
+              for a in op.args]
     if op.kind == "function":
         parts = [*op.inputs, *parts]
     return f"{op.name}({', '.join(parts)})"
