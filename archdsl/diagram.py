@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from archdsl.cost import human
 from archdsl.graph import GanGraph, Graph, Scope
-from archdsl.layer_args import call_text, show
+from archdsl.layer_args import call_text
+from archdsl.ops.registry import show_value
 from archdsl.symbolic import format_shape
 
 _SKIP = {"param"}
@@ -59,7 +60,7 @@ def _with_params(label: str, n: int) -> str:
 
 
 def _block_label(graph: Graph, scope: Scope) -> str:
-    args = ", ".join(f"{k}={show(v)}" for k, v in scope.args.items())
+    args = ", ".join(f"{k}={show_value(v)}" for k, v in scope.args.items())
     return f"{scope.path}: {scope.definition}({args})"
 
 

@@ -23,10 +23,10 @@ from archdsl.api import load
 from archdsl.cost import human
 from archdsl.diagnostics import Diagnostic, Loc, Problem, SpecError
 from archdsl.graph import GanGraph, Graph, Layer, Node, Scope, TensorType
-from archdsl.layer_args import call_text, default_text, signature
+from archdsl.layer_args import call_text
 from archdsl.limits import Limits
 from archdsl.ops import REGISTRY
-from archdsl.ops.registry import REQUIRED, OpDef
+from archdsl.ops.registry import REQUIRED, OpDef, default_text, signature
 from archdsl.parser import KEYWORDS
 from archdsl.program import ParseCache, Program
 from archdsl.symbolic import Dim, Sym, evaluate, format_dim
