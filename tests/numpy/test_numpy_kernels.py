@@ -4,6 +4,7 @@ Arguments go through the registry's binding and normalizer, so kernels see what 
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from archdsl.backends.numpy.kernels import KERNELS, Ctx
+from archdsl.backends.numpy.kernels.activation import normal_cdf
 from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops import REGISTRY
 from archdsl.ops.registry import bind_args
@@ -222,21 +224,25 @@ def test_backward_matches_finite_differences(case: Case) -> None:
                                        rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.torch], ids=lambda c: c.id)
-def test_matches_torch(case: Case) -> None:
+def _against_torch(case: Case, dtype: type, rtol: float, atol: float) -> None:
+    """Our kernel in `dtype` against PyTorch in float64 on the same values, forward and back."""
     a, specs, _ = _bind(case)
-    xs, p, rng = _values(case, specs)
+    xs, p, rng = _values(case, specs, dtype)
     y, cache, p_after = _forward(case, a, p, xs)
-    g = rng.standard_normal(y.shape)
+    g = rng.standard_normal(y.shape).astype(dtype)
     dxs, dps = KERNELS[case.op].backward(g, cache)
 
-    xt = [torch.tensor(x, requires_grad=_is_float(x)) for x in xs]
-    pt = {s.name: torch.tensor(p[s.name], requires_grad=s.kind == "param") for s in specs}
+    def tensor(v: np.ndarray, grad: bool = False) -> torch.Tensor:
+        return torch.tensor(v.astype(np.float64) if _is_float(v) else v, requires_grad=grad)
+
+    xt = [tensor(x, _is_float(x)) for x in xs]
+    pt = {s.name: tensor(p[s.name], s.kind == "param") for s in specs}
     yt = numpy_oracle.run(case.op, a, pt, xt, case.train)
-    yt.backward(torch.tensor(g))
+    yt.backward(tensor(g))
 
     def close(ours, ref, what):
-        np.testing.assert_allclose(ours, ref.detach().numpy(), rtol=1e-5, atol=1e-8,
+        assert ours.dtype == dtype or not _is_float(ours), what
+        np.testing.assert_allclose(ours, ref.detach().numpy(), rtol=rtol, atol=atol,
                                    err_msg=what)
 
     close(y, yt, "output")
@@ -248,6 +254,33 @@ def test_matches_torch(case: Case) -> None:
             close(dps[s.name], pt[s.name].grad, f"grad of {s.name}")
         else:
             close(p_after[s.name], pt[s.name], f"buffer {s.name}")
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.torch], ids=lambda c: c.id)
+def test_matches_torch(case: Case) -> None:
+    _against_torch(case, np.float64, 1e-5, 1e-8)
+
+
+# Paths that only float32 takes, or that only large inputs reach (several `BLOCK`s).
+FLOAT32_CASES = [
+    Case("GELU", {}, [(3, 40000)], "blocks"),
+    Case("GELU", {"approximate": "tanh"}, [(3, 40000)], "tanh-blocks"),
+]
+
+
+@pytest.mark.parametrize("case", FLOAT32_CASES, ids=lambda c: c.id)
+def test_float32_matches_torch(case: Case) -> None:
+    _against_torch(case, np.float32, 1e-5, 1e-6)
+
+
+def test_float32_normal_cdf_is_accurate() -> None:
+    """GELU's float32 Phi within 1e-7 of the exact value (PyTorch's float32 ndtr: 7e-8), from
+    the centre to the tails, and the float64 one to double precision."""
+    x = np.linspace(-12, 12, 240_001)
+    exact = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x])
+    assert normal_cdf(x.astype(np.float32)).dtype == np.float32
+    assert np.abs(normal_cdf(x.astype(np.float32)) - exact).max() < 1e-7
+    assert np.abs(normal_cdf(x) - exact).max() < 1e-15
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

@@ -9,7 +9,7 @@ gradients keyed like `p`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,20 @@ class Ctx:
 class Kernel:
     forward: Callable[[Args, Params, list[np.ndarray], Ctx], tuple[np.ndarray, Any]]
     backward: Callable[[np.ndarray, Any], Grads]
+
+
+# Elements per block of a long elementwise chain: 128 kB of float32, so a block's inputs,
+# outputs and scratch stay in the L2 cache from one ufunc to the next instead of streaming
+# through memory at every pass.
+BLOCK = 1 << 15
+
+
+def blocks(*arrays: np.ndarray) -> Iterator[list[np.ndarray]]:
+    """Matching flat views of same-size arrays, `BLOCK` elements at a time. Outputs must be
+    C-contiguous (the views then write into them); a strided input is copied once."""
+    flat = [a.reshape(-1) for a in arrays]
+    for start in range(0, flat[0].size, BLOCK):
+        yield [f[start:start + BLOCK] for f in flat]
 
 
 def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
