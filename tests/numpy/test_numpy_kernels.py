@@ -14,7 +14,7 @@ import numpy_oracle
 import pytest
 import torch
 
-from archdsl.backends.numpy.kernels import KERNELS, Ctx
+from archdsl.backends.numpy.kernels import KERNELS, Ctx, conv
 from archdsl.backends.numpy.kernels.activation import normal_cdf
 from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops import REGISTRY
@@ -72,22 +72,35 @@ CASES = [
     Case("Conv2d", {"out": 6, "kernel": 3, "padding": 1, "groups": 3}, [(2, 3, 5, 5)],
          "depthwise-multiplier"),
     Case("Conv2d", {"out": 5, "kernel": 1}, [(2, 3, 4, 4)], "pointwise"),
+    Case("Conv2d", {"out": 5, "kernel": 1, "stride": 2}, [(2, 3, 5, 5)], "pointwise-stride2"),
+    Case("Conv2d", {"out": 4, "kernel": 3, "padding": 1}, [(2, 12, 6, 5)], "wide"),
+    Case("Conv2d", {"out": 12, "kernel": 3, "padding": 1, "groups": 2}, [(1, 4, 3, 3)],
+         "deep-small"),
+    Case("Conv2d", {"out": 6, "kernel": 3, "stride": 3, "padding": 1, "dilation": 2},
+         [(2, 4, 9, 8)], "stride-over-span"),
     Case("ConvTranspose2d", {"out": 3, "kernel": 4, "stride": 2, "padding": 1}, [(2, 4, 5, 5)]),
     Case("ConvTranspose2d", {"out": 2, "kernel": 3, "stride": 2, "padding": 1,
                              "output_padding": 1}, [(2, 3, 4, 3)], "output-padding"),
     Case("ConvTranspose2d", {"out": 4, "kernel": (3, 2), "stride": (2, 3), "padding": (1, 0),
                              "output_padding": (1, 2), "groups": 2, "bias": False},
          [(2, 4, 3, 4)], "groups-asymmetric"),
+    Case("ConvTranspose2d", {"out": 3, "kernel": 3, "padding": 1}, [(2, 4, 4, 5)], "stride1"),
     # pooling
     Case("MaxPool1d", {"kernel": 2}, [(2, 3, 8)]),
     Case("MaxPool1d", {"kernel": 3, "stride": 2, "padding": 1}, [(2, 3, 9)], "overlap-pad"),
     Case("MaxPool2d", {"kernel": 2}, [(2, 3, 6, 6)]),
     Case("MaxPool2d", {"kernel": 3, "stride": 2, "padding": 1}, [(2, 2, 7, 6)], "overlap-pad"),
+    Case("MaxPool2d", {"kernel": 2, "stride": 3}, [(2, 2, 8, 7)], "stride-over-kernel"),
+    Case("MaxPool2d", {"kernel": 2}, [(2, 2, 7, 5)], "ragged"),
     Case("AvgPool1d", {"kernel": 2}, [(2, 3, 8)]),
     Case("AvgPool1d", {"kernel": 3, "stride": 2, "padding": 1}, [(2, 3, 9)], "overlap-pad"),
     Case("AvgPool2d", {"kernel": 2}, [(2, 3, 6, 6)]),
     Case("AvgPool2d", {"kernel": (3, 2), "stride": (2, 1), "padding": (1, 1)}, [(2, 2, 7, 6)],
          "overlap-pad"),
+    Case("AvgPool2d", {"kernel": 2, "stride": 3, "padding": 1}, [(2, 2, 8, 7)],
+         "stride-over-kernel"),
+    Case("AvgPool2d", {"kernel": 2}, [(2, 2, 7, 5)], "ragged"),
+    Case("AvgPool1d", {"kernel": 3, "stride": 4}, [(2, 3, 11)], "stride-over-kernel"),
     Case("AdaptiveAvgPool2d", {"size": 3}, [(2, 3, 7, 5)]),
     Case("AdaptiveAvgPool2d", {"size": (2, 1)}, [(2, 3, 5, 4)], "rect"),
     Case("GlobalAvgPool", {}, [(2, 3, 4, 5)]),
@@ -194,8 +207,8 @@ def _is_float(v: np.ndarray) -> bool:
     return np.issubdtype(v.dtype, np.floating)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_backward_matches_finite_differences(case: Case) -> None:
+def _finite_differences(case: Case) -> None:
+    """The backward pass against central differences of the forward, float64."""
     a, specs, _ = _bind(case)
     xs, p, rng = _values(case, specs)
     y, cache, _ = _forward(case, a, p, xs)
@@ -222,6 +235,11 @@ def test_backward_matches_finite_differences(case: Case) -> None:
             flat[i] = old
             np.testing.assert_allclose(grad.reshape(-1)[i], (up - down) / (2 * h),
                                        rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_backward_matches_finite_differences(case: Case) -> None:
+    _finite_differences(case)
 
 
 def _against_torch(case: Case, dtype: type, rtol: float, atol: float) -> None:
@@ -271,6 +289,18 @@ FLOAT32_CASES = [
 @pytest.mark.parametrize("case", FLOAT32_CASES, ids=lambda c: c.id)
 def test_float32_matches_torch(case: Case) -> None:
     _against_torch(case, np.float32, 1e-5, 1e-6)
+
+
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+@pytest.mark.parametrize("case", [c for c in CASES if c.op.startswith("Conv")],
+                         ids=lambda c: c.id)
+def test_conv_layouts(case: Case, layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each convolution case through each layout (`conv.py` picks one by size), against
+    finite differences and PyTorch, in float64 and float32."""
+    monkeypatch.setattr(conv, "_channels_last", lambda w, rows: layout == "channels_last")
+    _finite_differences(case)
+    _against_torch(case, np.float64, 1e-5, 1e-8)
+    _against_torch(case, np.float32, 1e-4, 1e-5)
 
 
 def test_float32_normal_cdf_is_accurate() -> None:
