@@ -5,6 +5,7 @@ Arguments go through the registry's binding and normalizer, so kernels see what 
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -335,3 +336,16 @@ def test_dropout_drops_and_scales() -> None:
     y, _ = KERNELS["Dropout"].forward({"p": 0.25}, {}, [x], Ctx(True, np.random.default_rng(0)))
     assert abs((y == 0).mean() - 0.25) < 0.01
     assert set(np.unique(y)) == {0.0, 1 / 0.75}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_keeps_its_tails(dtype: type) -> None:
+    """Tiny values stay relatively accurate (LSTM forget gates, GAN losses), without an
+    overflow warning from exp."""
+    x = np.array([-120, -60, -20, -1, 0, 1, 20, 60, 120], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y, _ = KERNELS["Sigmoid"].forward({}, {}, [x], Ctx())
+    exact = torch.sigmoid(torch.tensor(x, dtype=torch.float64)).numpy()
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, exact, rtol=1e-6, atol=np.finfo(dtype).smallest_subnormal)
