@@ -48,6 +48,12 @@ def blocks(*arrays: np.ndarray) -> Iterator[list[np.ndarray]]:
         yield [f[start:start + BLOCK] for f in flat]
 
 
+def matmul_rows(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """x (..., n) @ m (n, k) as one 2-d product over x's rows: NumPy runs the stacked form
+    as one small product per leading index, about twice as slow."""
+    return (x.reshape(-1, x.shape[-1]) @ m).reshape(*x.shape[:-1], m.shape[-1])
+
+
 def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum `g` down to `shape`, undoing NumPy broadcasting."""
     lead = g.ndim - len(shape)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Kernel, dropout_mask
+from .base import Kernel, dropout_mask, matmul_rows
 
 State = tuple[np.ndarray, ...]
 
@@ -145,7 +145,7 @@ def _run(cell: Cell, x, w_ih, w_hh, b_ih, b_hh, reverse: bool):
     hsize = w_hh.shape[1]
     scale = cell.scale(hsize, x.dtype)
     bias = b_ih + b_hh if cell.shared else b_ih
-    xp = (x.reshape(b * t, -1) @ (w_ih.T * scale)).reshape(b, t, -1)  # (B, T, gH), 2-d: faster
+    xp = matmul_rows(x, w_ih.T * scale)  # (B, T, gH)
     xp += bias * scale
     w_hp = w_hh.T * scale  # contiguous: a product with a transposed view is slower
     b_hp = b_hh * scale
@@ -185,9 +185,8 @@ def _run_back(cell: Cell, dhs: np.ndarray, cache):
         hprev[:, 1:] = hs[:, :-1]
     d2, h2 = dxp.reshape(-1, gh), dhp.reshape(-1, gh)
     db_ih = d2.sum(0)
-    return (d2 @ w_ih).reshape(b, t, -1), (d2.T @ x.reshape(b * t, -1),
-                                           h2.T @ hprev.reshape(b * t, -1), db_ih,
-                                           db_ih.copy() if cell.shared else h2.sum(0))
+    return matmul_rows(dxp, w_ih), (d2.T @ x.reshape(b * t, -1), h2.T @ hprev.reshape(b * t, -1),
+                                    db_ih, db_ih.copy() if cell.shared else h2.sum(0))
 
 
 def _names(layer: int, suffix: str) -> list[str]:
