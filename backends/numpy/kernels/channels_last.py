@@ -31,6 +31,12 @@ from .windows import Pads, out_size, pad, regions
 CHUNK = 1 << 20  # bytes of windows per chunk, to stay in the L2 cache
 
 
+def _even(n: int, most: int) -> int:
+    """The step that cuts n into as few parts of at most `most` as possible, evenly."""
+    parts = -(-n // most)
+    return -(-n // parts)
+
+
 @dataclass(frozen=True)
 class Plan:
     kernel: tuple[int, ...]
@@ -60,16 +66,15 @@ class Plan:
         return np.moveaxis(v, 2 + n, -1)
 
     def chunks(self, b: int, out, width: int) -> Iterator[tuple[slice, slice]]:
-        """(batch, first output axis) slices of about `CHUNK` bytes of rows `width` bytes
-        wide, the largest first."""
+        """(batch, first output axis) slices of at most about `CHUNK` bytes of rows `width`
+        bytes wide, of equal sizes (the largest first): whole images, or equal parts of one."""
         rows = max(1, CHUNK // width)
         per_image = math.prod(out)
-        if per_image < rows:
-            step = rows // per_image
-            for s in range(0, b, step):
-                yield slice(s, s + step), slice(None)
+        if per_image <= rows:
+            yield from ((slice(s, s + step), slice(None)) for step in [_even(b, rows // per_image)]
+                        for s in range(0, b, step))
             return
-        step = max(1, rows // math.prod(out[1:]))
+        step = _even(out[0], max(1, rows // math.prod(out[1:])))
         for i in range(b):
             for s in range(0, out[0], step):
                 yield slice(i, i + 1), slice(s, s + step)
