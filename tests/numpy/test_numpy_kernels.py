@@ -15,7 +15,7 @@ import numpy_oracle
 import pytest
 import torch
 
-from archdsl.backends.numpy.kernels import KERNELS, Ctx, conv
+from archdsl.backends.numpy.kernels import KERNELS, Ctx, channels_last, conv
 from archdsl.backends.numpy.kernels.activation import normal_cdf
 from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops import REGISTRY
@@ -292,13 +292,16 @@ def test_float32_matches_torch(case: Case) -> None:
     _against_torch(case, np.float32, 1e-5, 1e-6)
 
 
-@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last", "channels_last-rows"])
 @pytest.mark.parametrize("case", [c for c in CASES if c.op.startswith("Conv")],
                          ids=lambda c: c.id)
 def test_conv_layouts(case: Case, layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each convolution case through each layout (`conv.py` picks one by size), against
-    finite differences and PyTorch, in float64 and float32."""
-    monkeypatch.setattr(conv, "_channels_last", lambda w, rows: layout == "channels_last")
+    finite differences and PyTorch, in float64 and float32; "-rows" cuts the channels-last
+    work into chunks of one output row, as large images are."""
+    monkeypatch.setattr(conv, "_channels_last", lambda w, rows: layout != "channels_first")
+    if layout.endswith("-rows"):
+        monkeypatch.setattr(channels_last, "CHUNK", 1)
     _finite_differences(case)
     _against_torch(case, np.float64, 1e-5, 1e-8)
     _against_torch(case, np.float32, 1e-4, 1e-5)
