@@ -114,6 +114,7 @@ CASES = [
     Case("BatchNorm2d", {"eps": 1e-3}, [(3, 4, 3, 3)], "eval"),
     Case("BatchNorm2d", {"affine": False}, [(3, 4, 3, 3)], "noaffine-train", train=True),
     Case("LayerNorm", {}, [(2, 3, 6)]),
+    Case("LayerNorm", {"eps": 1e-3}, [(3, 40, 300)], "row-blocks"),
     # recurrent
     *(Case(op, {"hidden": 4}, [(2, 5, 3)]) for op in ("RNN", "LSTM", "GRU")),
     *(Case(op, {"hidden": 3, "layers": 2, "bidirectional": True}, [(2, 4, 3)], "bi-2layer")

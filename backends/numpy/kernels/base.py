@@ -48,6 +48,12 @@ def blocks(*arrays: np.ndarray) -> Iterator[list[np.ndarray]]:
         yield [f[start:start + BLOCK] for f in flat]
 
 
+def row_blocks(rows: int, width: int) -> Iterator[slice]:
+    """Slices of about `BLOCK` elements of whole rows, for row-wise chains (`blocks`)."""
+    step = max(1, BLOCK // width)
+    return (slice(s, s + step) for s in range(0, rows, step))
+
+
 def matmul_rows(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     """x (..., n) @ m (n, k) as one 2-d product over x's rows: NumPy runs the stacked form
     as one small product per leading index, about twice as slow."""

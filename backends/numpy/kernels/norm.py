@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Kernel
+from .base import Kernel, row_blocks
 
 
 def _per_channel(x: np.ndarray) -> np.ndarray:
@@ -56,33 +56,45 @@ def _bn_back(dy, cache):
 
 
 def _ln_fwd(a, p, xs, ctx):
-    """Row sums of products by `einsum` (one pass, no temporary), the rest in place."""
+    """Block by block of rows, so the chain stays in cache (`row_blocks`); row sums of
+    products by `einsum` (one pass, no temporary)."""
     (x,) = xs
-    xhat = x - x.mean(-1, keepdims=True)
-    var = np.einsum("...i,...i->...", xhat, xhat)[..., None]
-    var *= 1 / x.shape[-1]
-    var += a["eps"]
-    inv = np.sqrt(var, out=var)
-    np.reciprocal(inv, out=inv)
-    xhat *= inv
-    y = xhat * p["weight"]
-    y += p["bias"]
-    return y, (xhat, inv, p["weight"])
+    n = x.shape[-1]
+    x2 = x.reshape(-1, n)
+    xhat, y = np.empty_like(x2), np.empty_like(x2)
+    inv = np.empty((len(x2), 1), x.dtype)
+    for r in row_blocks(len(x2), n):
+        h, v = xhat[r], inv[r]
+        np.subtract(x2[r], x2[r].mean(-1, keepdims=True), out=h)
+        np.einsum("ij,ij->i", h, h, out=v[:, 0])
+        v *= 1 / n
+        v += a["eps"]
+        np.sqrt(v, out=v)
+        np.reciprocal(v, out=v)
+        h *= v
+        np.multiply(h, p["weight"], out=y[r])
+        y[r] += p["bias"]
+    return y.reshape(x.shape), (xhat, inv, p["weight"])
 
 
 def _ln_back(dy, cache):
-    xhat, inv, w = cache
-    d2, x2 = dy.reshape(-1, dy.shape[-1]), xhat.reshape(-1, xhat.shape[-1])
-    grads = {"weight": np.einsum("ij,ij->j", d2, x2), "bias": d2.sum(0)}
-    g = dy * w  # dL/dxhat
-    n = g.shape[-1]
-    mean_g = g.mean(-1, keepdims=True)
-    mean_gx = np.einsum("...i,...i->...", g, xhat)[..., None]
-    mean_gx *= 1 / n
-    g -= mean_g
-    g -= xhat * mean_gx
-    g *= inv
-    return [g], grads
+    xhat, inv, w = cache  # (rows, n), (rows, 1)
+    n = xhat.shape[-1]
+    d2 = dy.reshape(-1, n)
+    dx = np.empty_like(d2)
+    dw, db = np.zeros(n, dy.dtype), np.zeros(n, dy.dtype)
+    for r in row_blocks(len(d2), n):
+        g, h = dx[r], xhat[r]
+        dw += np.einsum("ij,ij->j", d2[r], h)
+        db += d2[r].sum(0)
+        np.multiply(d2[r], w, out=g)  # dL/dxhat
+        mean_g = g.mean(-1, keepdims=True)
+        mean_gx = np.einsum("ij,ij->i", g, h)[:, None]
+        mean_gx *= 1 / n
+        g -= mean_g
+        g -= h * mean_gx
+        g *= inv[r]
+    return [dx.reshape(dy.shape)], {"weight": dw, "bias": db}
 
 
 _bn = Kernel(_bn_fwd, _bn_back)
