@@ -5,6 +5,8 @@ Arguments go through the registry's binding and normalizer, so kernels see what 
 from __future__ import annotations
 
 import math
+import platform
+import resource
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ import numpy_oracle
 import pytest
 import torch
 
-from archdsl.backends.numpy.kernels import KERNELS, Ctx, channels_last, conv
+from archdsl.backends.numpy.kernels import KERNELS, Ctx, channels_last, conv, memory
 from archdsl.backends.numpy.kernels.activation import normal_cdf
 from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops import REGISTRY
@@ -114,7 +116,7 @@ CASES = [
     Case("BatchNorm2d", {"eps": 1e-3}, [(3, 4, 3, 3)], "eval"),
     Case("BatchNorm2d", {"affine": False}, [(3, 4, 3, 3)], "noaffine-train", train=True),
     Case("LayerNorm", {}, [(2, 3, 6)]),
-    Case("LayerNorm", {"eps": 1e-3}, [(3, 40, 300)], "row-blocks"),
+    Case("LayerNorm", {"eps": 1e-3}, [(4, 60, 300)], "row-blocks"),
     # recurrent
     *(Case(op, {"hidden": 4}, [(2, 5, 3)]) for op in ("RNN", "LSTM", "GRU")),
     *(Case(op, {"hidden": 3, "layers": 2, "bidirectional": True}, [(2, 4, 3)], "bi-2layer")
@@ -353,3 +355,17 @@ def test_sigmoid_keeps_its_tails(dtype: type) -> None:
     exact = torch.sigmoid(torch.tensor(x, dtype=torch.float64)).numpy()
     assert y.dtype == dtype
     np.testing.assert_allclose(y, exact, rtol=1e-6, atol=np.finfo(dtype).smallest_subnormal)
+
+
+def test_freed_arrays_come_back_without_page_faults() -> None:
+    """With glibc, the kernels keep freed memory: two 2 MB arrays made and dropped twenty
+    times fault no pages in (glibc's defaults fault about a thousand per round)."""
+    assert memory.keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
+    if platform.libc_ver()[0] != "glibc":
+        return
+    x = np.ones((2048, 256), np.float32)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        a, b = x * 2, x * 3
+        del a, b
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 100
