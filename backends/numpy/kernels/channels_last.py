@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .windows import Pads, out_size, pad, regions
 
-CHUNK = 1 << 20  # bytes of windows per chunk, to stay in the L2 cache
+CHUNK = 3 << 19  # bytes of windows per chunk: 1.5 MB stay in a 2 MB L2 cache (best of 1-2 MB)
 
 
 def _even(n: int, most: int) -> int:
