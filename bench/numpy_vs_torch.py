@@ -1,6 +1,6 @@
 """Training-step time of the NumPy build against the PyTorch CPU build of the same spec.
 
-    python bench/numpy_vs_torch.py [--quick] [--threads N]
+    python bench/numpy_vs_torch.py [--quick] [--threads N] [--only TEXT] [--profile]
 
 Times one step of each backend's trainer (`backends/<b>/training.py`, what `archdsl train`
 runs: forward, loss, backward and the optimizer step), interleaved, for every spec in
@@ -16,13 +16,19 @@ NumPy's GFLOP/s as a share of NumPy's own 1024x1024 matrix-product rate.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
+import pstats
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from _timing import chosen, interleave, machine, options, pin_torch, print_table
 
-OPTIONS = options(__doc__)
+OPTIONS = options(__doc__, lambda parser: parser.add_argument(
+    "--profile", action="store_true",
+    help="after each row, print where 10 NumPy steps spend their time (cProfile, by own time)"))
 
 import numpy as np
 import torch
@@ -132,7 +138,22 @@ def measure(row: Row, args: argparse.Namespace, ceiling: float) -> list[object]:
     t = interleave({b: lambda tr=tr: tr.step(batch) for b, tr in trainers.items()},
                    *((1, 1, 1) if args.quick else (7, 1, 2)), args.clock)
     flops = 3 * archdsl.analyze(row.source, row.model, row.params, bind=bind).total.flops
+    if args.profile:
+        profile(row.name, lambda: trainers["numpy"].step(batch))
     return [row.name, describe(bind), *columns(t, flops, ceiling)]
+
+
+def profile(name: str, step: Callable[[], object], steps: int = 10) -> None:
+    """The functions 10 steps spend the most CPU time in, themselves (NumPy's calls count in
+    the kernel that makes them), per step."""
+    profiler = cProfile.Profile(time.process_time)
+    profiler.runcall(lambda: [step() for _ in range(steps)])
+    stats = pstats.Stats(profiler)
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:12]  # type: ignore[attr-defined]
+    print(f"\nNumPy {name}: ms per step in each function's own code (of "
+          f"{1e3 * stats.total_tt / steps:.2f} ms profiled)")  # type: ignore[attr-defined]
+    for (path, line, fn), (_, calls, own, _, _) in rows:
+        print(f"  {1e3 * own / steps:8.3f}  {fn} ({Path(path).name}:{line}, {calls // steps}/step)")
 
 
 def main() -> None:
