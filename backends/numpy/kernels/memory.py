@@ -5,9 +5,8 @@ freed so far) with fresh pages from the kernel, and returns the top of its heap 
 once twice that is free. A training step makes and drops arrays of a few MB at every op, so
 their pages fault in again and again: about a thousand page faults each time two 2 MB arrays
 are made after two were dropped (tests/numpy/test_numpy_kernels.py counts them).
-`keep_freed_memory` serves arrays up to 32 MB
-(glibc's largest threshold) from the heap and lets up to 1 GB of freed heap stay in the
-process. Elsewhere than glibc it does nothing."""
+`keep_freed_memory` serves arrays up to 32 MB (glibc's largest threshold) from the heap and
+lets up to 1 GB of freed heap stay in the process. Elsewhere than glibc it does nothing."""
 
 from __future__ import annotations
 
