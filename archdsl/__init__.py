@@ -6,11 +6,13 @@
     report = archdsl.analyze("specs/resnet50.arch")     # parameters, FLOPs, memory
     source = archdsl.compile("specs/cnn_digits.arch", backend="torch")
     model = archdsl.build("specs/cnn_digits.arch", backend="torch")
+    archdsl.load_state_dict(model, archdsl.weights.load("runs/cnn_digits/<time>"))  # best
     with archdsl.noise(draws): y = model(x)            # randn_like returns draws(k, shape)
 """
 
 from __future__ import annotations
 
+from archdsl import weights
 from archdsl.api import analyze, build, compile, load, load_state_dict, state_dict
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.draws import noise
@@ -22,5 +24,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Diagnostic", "GanGraph", "Graph", "Limits", "Program", "SpecError", "__version__",
-    "analyze", "build", "compile", "load", "load_state_dict", "noise", "state_dict",
+    "analyze", "build", "compile", "load", "load_state_dict", "noise", "state_dict", "weights",
 ]

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from archdsl.ops import plugin
 
-from . import activation, arith, attention, conv, dense, norm, pool, recurrent, shape
+from . import activation, arith, attention, conv, dense, memory, norm, pool, recurrent, shape
 from .base import Ctx, Kernel
+
+memory.keep_freed_memory()  # arrays of a few MB stop faulting their pages in at every op
 
 KERNELS: dict[str, Kernel] = {
     **activation.KERNELS, **arith.KERNELS, **attention.KERNELS, **conv.KERNELS,
