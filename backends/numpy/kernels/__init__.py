@@ -9,12 +9,26 @@ numpy_oracle.py. A test fails while any registry op lacks a kernel or a case.
 
 from __future__ import annotations
 
-from . import activation, arith, attention, conv, dense, norm, pool, recurrent, shape
+from . import (
+    activation,
+    arith,
+    attention,
+    conv,
+    dense,
+    elementwise,
+    norm,
+    pool,
+    recurrent,
+    reduce,
+    shape,
+    split,
+)
 from .base import Ctx, Kernel
 
 KERNELS: dict[str, Kernel] = {
-    **activation.KERNELS, **arith.KERNELS, **attention.KERNELS, **conv.KERNELS,
-    **dense.KERNELS, **norm.KERNELS, **pool.KERNELS, **recurrent.KERNELS, **shape.KERNELS,
+    **activation.KERNELS, **arith.KERNELS, **attention.KERNELS, **conv.KERNELS, **dense.KERNELS,
+    **norm.KERNELS, **pool.KERNELS, **recurrent.KERNELS, **shape.KERNELS,
+    **elementwise.KERNELS, **reduce.KERNELS, **split.KERNELS,
 }
 
 __all__ = ["KERNELS", "Ctx", "Kernel"]
