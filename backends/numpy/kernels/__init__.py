@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from . import (
     activation,
+    activation_more,
     arith,
     attention,
     conv,
     dense,
+    dropout,
     elementwise,
     norm,
     pool,
@@ -28,7 +30,8 @@ from .base import Ctx, Kernel
 KERNELS: dict[str, Kernel] = {
     **activation.KERNELS, **arith.KERNELS, **attention.KERNELS, **conv.KERNELS, **dense.KERNELS,
     **norm.KERNELS, **pool.KERNELS, **recurrent.KERNELS, **shape.KERNELS,
-    **elementwise.KERNELS, **reduce.KERNELS, **split.KERNELS,
+    **activation_more.KERNELS, **dropout.KERNELS, **elementwise.KERNELS, **reduce.KERNELS,
+    **split.KERNELS,
 }
 
 __all__ = ["KERNELS", "Ctx", "Kernel"]
