@@ -5,6 +5,9 @@ and `backward(dy, cache) -> ([dx per input], {param name: dparam})` in the famil
 `base.py` for the contract), add `"Foo": Kernel(forward, backward)` to that file's table, add
 its cases to tests/numpy/test_numpy_kernels.py and its PyTorch oracle to tests/numpy/
 numpy_oracle.py. A test fails while any registry op lacks a kernel or a case.
+
+`extended.KERNELS` wraps kernels of conv.py, pool.py, norm.py and dense.py with the arguments
+LANGUAGE.md section 10 added to those ops, so it comes last and replaces their entries.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from __future__ import annotations
 from . import (
     activation,
     activation_more,
+    adaptive_pool,
     arith,
     attention,
     conv,
     dense,
     dropout,
     elementwise,
+    extended,
     norm,
+    pad,
     pool,
     recurrent,
     reduce,
@@ -30,8 +36,9 @@ from .base import Ctx, Kernel
 KERNELS: dict[str, Kernel] = {
     **activation.KERNELS, **arith.KERNELS, **attention.KERNELS, **conv.KERNELS, **dense.KERNELS,
     **norm.KERNELS, **pool.KERNELS, **recurrent.KERNELS, **shape.KERNELS,
-    **activation_more.KERNELS, **dropout.KERNELS, **elementwise.KERNELS, **reduce.KERNELS,
-    **split.KERNELS,
+    **activation_more.KERNELS, **adaptive_pool.KERNELS, **dropout.KERNELS,
+    **elementwise.KERNELS, **pad.KERNELS, **reduce.KERNELS, **split.KERNELS,
+    **extended.KERNELS,
 }
 
 __all__ = ["KERNELS", "Ctx", "Kernel"]
