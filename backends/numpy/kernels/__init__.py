@@ -23,11 +23,13 @@ from . import (
     dropout,
     elementwise,
     extended,
+    group_norm,
     norm,
     pad,
     pool,
     recurrent,
     reduce,
+    rms_norm,
     shape,
     split,
 )
@@ -37,7 +39,8 @@ KERNELS: dict[str, Kernel] = {
     **activation.KERNELS, **arith.KERNELS, **attention.KERNELS, **conv.KERNELS, **dense.KERNELS,
     **norm.KERNELS, **pool.KERNELS, **recurrent.KERNELS, **shape.KERNELS,
     **activation_more.KERNELS, **adaptive_pool.KERNELS, **dropout.KERNELS,
-    **elementwise.KERNELS, **pad.KERNELS, **reduce.KERNELS, **split.KERNELS,
+    **elementwise.KERNELS, **group_norm.KERNELS, **pad.KERNELS, **reduce.KERNELS,
+    **rms_norm.KERNELS, **split.KERNELS,
     **extended.KERNELS,
 }
 
