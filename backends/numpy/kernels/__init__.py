@@ -32,6 +32,7 @@ from . import (
     rms_norm,
     shape,
     split,
+    upsample,
 )
 from .base import Ctx, Kernel
 
@@ -40,7 +41,7 @@ KERNELS: dict[str, Kernel] = {
     **norm.KERNELS, **pool.KERNELS, **recurrent.KERNELS, **shape.KERNELS,
     **activation_more.KERNELS, **adaptive_pool.KERNELS, **dropout.KERNELS,
     **elementwise.KERNELS, **group_norm.KERNELS, **pad.KERNELS, **reduce.KERNELS,
-    **rms_norm.KERNELS, **split.KERNELS,
+    **rms_norm.KERNELS, **split.KERNELS, **upsample.KERNELS,
     **extended.KERNELS,
 }
 
