@@ -18,6 +18,7 @@ from . import (
     adaptive_pool,
     arith,
     attention,
+    cells,
     conv,
     dense,
     dropout,
@@ -39,7 +40,7 @@ from .base import Ctx, Kernel
 KERNELS: dict[str, Kernel] = {
     **activation.KERNELS, **arith.KERNELS, **attention.KERNELS, **conv.KERNELS, **dense.KERNELS,
     **norm.KERNELS, **pool.KERNELS, **recurrent.KERNELS, **shape.KERNELS,
-    **activation_more.KERNELS, **adaptive_pool.KERNELS, **dropout.KERNELS,
+    **activation_more.KERNELS, **adaptive_pool.KERNELS, **cells.KERNELS, **dropout.KERNELS,
     **elementwise.KERNELS, **group_norm.KERNELS, **pad.KERNELS, **reduce.KERNELS,
     **rms_norm.KERNELS, **split.KERNELS, **upsample.KERNELS,
     **extended.KERNELS,
