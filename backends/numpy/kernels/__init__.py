@@ -25,6 +25,7 @@ from . import (
     elementwise,
     extended,
     group_norm,
+    grouped_attention,
     norm,
     pad,
     pool,
@@ -41,8 +42,8 @@ KERNELS: dict[str, Kernel] = {
     **activation.KERNELS, **arith.KERNELS, **attention.KERNELS, **conv.KERNELS, **dense.KERNELS,
     **norm.KERNELS, **pool.KERNELS, **recurrent.KERNELS, **shape.KERNELS,
     **activation_more.KERNELS, **adaptive_pool.KERNELS, **cells.KERNELS, **dropout.KERNELS,
-    **elementwise.KERNELS, **group_norm.KERNELS, **pad.KERNELS, **reduce.KERNELS,
-    **rms_norm.KERNELS, **split.KERNELS, **upsample.KERNELS,
+    **elementwise.KERNELS, **group_norm.KERNELS, **grouped_attention.KERNELS, **pad.KERNELS,
+    **reduce.KERNELS, **rms_norm.KERNELS, **split.KERNELS, **upsample.KERNELS,
     **extended.KERNELS,
 }
 
