@@ -2,7 +2,8 @@
 conformance row, one exported file passes the ONNX checker and strict shape inference, keeps
 its symbolic sizes symbolic, and computes what the PyTorch build computes with the same
 weights (relative error below 1e-5) at two batch sizes and, where a length is symbolic, two
-lengths."""
+lengths. A model that samples (`randn_like`) is run by the runtime wrapper, both builds
+given the same draws by `archdsl.noise`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from onnx_cases import ROW_CASES, SPEC_CASES, Case, params
 
 import archdsl
 from archdsl.backends.onnx.state import initial
+from archdsl.draws import noise
 from archdsl.graph import Graph
 from archdsl.symbolic import evaluate, format_dim
 from archdsl.verify import canonical_weights, default_bind, make_inputs
@@ -37,6 +39,11 @@ def weights(g: Graph, seed: int) -> dict[str, np.ndarray]:
     state = initial(g, seed)
     drawn = canonical_weights(SimpleNamespace(state=lambda: state), np.random.default_rng(seed))
     return {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in drawn.items()}
+
+
+def draws(k: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The k-th `randn_like` of a forward pass: the same array in both builds."""
+    return np.random.default_rng([17, k]).standard_normal(shape)
 
 
 def declared(model: onnx.ModelProto) -> list[list[int | str]]:
@@ -66,11 +73,19 @@ def check_case(case: Case) -> None:
                                 for d in g.node(i).type.shape] for i in g.outputs]
 
     run = session(data)
+    sampler = None
+    if any(n.op == "randn_like" for n in g.nodes):  # the file draws its own noise
+        sampler = archdsl.build(program, "onnx", case.model, case.params)
+        archdsl.load_state_dict(sampler, state)
     for bind in sizes(g):
         xs = [x.astype(np.float32) if x.dtype.kind == "f" else x
               for x in make_inputs(g, bind, np.random.default_rng(0))]
-        got = run.run(None, dict(zip(g.input_names, xs, strict=True)))
-        with torch.no_grad():
+        with noise(draws), torch.no_grad():
+            if sampler is None:
+                got = run.run(None, dict(zip(g.input_names, xs, strict=True)))
+            else:
+                out = sampler(*xs)
+                got = list(out) if isinstance(out, tuple) else [out]
             want = reference(*map(torch.from_numpy, xs))
         want = want if isinstance(want, tuple) else (want,)
         for name, i, y, ref in zip(g.output_names, g.outputs, got, want, strict=True):
