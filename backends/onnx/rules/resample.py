@@ -3,13 +3,15 @@
 `linear`, `bilinear` and `bicubic` are ONNX's Resize with PyTorch's source coordinates
 (`half_pixel`, or `align_corners`; cubic coefficient -0.75, taps past the border clamped to
 it), given the scales when the spec gave `scale` (PyTorch then maps coordinates with
-1/scale, not in/out) and the sizes otherwise. PyTorch leaves an axis whose size does not
-change untouched in `bilinear`, and a whole image in `bicubic`, whatever the scale; so does
-this lowering. `nearest` is a Gather of PyTorch's source indices floor(dst · r) with
-r = float32(1/scale) or float32(in)/float32(out), the product rounded to float32 as
-PyTorch rounds it: Resize's nearest modes compute the index another way and differ from it
-by one pixel at some sizes. Indices are constants when the sizes are known, computed from
-the run-time sizes otherwise.
+1/scale, not in/out) and the sizes otherwise. PyTorch's `linear` and `bilinear` leave an
+axis whose size does not change untouched, whatever the scale, and so does this lowering;
+its `bicubic` resamples even then, which ONNX Runtime's Resize does not (it copies an image
+whose size stays), so that case is written as two matrix products.
+
+`nearest` is a Gather of PyTorch's source indices floor(dst · r) with r = float32(1/scale)
+or float32(in)/float32(out), the product rounded to float32 as PyTorch rounds it: Resize's
+nearest modes compute the index another way and differ from it by one pixel at some sizes.
+Indices are constants when the sizes are known, computed from the run-time sizes otherwise.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from archdsl.symbolic import Dim
 from ..builder import ELEMENT
 from ..site import Refusal, Site
 
+_CUBIC_A = -0.75  # PyTorch's bicubic coefficient
 _PRECISION = {"f64": np.float64}  # the precision of the index product; float32 otherwise
 
 
@@ -73,54 +76,99 @@ def _same_size(s: Site, n_in: Dim, n_out: Dim, axis: int) -> str:
 
 
 def _scales(s: Site) -> str:
-    """Resize's scales: the spec's, and 1 on an axis whose size `bilinear` leaves alone, or on
-    every axis when `bicubic` leaves the image alone; at run time where a size is symbolic
-    and the scale between 1 and 2 (the size stays only for small inputs)."""
+    """Resize's scales: the spec's, and 1 on an axis whose size `linear` and `bilinear` leave
+    alone (PyTorch copies that axis whatever the scale); decided at run time where the size
+    is symbolic and the scale between 1 and 2 (the size stays only for small inputs)."""
     a, t = s.args, s.ins[0]
-    mode = a["mode"]
-    axes = list(enumerate(zip(t.shape[2:], s.out.shape[2:], a["scale"], strict=True), start=2))
+    cubic = a["mode"] == "bicubic"
     values: list[float | str] = [1.0, 1.0]
-    for axis, (n_in, n_out, scale) in axes:
+    for axis, (n_in, n_out, scale) in enumerate(zip(t.shape[2:], s.out.shape[2:], a["scale"],
+                                                    strict=True), start=2):
         if isinstance(n_in, int):
-            if np.floor(np.float32(n_in) * np.float32(scale)) != n_out:
-                raise Refusal(f"ONNX's Resize sizes axis {axis} floor({n_in} · {scale}) in "
-                              f"float32, which is not PyTorch's {n_out}: give `size=` instead")
-            values.append(1.0 if mode == "bilinear" and n_in == n_out else scale)
-        elif mode == "bilinear" and 1 < scale < 2:
+            values.append(1.0 if n_in == n_out and not cubic else scale)
+        elif 1 < scale < 2 and not cubic:
             values.append(s.op("Where", _same_size(s, n_in, n_out, axis),
                                s.const([1.0], "one", np.float32),
                                s.const([scale], "scale", np.float32), hint=f"scale{axis}"))
         else:
             values.append(scale)
     if all(isinstance(v, float) for v in values):
-        scales = s.const(values, "scales", np.float32)
-    else:
-        scales = s.op("Concat", *[s.const([v], "scale", np.float32) if isinstance(v, float)
-                                  else v for v in values], axis=0, hint="scales")
-    symbolic = [(axis, n_in, n_out) for axis, (n_in, n_out, _) in axes
-                if not isinstance(n_in, int)]
-    if mode == "bicubic" and symbolic and all(
-            n_in == n_out if isinstance(n_in, int) else 1 < scale < 2
-            for _, (n_in, n_out, scale) in axes):
-        same = [_same_size(s, n_in, n_out, axis) for axis, n_in, n_out in symbolic]
-        kept = same[0] if len(same) == 1 else s.op("And", *same, hint="same")
-        scales = s.op("Where", kept, s.const(np.ones(t.rank), "ones", np.float32), scales,
-                      hint="scales")
-    return scales
+        return s.const(values, "scales", np.float32)
+    return s.op("Concat", *[s.const([v], "scale", np.float32) if isinstance(v, float) else v
+                            for v in values], axis=0, hint="scales")
+
+
+def _cells(n_in: int, n_out: int, scale: float) -> int:
+    """The most cells Resize may make from `n_in` at `scale`: floor(in · scale) with the scale
+    in float32, computed in float32 (ONNX Runtime) or exactly (the ONNX spec). Neither may
+    fall short of PyTorch's float64 size `n_out`; more are cut off. 90 · 0.7 is 62 for
+    PyTorch and 63 in float32; 90 · 1.3 is 117 for PyTorch and 116 in float32."""
+    scale32 = np.float32(scale)
+    made = [int(np.floor(np.float32(n_in) * scale32)), int(np.floor(n_in * float(scale32)))]
+    if min(made) < n_out:
+        raise Refusal(f"ONNX's Resize makes floor({n_in} · {scale}) = {min(made)} cells "
+                      f"with a float32 scale, PyTorch {n_out} in float64: give `size=` "
+                      "instead")
+    return max(made)
+
+
+def _cubic_weights(n: int, scale: float) -> np.ndarray:
+    """(n, n) weights of PyTorch's bicubic along an axis of n cells resampled to n cells at
+    `scale`: source 1/scale · (dst + 0.5) - 0.5, taps floor(src) - 1 .. + 2 clamped to the
+    border, coefficient -0.75."""
+    src = (np.arange(n) + 0.5) / scale - 0.5
+    base = np.floor(src)
+    t = src - base
+    a = _CUBIC_A
+    near = [((a + 2) * u - (a + 3)) * u * u + 1 for u in (t, 1 - t)]
+    far = [((a * u - 5 * a) * u + 8 * a) * u - 4 * a for u in (t + 1, 2 - t)]
+    m = np.zeros((n, n))
+    for k, w in enumerate([far[0], near[0], near[1], far[1]]):
+        np.add.at(m, (np.arange(n), np.clip(base.astype(np.int64) - 1 + k, 0, n - 1)), w)
+    return m
+
+
+def _unchanged_bicubic(s: Site) -> str:
+    """Bicubic resampling of an image that keeps its size (a scale just above 1): ONNX
+    Runtime's Resize copies such an image, PyTorch resamples it, so this is PyTorch's
+    weights applied as two matrix products."""
+    a, t = s.args, s.ins[0]
+    h, w = t.shape[2:]
+    dtype = t.dtype
+    rows = s.array(_cubic_weights(h, a["scale"][0]), dtype, "rows")  # (H, H)
+    cols = s.array(_cubic_weights(w, a["scale"][1]).T, dtype, "cols")  # (W, W)
+    return s.op("MatMul", rows, s.op("MatMul", s.x, cols, hint="cols"), hint="rows")
 
 
 def _resize(s: Site) -> str:
     a, t = s.args, s.ins[0]
     if a["scale"] is not None:
-        unchanged = list(t.shape[2:]) == list(s.out.shape[2:])
-        if a["mode"] == "bicubic" and unchanged:  # PyTorch copies the image
-            return s.x
+        if a["mode"] == "bicubic" and not a["align_corners"]:
+            kept = [n_in == n_out if isinstance(n_in, int) else 1 < scale < 1.5
+                    for n_in, n_out, scale in zip(t.shape[2:], s.out.shape[2:], a["scale"],
+                                                  strict=True)]
+            if all(kept) and all(isinstance(n, int) for n in t.shape[2:]):
+                return _unchanged_bicubic(s)
+            if all(kept):
+                raise Refusal("with a scale between 1 and 1.5 a small image keeps its size, "
+                              "which ONNX Runtime's Resize then copies and PyTorch "
+                              "resamples: give the sizes as numbers, or use `size=`")
         target = ["", _scales(s)]
     else:
         target = ["", "", s.sizes(s.out.shape, "sizes")]
-    return s.op("Resize", s.x, *target, mode="cubic" if a["mode"] == "bicubic" else "linear",
-                coordinate_transformation_mode="align_corners" if a["align_corners"]
-                else "half_pixel", cubic_coeff_a=-0.75 if a["mode"] == "bicubic" else None)
+    y = s.op("Resize", s.x, *target, mode="cubic" if a["mode"] == "bicubic" else "linear",
+             coordinate_transformation_mode="align_corners" if a["align_corners"]
+             else "half_pixel", cubic_coeff_a=_CUBIC_A if a["mode"] == "bicubic" else None)
+    if a["scale"] is None:
+        return y
+    over = [(axis, n_out) for axis, (n_in, n_out, scale)
+            in enumerate(zip(t.shape[2:], s.out.shape[2:], a["scale"], strict=True), start=2)
+            if isinstance(n_in, int) and n_in != n_out and _cells(n_in, n_out, scale) > n_out]
+    if not over:
+        return y
+    return s.op("Slice", y, s.const([0] * len(over), "start"),
+                s.const([n for _, n in over], "end"), s.const([a for a, _ in over], "axes"),
+                hint="cells")
 
 
 def resample(s: Site) -> str:
