@@ -48,6 +48,11 @@ def noise(draws: Draws) -> Iterator[None]:
         _ACTIVE.reset(token)
 
 
+def active() -> bool:
+    """Whether a `noise` context is active (a target may skip its hooks otherwise)."""
+    return _ACTIVE.get() is not None
+
+
 def begin() -> None:
     """A forward pass of a whole model starts: the next draw is the 0th."""
     active = _ACTIVE.get()
