@@ -17,6 +17,7 @@ from archdsl.elaborate import (
     GraphBuilder,
     check_gan_pairing,
 )
+from archdsl.elaborate.training import train_section
 from archdsl.graph import GAN_LOSSES, GanGraph, Graph
 from archdsl.limits import Limits, raise_hint
 from archdsl.lint import lint
@@ -171,7 +172,8 @@ class Program:
         for stmt in defn.body:
             try:
                 if isinstance(stmt, ast.Train):
-                    frame.train = elab.train_section(stmt, frame)
+                    frame.train = train_section(stmt, "gan", lambda e: elab.ev(e, frame),
+                                                reporter)
                 elif isinstance(stmt, ast.Assign) and stmt.type is None:
                     if stmt.name not in GAN_SETTINGS:
                         raise Problem("E0605", f"`{stmt.name}` is not a gan setting",
