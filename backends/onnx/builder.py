@@ -36,6 +36,7 @@ class Builder:
         self.nodes: list[NodeProto] = []
         self.constants: list[TensorProto] = []
         self.value_info: list[Any] = []
+        self.inputs: list[Any] = []  # graph inputs a rule adds (`graph_input`)
         # Graph inputs and state keys keep their names; outputs are kept for `rename`.
         self._values = reserved | claimable
         self._claimable = set(claimable)
@@ -104,6 +105,12 @@ class Builder:
             self.constants.append(numpy_helper.from_array(array, name))
             self._consts[key] = name
         return self._consts[key]
+
+    def graph_input(self, want: str, t: TensorType) -> str:
+        """A graph input of type `t` after the spec's, named `want` (made unique)."""
+        name = self.value_name(want)
+        self.inputs.append(helper.make_value_info(name, tensor_type(t)))
+        return name
 
     def typed(self, value: str, t: TensorType) -> None:
         """Record the type the checker proved for `value`: viewers show it on the edge, and

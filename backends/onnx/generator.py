@@ -71,9 +71,12 @@ def serialized(model: ModelProto, path: Path | None = None) -> tuple[bytes, Path
 
 
 def export(graph: Graph | GanGraph, weights: Mapping[str, Any] | None = None,
-           seed: int = 0) -> ModelProto:
+           seed: int = 0, noise_inputs: bool = False) -> ModelProto:
     """The ONNX model of `graph` carrying `weights` (a state dict in PyTorch's keys and
-    layouts), or, without them, parameters drawn as PyTorch's modules draw them (`seed`)."""
+    layouts), or, without them, parameters drawn as PyTorch's modules draw them (`seed`).
+    With `noise_inputs`, the k-th `randn_like` of the graph reads its draws from an input
+    `noise:k` after the spec's inputs, instead of drawing them (how the runtime honours
+    `archdsl.noise`)."""
     if isinstance(graph, GanGraph):
         raise SpecError([Diagnostic(
             code="E0901", message="an ONNX file holds one model, and a gan has two",
@@ -81,7 +84,7 @@ def export(graph: Graph | GanGraph, weights: Mapping[str, Any] | None = None,
                                  f"`{graph.discriminator.name}`",
             hint=f"export one of them: --model {graph.generator.name}")])
     state = initial(graph, seed) if weights is None else checked(graph, weights)
-    return _Export(graph).model(state)
+    return _Export(graph, noise_inputs).model(state)
 
 
 def _live(graph: Graph) -> set[int]:
@@ -97,7 +100,7 @@ def _live(graph: Graph) -> set[int]:
 
 
 class _Export:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, noise_inputs: bool = False):
         self.g = graph
         self.keys = specs(graph)
         symbols = {name: (graph.input_names[src.input], src.axis)
@@ -107,7 +110,11 @@ class _Export:
         self.errors: list[Diagnostic] = []
         self.used: set[str] = set()
         self.cache: dict[Any, Any] = {}
-        self.values: dict[int, str] = dict(zip(graph.inputs, graph.input_names, strict=True))
+        self.values: dict[int, Any] = dict(zip(graph.inputs, graph.input_names, strict=True))
+        self.emitted: dict[int, list[Any]] = {}  # a multi-output node's ONNX nodes
+        self.noise = {n.id: k for k, n in enumerate(n for n in graph.nodes
+                                                      if n.op == "randn_like")} \
+            if noise_inputs else None
 
     def refuse(self, node: Node, message: str, label: str = "") -> None:
         diag = Diagnostic(code="E0901", message=message, loc=node.loc, label=label)
@@ -131,7 +138,7 @@ class _Export:
                 self.b.rename(self.b.nodes[-1].output[0], name)
         inputs = [helper.make_value_info(name, tensor_type(g.node(i).type),
                                          doc_string=f"{g.node(i).type.dtype}{g.node(i).type}")
-                  for i, name in zip(g.inputs, g.input_names, strict=True)]
+                  for i, name in zip(g.inputs, g.input_names, strict=True)] + self.b.inputs
         outputs = [helper.make_value_info(name, tensor_type(g.node(i).type))
                    for i, name in zip(g.outputs, g.output_names, strict=True)]
         proto = helper.make_graph(self.b.nodes, g.name, inputs, outputs,
@@ -163,7 +170,7 @@ class _Export:
         params = {p.name: layer.key(p) for p in layer.params} if layer else {}
         site = Site(node, [self.values[i] for i in node.inputs],
                     [self.g.node(i).type for i in node.inputs], self.b, base, params,
-                    self.used, self.cache)
+                    self.used, self.cache, self.noise)
         start = len(self.b.nodes)
         try:
             value = rule(site)
@@ -175,10 +182,30 @@ class _Export:
         where = str(node.loc) if node.loc else ""
         for n in emitted:
             n.doc_string = where
-        if any(n is self.b.producer(value) for n in emitted):  # not an alias of an input
+        if isinstance(value, list):  # a multi-output node: its `part` nodes name its values
             if len(emitted) == 1:
-                self.b.rename_node(value, base)
-            value = self.b.rename(value, output or base)
-            if output is None:
-                self.b.typed(value, node.type)
-        self.values[node.id] = value
+                self.b.rename_node(emitted[0].output[0], base)
+            self.values[node.id] = value
+            self.emitted[node.id] = emitted
+            return
+        if node.op == "part":  # named after its node: `lstm:1`, or the output's name
+            parent = node.inputs[0]
+            base = f"{self._base(self.g.node(parent))}:{node.args['index']}"
+            self.values[node.id] = self._named(value, node, base, output,
+                                               self.emitted.get(parent, []))
+            return
+        if len(emitted) == 1 and emitted[0] is self.b.producer(value):
+            self.b.rename_node(value, base)
+        self.values[node.id] = self._named(value, node, base, output, emitted)
+
+    def _named(self, value: str, node: Node, base: str, output: str | None,
+               emitted: list[Any]) -> str:
+        """`value` renamed after the node (or the output it is), when one of `emitted` made it
+        and none of them reads it; otherwise (an input, a weight, an alias) as it is."""
+        if not any(n is self.b.producer(value) for n in emitted) or \
+                any(value in n.input for n in emitted):
+            return value
+        value = self.b.rename(value, output or base)
+        if output is None:
+            self.b.typed(value, node.type)
+        return value

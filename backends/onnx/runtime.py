@@ -6,6 +6,10 @@
 
 The weights live beside the session as a state dict in PyTorch's keys and layouts; loading
 new ones re-exports the graph with them, and the next call opens a fresh session.
+
+`randn_like` draws in the model itself (RandomNormalLike). Under `archdsl.noise(draws)` a
+call runs a second export of the graph instead, which takes the draws as inputs (`noise:k`
+for the k-th `randn_like` in graph order), and feeds it `draws(k, shape)`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 from onnx import ModelProto
 
+from archdsl import draws
 from archdsl.graph import GanGraph, Graph
 from archdsl.symbolic import evaluate, format_shape
 
@@ -39,35 +44,40 @@ class Model:
         self.graph = graph
         self.state = initial(graph, seed) if weights is None else checked(graph, weights)
         self.threads = threads
-        self._session: ort.InferenceSession | None = None
-        self._folder: tempfile.TemporaryDirectory | None = None
+        self._sessions: dict[bool, ort.InferenceSession] = {}  # by `noise_inputs`
+        self._folders: list[tempfile.TemporaryDirectory] = []
+        self._sampling = [n for n in graph.nodes if n.op == "randn_like"]
 
-    def export(self) -> ModelProto:
-        return export(self.graph, self.state)
+    def export(self, noise_inputs: bool = False) -> ModelProto:
+        return export(self.graph, self.state, noise_inputs=noise_inputs)
 
     @property
     def session(self) -> ort.InferenceSession:
-        if self._session is None:
+        return self._session(noise_inputs=False)
+
+    def _session(self, noise_inputs: bool) -> ort.InferenceSession:
+        if noise_inputs not in self._sessions:
             options = ort.SessionOptions()
             options.log_severity_level = 3  # errors only
             if self.threads:
                 options.intra_op_num_threads = self.threads
-            model = self.export()
+            model = self.export(noise_inputs)
             source: bytes | str
             if fits(model):
                 source = model.SerializeToString()
             else:  # over 2 GiB: a file, its weights beside it, kept while the model lives
-                self._folder = tempfile.TemporaryDirectory(prefix="archdsl-onnx-")
-                path = Path(self._folder.name) / "model.onnx"
+                folder = tempfile.TemporaryDirectory(prefix="archdsl-onnx-")
+                self._folders.append(folder)
+                path = Path(folder.name) / "model.onnx"
                 path.write_bytes(serialized(model, path)[0])
                 source = str(path)
-            self._session = ort.InferenceSession(source, options,
-                                                 providers=["CPUExecutionProvider"])
-        return self._session
+            self._sessions[noise_inputs] = ort.InferenceSession(
+                source, options, providers=["CPUExecutionProvider"])
+        return self._sessions[noise_inputs]
 
     def load(self, state: Mapping[str, Any]) -> None:
         self.state = checked(self.graph, state)
-        self._session = None
+        self._sessions = {}
 
     def eval(self) -> Model:
         return self
@@ -79,11 +89,34 @@ class Model:
         return self
 
     def __call__(self, *inputs: Any) -> np.ndarray | tuple[np.ndarray, ...]:
-        outs = self.session.run(None, self._feeds(inputs))
+        feeds, sizes = self._feeds(inputs)
+        drawn = self._draws(sizes)
+        if drawn is None:
+            outs = self.session.run(None, feeds)
+        else:
+            session = self._session(noise_inputs=True)
+            wanted = {i.name for i in session.get_inputs()}  # dead draws have no input
+            outs = session.run(None, {**feeds, **{k: v for k, v in drawn.items()
+                                                  if k in wanted}})
         return outs[0] if len(outs) == 1 else tuple(outs)
 
-    def _feeds(self, inputs: tuple[Any, ...]) -> dict[str, np.ndarray]:
-        """The inputs in their declared dtypes, after checking every shape."""
+    def _draws(self, sizes: dict[str, int]) -> dict[str, np.ndarray] | None:
+        """`archdsl.noise`'s draws for every `randn_like` of this forward pass, in graph
+        order, by input name; None when the model draws its own (no context active)."""
+        if not self._sampling:
+            return None
+        draws.begin()
+        out = {}
+        for k, node in enumerate(self._sampling):
+            value = draws.draw(tuple(evaluate(d, sizes) for d in node.type.shape))
+            if value is None:
+                return None
+            out[f"noise:{k}"] = np.asarray(value).astype(NUMPY[node.type.dtype])
+        return out
+
+    def _feeds(self, inputs: tuple[Any, ...]) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """The inputs in their declared dtypes, after checking every shape, and the sizes of
+        the symbols they bind."""
         g = self.graph
         if len(inputs) != len(g.inputs):
             raise TypeError(f"{g.name} takes {len(g.inputs)} inputs "
@@ -102,7 +135,7 @@ class Model:
                 raise ValueError(f"input `{name}` must have shape {format_shape(t.shape)}, "
                                  f"got {list(x.shape)}")
         return {name: x.astype(NUMPY[t.dtype], copy=False)
-                for x, t, name in zip(xs, types, g.input_names, strict=True)}
+                for x, t, name in zip(xs, types, g.input_names, strict=True)}, sizes
 
 
 class Gan(NamedTuple):

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 
 import archdsl
 from archdsl.backends import onnx as ob
 from archdsl.backends.onnx.lowering import LOWER
+from archdsl.draws import noise
 from archdsl.ops.registry import REGISTRY
 from archdsl.weights import WeightsError
 
@@ -108,6 +110,45 @@ def test_boolean_sum_and_product_are_logical() -> None:
     y, z = model(a, b)
     np.testing.assert_array_equal(y, a | b)
     np.testing.assert_array_equal(z, a & b)
+
+
+def test_resampling_onnx_runtime_would_change_is_refused_where_the_spec_asks_it() -> None:
+    """With a scale between 1 and 1.5 a small image keeps its size, which ONNX Runtime's
+    Resize then copies while PyTorch's bicubic resamples it."""
+    diag = refusal("model M() {\n    input x: [B, 2, H, W]\n"
+                   "    output y = x |> Upsample(scale=1.25, mode=\"bicubic\")\n}\n")
+    assert diag.loc.line == 3 and "ONNX Runtime's Resize then copies" in diag.label
+    diag = refusal("model M() {\n    input x: [B, 2, 90]\n"
+                   "    output y = interpolate(x, scale=1.3, mode=\"linear\")\n}\n")
+    assert "116 cells with a float32 scale, PyTorch 117" in diag.label
+
+
+# ---- randn_like ----------------------------------------------------------------------------
+SAMPLES = ("model M() {\n    input x: [B, 4]\n    unused = randn_like(x)\n"
+           "    output y = x + randn_like(x * 2.0)\n}\n")
+
+
+def test_a_deployed_model_draws_fresh_standard_normal_noise() -> None:
+    data = archdsl.compile(SAMPLES, backend="onnx")
+    model = onnx.load_from_string(data)
+    assert [n.op_type for n in model.graph.node].count("RandomNormalLike") == 1  # the live one
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    x = np.zeros((2000, 4), np.float32)
+    first, second = (session.run(None, {"x": x})[0] for _ in range(2))
+    assert not np.allclose(first, second)
+    assert abs(first.mean()) < 0.1 and abs(first.std() - 1) < 0.1
+
+
+def test_archdsl_noise_feeds_the_kth_draw_of_every_forward_pass() -> None:
+    """The dead draw counts (k = 0), as the PyTorch build evaluates it; k restarts with every
+    call; outside the context the model draws its own."""
+    model = archdsl.build(SAMPLES, "onnx")
+    x = np.ones((3, 4), np.float32)
+    with noise(lambda k, shape: np.full(shape, 10.0 * k)):
+        np.testing.assert_array_equal(model(x), np.full((3, 4), 11.0))
+        np.testing.assert_array_equal(model(x), np.full((3, 4), 11.0))
+    assert not np.allclose(model(x), 11.0)
+    onnx.checker.check_model(model.export(noise_inputs=True), full_check=True)
 
 
 def test_a_gan_is_refused_with_the_models_to_choose() -> None:
