@@ -244,8 +244,9 @@ def _retrace(g: Graph | GanGraph) -> Any:
         raise ValueError("this graph has no code records and no spec to elaborate again (a "
                          "graph read from JSON): get it from `archdsl.compile`/`archdsl.build`"
                          ", or `program.graph(..., trace=True)`")
-    program, name, params = g._origin
-    return program.graph(name, params, trace=True)
+    program, name, params, *part = g._origin
+    traced = program.graph(name, params, trace=True)
+    return getattr(traced, part[0]) if part else traced
 
 
 GAN_LOSSES = ("minimax", "nonsaturating", "hinge", "wasserstein", "lsgan")

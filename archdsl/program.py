@@ -154,6 +154,9 @@ class Program:
                 else (result,):
             g._staging = elab.staging
         result._origin = (self, name, params)
+        if isinstance(result, GanGraph):  # a part elaborates again as its gan's part
+            result.generator._origin = (self, name, params, "generator")
+            result.discriminator._origin = (self, name, params, "discriminator")
         return result
 
     def _gan(self, defn: ast.Definition, params: dict[str, Any], elab: Elaborator,
