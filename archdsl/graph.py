@@ -203,9 +203,10 @@ class Graph(BaseModel):
     def staging(self) -> Any:
         return self._staging
 
-    def traced(self) -> Graph:
-        """This graph with code records: itself, or elaborated again with `trace=True`."""
-        return self if self._staging is not None else _retrace(self)
+    def traced(self, fresh: bool = False) -> Graph:
+        """This graph with code records: itself, or elaborated again with `trace=True`
+        (always again with `fresh`: a graph of its own, which the caller may change)."""
+        return self if self._staging is not None and not fresh else _retrace(self)
 
     def node(self, i: int) -> Node:
         return self.nodes[i]

@@ -10,7 +10,6 @@ float32 noise where float32 cannot reach them (`float32_noise`).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -74,9 +73,12 @@ class Report(BaseModel):
 
 
 def without_dropout(graph: Graph) -> Graph:
-    """The same graph with every dropout probability 0, so train mode is deterministic."""
-    g = copy.deepcopy(graph)
-    for holder in [*g.nodes, *g.layers.values()]:
+    """The same graph with every dropout probability 0, so train mode is deterministic. It is
+    elaborated afresh with code records, whose nodes the backends' generated modules follow
+    (the branches an `if` did not take included)."""
+    g = graph.traced(fresh=True)
+    shadow = [*g.staging.shadow_nodes.values(), *g.staging.shadow_layers.values()]
+    for holder in [*g.nodes, *g.layers.values(), *shadow]:
         if holder.op == "Dropout":
             holder.args = {**holder.args, "p": 0.0}
         elif "dropout" in holder.args:

@@ -642,7 +642,8 @@ class Emitter:
             make = self.block_make(child, layer.given, current, layer.keywords)
             return make, Tensor("", rec.outputs[0].type)
         node = self.node(self.record(p, "node").node)
-        site = OpSite(REGISTRY[node.op], node, [t.type for t in current], [], layer.given,
+        site = OpSite(REGISTRY[node.op], node, [t.type for t in current], [],
+                      self.agreeing(layer.given, node),
                       None, self.text, self.temp)
         return self.target.as_module(site), Tensor("", node.type)
 
@@ -824,7 +825,8 @@ class Emitter:
             spec = self.staging.layer(self.graph, node.layer or "")
             op = REGISTRY[spec.op]
             ins = [self.node(i).type for i in node.inputs]
-            site = OpSite(op, node, ins, [], layer.given, ref, self.text, self.temp)
+            site = OpSite(op, node, ins, [], self.agreeing(layer.given, node), ref, self.text,
+                          self.temp)
             make = self.target.construct(site)
             self.out.append(self._module(attr, parts, make, op, layer.depth))
         return ref
@@ -854,8 +856,8 @@ class Emitter:
         xs = [t.code for t in inputs]
         reusable = bool(inputs) and inputs[0].temp and REGISTRY.get(inputs[0].op) is not None \
             and REGISTRY[inputs[0].op].output_reusable
-        site = OpSite(op, node, [t.type for t in inputs], xs, given, module, self.text,
-                      self.temp, reusable=reusable)
+        site = OpSite(op, node, [t.type for t in inputs], xs, self.agreeing(given, node), module,
+                      self.text, self.temp, reusable=reusable)
         low = self.target.forward(site)
         low = low if isinstance(low, Lowered) else Lowered(low)
         if node.parts:  # several outputs: `a, b = x.split(2)` (`{0}`, `{1}` in the target)
@@ -873,6 +875,24 @@ class Emitter:
                                  self._comment_change(node.type, first), low.before))
             return Tensor(var, node.type, temp=True, op=op.name)
         return Tensor(low.code, node.type, temp=True, op=op.name)
+
+    def agreeing(self, given: dict[str, E], node: Node) -> dict[str, E]:
+        """The arguments as the spec wrote them, less a setting the node's value contradicts
+        (a graph changed after elaboration: `verify` turns dropout off in the nodes)."""
+        from archdsl.expr import evaluate
+        kinds = {a.name: a.kind for a in REGISTRY[node.op].args}
+        env = {**self.log.params, **{lp.var: lp.value for lp in self.loops}}
+        out = {}
+        for k, e in given.items():
+            if kinds.get(k) in ("float", "number", "bool", "str") and k in node.args:
+                try:
+                    if evaluate(substitute(e, self.subst) if self.subst else e, env) != \
+                            node.args[k]:
+                        continue
+                except (KeyError, TypeError, ArithmeticError):
+                    pass  # a size known only when the model runs: as written
+            out[k] = e
+        return out
 
     def op_at(self, site: ast.Node, inputs: list[Any], target: str | None,
               given: dict[str, E] | None = None) -> Tensor:
@@ -965,8 +985,8 @@ class Emitter:
                 spec = self.staging.layer(self.graph, node.layer or "")
                 op = REGISTRY[spec.op]
                 makes.append(self.target.construct(OpSite(
-                    op, node, [t.type for t in current], [], layer.given, None, self.text,
-                    self.temp)))
+                    op, node, [t.type for t in current], [], self.agreeing(layer.given, node),
+                    None, self.text, self.temp)))
                 path = node.layer or ""
                 current = [Tensor("", node.type)]
         out_type = current[0].type
