@@ -107,6 +107,8 @@ def layout(op: OpDef, args: dict[str, Any], same: Same) -> tuple[list[Any], dict
     order = [k for k in names(op) if k in args]
     kinds = _kinds(op)
     required = {*op.derives, *(a.name for a in op.args if a.default is REQUIRED)}
+    by_position = set(names(op)[:1]) & set(op.derives) | \
+        {a.name for a in op.args if a.default is REQUIRED}  # the rest go by keyword
     full = {k: args[k] for k in order}
     # fold as much as `bind` undoes: every list, else all but the first (which gives the
     # spatial count), else none
@@ -123,7 +125,7 @@ def layout(op: OpDef, args: dict[str, Any], same: Same) -> tuple[list[Any], dict
                 if k in required or k not in defaults or not _deep(same, defaults[k], full[k])}
         positional: list[Any] = []
         for k in order:
-            if k not in required or k not in kept:
+            if k not in by_position or k not in kept:
                 break
             positional.append(kept.pop(k))
         try:
