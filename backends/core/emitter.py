@@ -20,7 +20,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from archdsl import syntax as ast
-from archdsl.expr import E, Lit, Op, Var, binary, call, expr_of, lit, neg, render, substitute
+from archdsl.expr import (
+    E,
+    Lit,
+    Op,
+    Traced,
+    Var,
+    binary,
+    call,
+    expr_of,
+    lit,
+    neg,
+    negate,
+    render,
+    substitute,
+)
 from archdsl.graph import Node, TensorType
 from archdsl.names import attribute_ok
 from archdsl.ops import REGISTRY
@@ -182,6 +196,7 @@ class Emitter:
         self.taken = set(_all_names(definition)) | gen.reserved
         self.temps = 0
         self.via: str | None = None
+        self.owner: dict[int, InstanceLog] = {}  # node id -> the instance it was made in
         self.unpack: list[str] | None = None  # the names a destructuring binds
         self.runtime: list[str] = []
         self.later: dict[int, set[str]] = {}
@@ -198,8 +213,24 @@ class Emitter:
             found = log.at(site, kind, self.loop_key)
             real = [r for r in found if not r.shadow]
             if real or found:
+                for r in real or found:
+                    self.owner[r.node] = log
                 return real or found
         return []
+
+    def consistent(self, given: dict[str, E], node: Node) -> dict[str, E]:
+        """The arguments as the spec wrote them, but where one no longer gives the value
+        the graph holds (a graph changed after elaboration, as verify's without dropout),
+        the graph's value: the graph is what runs."""
+        log = self.owner.get(node.id, self.log)
+        out = dict(given)
+        for name, e in given.items():
+            have = node.args.get(name)
+            if isinstance(have, (bool, int, float, str)) and not isinstance(have, Traced):
+                value = _evaluate(e, log, self.loops)
+                if value is not None and type(value) is type(have) and value != have:
+                    out[name] = Lit(have)
+        return out
 
     def record(self, site: ast.Node, kind: str) -> Record:
         found = self.records(site, kind)
@@ -231,7 +262,7 @@ class Emitter:
         if kind == "param":
             return token("p", name)
         if kind == "size":
-            return token("s", name)
+            return token("s", self.var(name))
         if kind == "local":
             return token("l", self.var(name))
         return self.var(name)
@@ -275,7 +306,7 @@ class Emitter:
             self.statement(stmt)
         inputs = [(n, t.type) for n, t in self.log.inputs]
         outputs = [(n, t.type) for n, t in self.log.outputs]
-        sizes = [s for s in self._declared_sizes() if self.kinds.get(s) == "size"]
+        sizes = self._declared_sizes()
         shapes = {n: _plain(self.shape(t)) for n, t in (*inputs, *outputs)}
         return ClassCode(
             definition=defn, kind=defn.kind, name="", params=params, sizes=sizes,
@@ -311,11 +342,12 @@ class Emitter:
         return out
 
     def _declared_sizes(self) -> list[str]:
+        """The Python names of the sizes the inputs' types name, in order."""
         out: list[str] = []
         for stmt in self.defn.body:
             if isinstance(stmt, ast.Input):
-                out += [d.id for d in stmt.type.dims if isinstance(d, ast.Name)
-                        and d.id in self.size_reads and d.id not in out]
+                out += [self.var(d.id) for d in stmt.type.dims if isinstance(d, ast.Name)
+                        and self.kinds.get(d.id) == "size" and self.var(d.id) not in out]
         return out
 
     # -- statements -------------------------------------------------------------------------------
@@ -369,7 +401,7 @@ class Emitter:
             if isinstance(d, ast.Name) and self.kinds.get(d.id) is None \
                     and self.gen.is_free(self.defn, d.id):
                 self.kinds[d.id] = "size"
-                self.size_reads.setdefault(d.id, (index, axis))
+                self.size_reads.setdefault(self.var(d.id), (index, axis))
                 got = actual.type.shape[axis]
                 if isinstance(got, Sym) and len(got.symbols()) == 1 and \
                         str(got) == next(iter(got.symbols())):
@@ -565,7 +597,7 @@ class Emitter:
             other_body, _ = self._branch(second, var)
         then, orelse = (taken_body, other_body) if rec.taken else (other_body, taken_body)
         code = self.text(cond)
-        self.out.append(If(code, then, orelse, _uses(code)))
+        self.out.append(If(code, then, orelse, _uses(code), self.text(negate(cond))))
         self.kinds[var] = self.kinds.get(var, "tensor")
         return Tensor(var, taken.type)
 
@@ -643,8 +675,7 @@ class Emitter:
             return make, Tensor("", rec.outputs[0].type)
         node = self.node(self.record(p, "node").node)
         site = OpSite(REGISTRY[node.op], node, [t.type for t in current], [],
-                      self.agreeing(layer.given, node),
-                      None, self.text, self.temp)
+                      self.consistent(layer.given, node), None, self.text, self.temp)
         return self.target.as_module(site), Tensor("", node.type)
 
     def _other_logs_have(self, site: ast.Node) -> bool:
@@ -825,7 +856,7 @@ class Emitter:
             spec = self.staging.layer(self.graph, node.layer or "")
             op = REGISTRY[spec.op]
             ins = [self.node(i).type for i in node.inputs]
-            site = OpSite(op, node, ins, [], self.agreeing(layer.given, node), ref, self.text,
+            site = OpSite(op, node, ins, [], self.consistent(layer.given, node), ref, self.text,
                           self.temp)
             make = self.target.construct(site)
             self.out.append(self._module(attr, parts, make, op, layer.depth))
@@ -856,8 +887,9 @@ class Emitter:
         xs = [t.code for t in inputs]
         reusable = bool(inputs) and inputs[0].temp and REGISTRY.get(inputs[0].op) is not None \
             and REGISTRY[inputs[0].op].output_reusable
-        site = OpSite(op, node, [t.type for t in inputs], xs, self.agreeing(given, node), module,
-                      self.text, self.temp, reusable=reusable)
+        site = OpSite(op, node, [t.type for t in inputs], xs, self.consistent(given, node),
+                      module, self.text,
+                      self.temp, reusable=reusable)
         low = self.target.forward(site)
         low = low if isinstance(low, Lowered) else Lowered(low)
         if node.parts:  # several outputs: `a, b = x.split(2)` (`{0}`, `{1}` in the target)
@@ -875,24 +907,6 @@ class Emitter:
                                  self._comment_change(node.type, first), low.before))
             return Tensor(var, node.type, temp=True, op=op.name)
         return Tensor(low.code, node.type, temp=True, op=op.name)
-
-    def agreeing(self, given: dict[str, E], node: Node) -> dict[str, E]:
-        """The arguments as the spec wrote them, less a setting the node's value contradicts
-        (a graph changed after elaboration: `verify` turns dropout off in the nodes)."""
-        from archdsl.expr import evaluate
-        kinds = {a.name: a.kind for a in REGISTRY[node.op].args}
-        env = {**self.log.params, **{lp.var: lp.value for lp in self.loops}}
-        out = {}
-        for k, e in given.items():
-            if kinds.get(k) in ("float", "number", "bool", "str") and k in node.args:
-                try:
-                    if evaluate(substitute(e, self.subst) if self.subst else e, env) != \
-                            node.args[k]:
-                        continue
-                except (KeyError, TypeError, ArithmeticError):
-                    pass  # a size known only when the model runs: as written
-            out[k] = e
-        return out
 
     def op_at(self, site: ast.Node, inputs: list[Any], target: str | None,
               given: dict[str, E] | None = None) -> Tensor:
@@ -985,7 +999,7 @@ class Emitter:
                 spec = self.staging.layer(self.graph, node.layer or "")
                 op = REGISTRY[spec.op]
                 makes.append(self.target.construct(OpSite(
-                    op, node, [t.type for t in current], [], self.agreeing(layer.given, node),
+                    op, node, [t.type for t in current], [], self.consistent(layer.given, node),
                     None, self.text, self.temp)))
                 path = node.layer or ""
                 current = [Tensor("", node.type)]
@@ -1036,6 +1050,18 @@ def _value(e: E, em: Emitter) -> int:
                 if lp.var == name:
                     env[name] = lp.value
     return int(evaluate(substitute(e, em.subst) if em.subst else e, env))
+
+
+def _evaluate(e: E, log: InstanceLog, loops: list[_Loop]) -> Any:
+    """`e`'s value in one instance, or None where it reads a name the instance does not
+    hold (a local of the spec)."""
+    from archdsl.expr import evaluate
+    env = {k: (int(v) if isinstance(v, Traced) else v) for k, v in log.params.items()}
+    env.update({lp.var: lp.value for lp in loops})
+    try:
+        return evaluate(e, env)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
 
 
 def _names(e: E) -> set[Any]:

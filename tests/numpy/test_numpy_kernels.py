@@ -4,6 +4,10 @@ Arguments go through the registry's binding and normalizer, so kernels see what 
 
 from __future__ import annotations
 
+import math
+import platform
+import resource
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +17,8 @@ import numpy_oracle
 import pytest
 import torch
 
-from archdsl.backends.numpy.kernels import KERNELS, Ctx
+from archdsl.backends.numpy.kernels import KERNELS, Ctx, channels_last, conv, memory
+from archdsl.backends.numpy.kernels.activation import normal_cdf
 from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops import REGISTRY
 from archdsl.ops.init import ZEROS
@@ -71,22 +76,35 @@ CASES = [
     Case("Conv2d", {"out": 6, "kernel": 3, "padding": 1, "groups": 3}, [(2, 3, 5, 5)],
          "depthwise-multiplier"),
     Case("Conv2d", {"out": 5, "kernel": 1}, [(2, 3, 4, 4)], "pointwise"),
+    Case("Conv2d", {"out": 5, "kernel": 1, "stride": 2}, [(2, 3, 5, 5)], "pointwise-stride2"),
+    Case("Conv2d", {"out": 4, "kernel": 3, "padding": 1}, [(2, 12, 6, 5)], "wide"),
+    Case("Conv2d", {"out": 12, "kernel": 3, "padding": 1, "groups": 2}, [(1, 4, 3, 3)],
+         "deep-small"),
+    Case("Conv2d", {"out": 6, "kernel": 3, "stride": 3, "padding": 1, "dilation": 2},
+         [(2, 4, 9, 8)], "stride-over-span"),
     Case("ConvTranspose2d", {"out": 3, "kernel": 4, "stride": 2, "padding": 1}, [(2, 4, 5, 5)]),
     Case("ConvTranspose2d", {"out": 2, "kernel": 3, "stride": 2, "padding": 1,
                              "output_padding": 1}, [(2, 3, 4, 3)], "output-padding"),
     Case("ConvTranspose2d", {"out": 4, "kernel": (3, 2), "stride": (2, 3), "padding": (1, 0),
                              "output_padding": (1, 2), "groups": 2, "bias": False},
          [(2, 4, 3, 4)], "groups-asymmetric"),
+    Case("ConvTranspose2d", {"out": 3, "kernel": 3, "padding": 1}, [(2, 4, 4, 5)], "stride1"),
     # pooling
     Case("MaxPool1d", {"kernel": 2}, [(2, 3, 8)]),
     Case("MaxPool1d", {"kernel": 3, "stride": 2, "padding": 1}, [(2, 3, 9)], "overlap-pad"),
     Case("MaxPool2d", {"kernel": 2}, [(2, 3, 6, 6)]),
     Case("MaxPool2d", {"kernel": 3, "stride": 2, "padding": 1}, [(2, 2, 7, 6)], "overlap-pad"),
+    Case("MaxPool2d", {"kernel": 2, "stride": 3}, [(2, 2, 8, 7)], "stride-over-kernel"),
+    Case("MaxPool2d", {"kernel": 2}, [(2, 2, 7, 5)], "ragged"),
     Case("AvgPool1d", {"kernel": 2}, [(2, 3, 8)]),
     Case("AvgPool1d", {"kernel": 3, "stride": 2, "padding": 1}, [(2, 3, 9)], "overlap-pad"),
     Case("AvgPool2d", {"kernel": 2}, [(2, 3, 6, 6)]),
     Case("AvgPool2d", {"kernel": (3, 2), "stride": (2, 1), "padding": (1, 1)}, [(2, 2, 7, 6)],
          "overlap-pad"),
+    Case("AvgPool2d", {"kernel": 2, "stride": 3, "padding": 1}, [(2, 2, 8, 7)],
+         "stride-over-kernel"),
+    Case("AvgPool2d", {"kernel": 2}, [(2, 2, 7, 5)], "ragged"),
+    Case("AvgPool1d", {"kernel": 3, "stride": 4}, [(2, 3, 11)], "stride-over-kernel"),
     Case("AdaptiveAvgPool2d", {"size": 3}, [(2, 3, 7, 5)]),
     Case("AdaptiveAvgPool2d", {"size": (2, 1)}, [(2, 3, 5, 4)], "rect"),
     Case("GlobalAvgPool", {}, [(2, 3, 4, 5)]),
@@ -99,6 +117,7 @@ CASES = [
     Case("BatchNorm2d", {"eps": 1e-3}, [(3, 4, 3, 3)], "eval"),
     Case("BatchNorm2d", {"affine": False}, [(3, 4, 3, 3)], "noaffine-train", train=True),
     Case("LayerNorm", {}, [(2, 3, 6)]),
+    Case("LayerNorm", {"eps": 1e-3}, [(4, 60, 300)], "row-blocks"),
     # recurrent
     *(Case(op, {"hidden": 4}, [(2, 5, 3)]) for op in ("RNN", "LSTM", "GRU")),
     *(Case(op, {"hidden": 3, "layers": 2, "bidirectional": True}, [(2, 4, 3)], "bi-2layer")
@@ -194,8 +213,8 @@ def _is_float(v: np.ndarray) -> bool:
     return np.issubdtype(v.dtype, np.floating)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_backward_matches_finite_differences(case: Case) -> None:
+def _finite_differences(case: Case) -> None:
+    """The backward pass against central differences of the forward, float64."""
     a, specs, _ = _bind(case)
     xs, p, rng = _values(case, specs)
     y, cache, _ = _forward(case, a, p, xs)
@@ -224,21 +243,30 @@ def test_backward_matches_finite_differences(case: Case) -> None:
                                        rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.torch], ids=lambda c: c.id)
-def test_matches_torch(case: Case) -> None:
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_backward_matches_finite_differences(case: Case) -> None:
+    _finite_differences(case)
+
+
+def _against_torch(case: Case, dtype: type, rtol: float, atol: float) -> None:
+    """Our kernel in `dtype` against PyTorch in float64 on the same values, forward and back."""
     a, specs, _ = _bind(case)
-    xs, p, rng = _values(case, specs)
+    xs, p, rng = _values(case, specs, dtype)
     y, cache, p_after = _forward(case, a, p, xs)
-    g = rng.standard_normal(y.shape)
+    g = rng.standard_normal(y.shape).astype(dtype)
     dxs, dps = KERNELS[case.op].backward(g, cache)
 
-    xt = [torch.tensor(x, requires_grad=_is_float(x)) for x in xs]
-    pt = {s.name: torch.tensor(p[s.name], requires_grad=s.kind == "param") for s in specs}
+    def tensor(v: np.ndarray, grad: bool = False) -> torch.Tensor:
+        return torch.tensor(v.astype(np.float64) if _is_float(v) else v, requires_grad=grad)
+
+    xt = [tensor(x, _is_float(x)) for x in xs]
+    pt = {s.name: tensor(p[s.name], s.kind == "param") for s in specs}
     yt = numpy_oracle.run(case.op, a, pt, xt, case.train)
-    yt.backward(torch.tensor(g))
+    yt.backward(tensor(g))
 
     def close(ours, ref, what):
-        np.testing.assert_allclose(ours, ref.detach().numpy(), rtol=1e-5, atol=1e-8,
+        assert ours.dtype == dtype or not _is_float(ours), what
+        np.testing.assert_allclose(ours, ref.detach().numpy(), rtol=rtol, atol=atol,
                                    err_msg=what)
 
     close(y, yt, "output")
@@ -250,6 +278,48 @@ def test_matches_torch(case: Case) -> None:
             close(dps[s.name], pt[s.name].grad, f"grad of {s.name}")
         else:
             close(p_after[s.name], pt[s.name], f"buffer {s.name}")
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.torch], ids=lambda c: c.id)
+def test_matches_torch(case: Case) -> None:
+    _against_torch(case, np.float64, 1e-5, 1e-8)
+
+
+# Paths that only float32 takes, or that only large inputs reach (several `BLOCK`s).
+FLOAT32_CASES = [
+    Case("GELU", {}, [(3, 40000)], "blocks"),
+    Case("GELU", {"approximate": "tanh"}, [(3, 40000)], "tanh-blocks"),
+]
+
+
+@pytest.mark.parametrize("case", FLOAT32_CASES, ids=lambda c: c.id)
+def test_float32_matches_torch(case: Case) -> None:
+    _against_torch(case, np.float32, 1e-5, 1e-6)
+
+
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last", "channels_last-rows"])
+@pytest.mark.parametrize("case", [c for c in CASES if c.op.startswith("Conv")],
+                         ids=lambda c: c.id)
+def test_conv_layouts(case: Case, layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each convolution case through each layout (`conv.py` picks one by size), against
+    finite differences and PyTorch, in float64 and float32; "-rows" cuts the channels-last
+    work into chunks of one output row, as large images are."""
+    monkeypatch.setattr(conv, "_channels_last", lambda w, rows: layout != "channels_first")
+    if layout.endswith("-rows"):
+        monkeypatch.setattr(channels_last, "CHUNK", 1)
+    _finite_differences(case)
+    _against_torch(case, np.float64, 1e-5, 1e-8)
+    _against_torch(case, np.float32, 1e-4, 1e-5)
+
+
+def test_float32_normal_cdf_is_accurate() -> None:
+    """GELU's float32 Phi within 1e-7 of the exact value (PyTorch's float32 ndtr: 7e-8), from
+    the centre to the tails, and the float64 one to double precision."""
+    x = np.linspace(-12, 12, 240_001)
+    exact = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x])
+    assert normal_cdf(x.astype(np.float32)).dtype == np.float32
+    assert np.abs(normal_cdf(x.astype(np.float32)) - exact).max() < 1e-7
+    assert np.abs(normal_cdf(x) - exact).max() < 1e-15
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -274,3 +344,30 @@ def test_dropout_drops_and_scales() -> None:
     y, _ = KERNELS["Dropout"].forward({"p": 0.25}, {}, [x], Ctx(True, np.random.default_rng(0)))
     assert abs((y == 0).mean() - 0.25) < 0.01
     assert set(np.unique(y)) == {0.0, 1 / 0.75}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_keeps_its_tails(dtype: type) -> None:
+    """Tiny values stay relatively accurate (LSTM forget gates, GAN losses), without an
+    overflow warning from exp."""
+    x = np.array([-120, -60, -20, -1, 0, 1, 20, 60, 120], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y, _ = KERNELS["Sigmoid"].forward({}, {}, [x], Ctx())
+    exact = torch.sigmoid(torch.tensor(x, dtype=torch.float64)).numpy()
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, exact, rtol=1e-6, atol=np.finfo(dtype).smallest_subnormal)
+
+
+def test_freed_arrays_come_back_without_page_faults() -> None:
+    """With glibc, the kernels keep freed memory: two 2 MB arrays made and dropped twenty
+    times fault no pages in (glibc's defaults fault about a thousand per round)."""
+    assert memory.keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
+    if platform.libc_ver()[0] != "glibc":
+        return
+    x = np.ones((2048, 256), np.float32)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        a, b = x * 2, x * 3
+        del a, b
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 100

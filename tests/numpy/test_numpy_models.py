@@ -72,8 +72,11 @@ def test_train_mode_matches_torch_float64(g: Graph) -> None:
 # float32 tolerances (train, eval) where 1e-4 is out of reach for any float32 implementation:
 # ResNet-50's 53 BatchNorms over a batch of 3 amplify rounding (PyTorch's own float32 gradients
 # are 2% from its float64 ones), and one ReLU input of 1e-9 changing sign in float32 moves the
-# first layer's gradient by 1e-3.
-F32_TOL = {"resnet50": (1e-1, 1e-2)}
+# first layer's gradient by 1e-3. In ResNet-20 (resnet_block) two ReLU inputs lie within 1.1e-6
+# of zero in float64 (the next is 3e-4 away): float32 rounding of the convolutions before them,
+# which depends on the order of their sums, decides their side, and a flipped one moves the
+# BatchNorm gradients upstream by 1e-2.
+F32_TOL = {"resnet50": (1e-1, 1e-2), "resnet_block": (3e-2, 1e-4)}
 
 
 @pytest.mark.parametrize("g", GRAPHS)

@@ -9,8 +9,10 @@ numpy_oracle.py. A test fails while any registry op lacks a kernel or a case.
 
 from __future__ import annotations
 
-from . import activation, arith, attention, conv, dense, norm, pool, recurrent, shape
+from . import activation, arith, attention, conv, dense, memory, norm, pool, recurrent, shape
 from .base import Ctx, Kernel
+
+memory.keep_freed_memory()  # arrays of a few MB stop faulting their pages in at every op
 
 KERNELS: dict[str, Kernel] = {
     **activation.KERNELS, **arith.KERNELS, **attention.KERNELS, **conv.KERNELS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Kernel, unbroadcast
+from .base import Kernel, matmul_rows, unbroadcast
 
 # op -> (forward, (dL/da, dL/db) from (dy, a, b))
 _BINARY = {
@@ -40,14 +40,22 @@ def _binary(op: str) -> Kernel:
     return Kernel(forward, backward)
 
 
+def _rows(x: np.ndarray, y: np.ndarray) -> bool:
+    """(..., n, k) @ (k, m): one product on x's rows (`matmul_rows`)."""
+    return x.ndim > 2 and y.ndim == 2
+
+
 def _matmul_fwd(a, p, xs, ctx):
     x, y = xs
-    return x @ y, (x, y)
+    return (matmul_rows(x, y) if _rows(x, y) else x @ y), (x, y)
 
 
 def _matmul_back(dy, cache):
     """Promote 1-d operands as torch.matmul does, then sum out broadcast batch dims."""
     x, y = cache
+    if _rows(x, y):
+        return [matmul_rows(dy, y.T), x.reshape(-1, x.shape[-1]).T @ dy.reshape(-1, y.shape[1])
+                ], {}
     x2 = x[None] if x.ndim == 1 else x
     y2 = y[:, None] if y.ndim == 1 else y
     dy = dy.reshape(np.broadcast_shapes(x2.shape[:-2], y2.shape[:-2]) + (x2.shape[-2],

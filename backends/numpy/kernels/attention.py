@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .base import Kernel, dropout_mask, softmax, softmax_back
+from .base import Kernel, dropout_mask, matmul_rows, softmax, softmax_back
 
 
 def _projections(p) -> list[np.ndarray]:
@@ -29,7 +29,7 @@ def _mha_fwd(a, p, xs, ctx):
     ins = xs * 3 if len(xs) == 1 else xs  # query (B, Tq, E), key (B, Tk, kdim), value
     h = a["heads"]
     biases = np.split(p["in_proj_bias"], 3) if a["bias"] else [0, 0, 0]
-    q, k, v = (_heads(x @ w.T + bias, h)
+    q, k, v = (_heads(matmul_rows(x, w.T) + bias, h)
                for x, w, bias in zip(ins, _projections(p), biases, strict=True))
     scale = 1 / math.sqrt(q.shape[-1])
     s = (q @ k.swapaxes(-1, -2)) * scale  # (B, h, Tq, Tk)
@@ -39,9 +39,9 @@ def _mha_fwd(a, p, xs, ctx):
     mask = dropout_mask(att.shape, a["dropout"], ctx, att.dtype)
     attd = att if mask is None else att * mask
     o = _merge(attd @ v)  # (B, Tq, E)
-    y = o @ p["out_proj.weight"].T
+    y = matmul_rows(o, p["out_proj.weight"].T)
     if a["bias"]:
-        y = y + p["out_proj.bias"]
+        y += p["out_proj.bias"]
     return y, (a, p, ins, q, k, v, att, mask, attd, o, scale)
 
 
@@ -51,7 +51,7 @@ def _mha_back(dy, cache):
     e = dy.shape[-1]
     dy2 = dy.reshape(-1, e)
     grads = {"out_proj.weight": dy2.T @ o.reshape(-1, e)}
-    do = _heads(dy @ p["out_proj.weight"], h)  # (B, h, Tq, d)
+    do = _heads(matmul_rows(dy, p["out_proj.weight"]), h)  # (B, h, Tq, d)
     dv = attd.swapaxes(-1, -2) @ do
     datt = do @ v.swapaxes(-1, -2)
     if mask is not None:
@@ -64,7 +64,7 @@ def _mha_back(dy, cache):
         d2 = d.reshape(-1, d.shape[-1])
         dws.append(d2.T @ x.reshape(-1, x.shape[-1]))
         dbs.append(d2.sum(0))
-        dxs.append(d @ w)
+        dxs.append(matmul_rows(d, w))
     if "in_proj_weight" in p:
         grads["in_proj_weight"] = np.concatenate(dws)
     else:

@@ -4,6 +4,12 @@ Each cell is a `step` from the input projection `xp` (x W_ih^T + b_ih) and the h
 projection `hp` (h W_hh^T + b_hh) to the new state, and a `back` from the state's gradient to
 those of `xp`, `hp` and the previous state's direct paths. One generic loop over time serves
 all three; input projections and weight gradients are single matrix products over all steps.
+
+A step works on arrays of a few thousand values, where a NumPy call costs more than its
+arithmetic, so the cells make few calls: all gates go through one tanh, a sigmoid being
+(1 + tanh(v / 2)) / 2 (exact to half a unit in the last place of 1, what a gate that scales
+a state needs); results are written in place; and where dL/dxp = dL/dhp (RNN, LSTM: `shared`)
+b_hh joins the input projection once and the gradient is kept once.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Kernel, dropout_mask, sigmoid
+from .base import Kernel, dropout_mask, matmul_rows
 
 State = tuple[np.ndarray, ...]
 
@@ -22,93 +28,165 @@ State = tuple[np.ndarray, ...]
 class Cell:
     gates: int
     states: int  # 1: h; 2: h, c
-    step: Any  # (xp, hp, state) -> (state, cache)
-    back: Any  # (dstate, cache) -> (dxp, dhp, dstate_direct)
+    step: Any  # (xp, hp, state) -> (state, cache); may overwrite hp
+    back: Any  # (dstate, cache) -> (dxp, dhp, direct dstate, None where there is none)
+    shared: bool  # dL/dxp is dL/dhp
+    halved: tuple[int, ...] = ()  # the sigmoid gates: their projections come halved
+
+    def scale(self, hsize: int, dtype) -> np.ndarray:
+        """Per projection column: 1/2 on sigmoid gates (`step` takes tanh(v / 2)), else 1."""
+        s = np.ones((self.gates, hsize), dtype)
+        s[list(self.halved)] = 0.5
+        return s.reshape(-1)
+
+
+def _sigmoid_slope(t: np.ndarray) -> np.ndarray:
+    """d sigmoid(v) / dv = (1 - t^2) / 4 from t = tanh(v / 2)."""
+    d = t * t
+    np.subtract(1, d, out=d)
+    d *= 0.25
+    return d
 
 
 def _rnn_step(xp, hp, state):
-    h = np.tanh(xp + hp)
+    hp += xp
+    h = np.tanh(hp, out=hp)
     return (h,), h
 
 
 def _rnn_back(dstate, h):
-    d = dstate[0] * (1 - h * h)
-    return d, d, (0,)
+    d = h * h
+    np.subtract(1, d, out=d)
+    d *= dstate[0]
+    return d, d, (None,)
 
 
 def _lstm_step(xp, hp, state):
     h, c = state
-    g = xp + hp
-    i, f, gg, o = np.split(g, 4, axis=1)
-    i, f, gg, o = sigmoid(i), sigmoid(f), np.tanh(gg), sigmoid(o)
-    c2 = f * c + i * gg
+    n = h.shape[1]
+    hp += xp
+    t = np.tanh(hp, out=hp)  # tanh(i/2), tanh(f/2), g, tanh(o/2)
+    s = t * 0.5
+    s += 0.5
+    i, f, g, o = s[:, :n], s[:, n:2 * n], t[:, 2 * n:3 * n], s[:, 3 * n:]
+    c2 = f * c
+    c2 += i * g
     tc = np.tanh(c2)
-    return (o * tc, c2), (i, f, gg, o, c, tc)
+    return (o * tc, c2), (t, s, c, tc)
 
 
 def _lstm_back(dstate, cache):
     dh, dc = dstate
-    i, f, gg, o, c, tc = cache
-    dc = dc + dh * o * (1 - tc * tc)
-    d = np.concatenate([dc * gg * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - gg * gg),
-                        dh * tc * o * (1 - o)], axis=1)
-    return d, d, (0, dc * f)
+    t, s, c, tc = cache
+    n = c.shape[1]
+    i, f, g, o = s[:, :n], s[:, n:2 * n], t[:, 2 * n:3 * n], s[:, 3 * n:]
+    dtc = tc * tc
+    np.subtract(1, dtc, out=dtc)
+    dtc *= dh
+    dtc *= o
+    dc = dc + dtc
+    d = np.empty_like(t)
+    np.multiply(dc, g, out=d[:, :n])
+    np.multiply(dc, c, out=d[:, n:2 * n])
+    np.multiply(dc, i, out=d[:, 2 * n:3 * n])
+    np.multiply(dh, tc, out=d[:, 3 * n:])
+    slope = _sigmoid_slope(t)
+    slope[:, 2 * n:3 * n] *= 4  # the tanh gate: 1 - g^2
+    d *= slope
+    return d, d, (None, dc * f)
 
 
 def _gru_step(xp, hp, state):
     (h,) = state
-    xr, xz, xn = np.split(xp, 3, axis=1)
-    hr, hz, hn = np.split(hp, 3, axis=1)
-    r, z = sigmoid(xr + hr), sigmoid(xz + hz)
-    n = np.tanh(xn + r * hn)
-    return ((1 - z) * n + z * h,), (r, z, n, hn, h)
+    n = h.shape[1]
+    t = xp[:, :2 * n] + hp[:, :2 * n]
+    np.tanh(t, out=t)  # tanh(r/2), tanh(z/2)
+    s = t * 0.5
+    s += 0.5
+    r, z = s[:, :n], s[:, n:]
+    hn = hp[:, 2 * n:]
+    new = r * hn
+    new += xp[:, 2 * n:]
+    np.tanh(new, out=new)
+    h2 = h - new
+    h2 *= z
+    h2 += new  # (1 - z) n + z h
+    return (h2,), (t, s, new, hn, h)
 
 
 def _gru_back(dstate, cache):
     (dh,) = dstate
-    r, z, n, hn, h = cache
-    dn = dh * (1 - z) * (1 - n * n)
-    dr = dn * hn * r * (1 - r)
-    dz = dh * (h - n) * z * (1 - z)
-    return (np.concatenate([dr, dz, dn], axis=1), np.concatenate([dr, dz, dn * r], axis=1),
-            (dh * z,))
+    t, s, new, hn, h = cache
+    n = h.shape[1]
+    r, z = s[:, :n], s[:, n:]
+    dn = new * new
+    np.subtract(1, dn, out=dn)
+    dn *= dh
+    dn *= 1 - z
+    dxp = np.empty((h.shape[0], 3 * n), h.dtype)
+    np.multiply(dn, hn, out=dxp[:, :n])
+    np.subtract(h, new, out=dxp[:, n:2 * n])
+    dxp[:, n:2 * n] *= dh
+    dxp[:, :2 * n] *= _sigmoid_slope(t)
+    dxp[:, 2 * n:] = dn
+    dhp = dxp.copy()
+    dhp[:, 2 * n:] *= r
+    return dxp, dhp, (dh * z,)
 
 
-CELLS = {"RNN": Cell(1, 1, _rnn_step, _rnn_back), "LSTM": Cell(4, 2, _lstm_step, _lstm_back),
-         "GRU": Cell(3, 1, _gru_step, _gru_back)}
+CELLS = {"RNN": Cell(1, 1, _rnn_step, _rnn_back, True),
+         "LSTM": Cell(4, 2, _lstm_step, _lstm_back, True, (0, 1, 3)),
+         "GRU": Cell(3, 1, _gru_step, _gru_back, False, (0, 1))}
 
 
 def _run(cell: Cell, x, w_ih, w_hh, b_ih, b_hh, reverse: bool):
     """One layer, one direction: hidden states (B, T, H) and the cache for `_run_back`."""
     b, t, _ = x.shape
     hsize = w_hh.shape[1]
-    xp = x @ w_ih.T + b_ih  # (B, T, gH)
+    scale = cell.scale(hsize, x.dtype)
+    bias = b_ih + b_hh if cell.shared else b_ih
+    xp = matmul_rows(x, w_ih.T * scale)  # (B, T, gH)
+    xp += bias * scale
+    w_hp = w_hh.T * scale  # contiguous: a product with a transposed view is slower
+    b_hp = b_hh * scale
     state: State = tuple(np.zeros((b, hsize), x.dtype) for _ in range(cell.states))
     hs = np.empty((b, t, hsize), x.dtype)
-    hprev = np.empty((t, b, hsize), x.dtype)
     caches: list[Any] = [None] * t
     for s in (range(t - 1, -1, -1) if reverse else range(t)):
-        hprev[s] = state[0]
-        state, caches[s] = cell.step(xp[:, s], state[0] @ w_hh.T + b_hh, state)
+        hp = state[0] @ w_hp
+        if not cell.shared:
+            hp += b_hp
+        state, caches[s] = cell.step(xp[:, s], hp, state)
         hs[:, s] = state[0]
-    return hs, (x, w_ih, w_hh, hprev, caches, reverse)
+    return hs, (x, w_ih, w_hh, hs, caches, reverse)
 
 
 def _run_back(cell: Cell, dhs: np.ndarray, cache):
     """Gradients of `_run`: dx and (dW_ih, dW_hh, db_ih, db_hh)."""
-    x, w_ih, w_hh, hprev, caches, reverse = cache
+    x, w_ih, w_hh, hs, caches, reverse = cache
     b, t, _ = x.shape
     gh = w_ih.shape[0]
     dxp = np.empty((b, t, gh), x.dtype)
-    dhp = np.empty((t, b, gh), x.dtype)
-    dstate: State = tuple(np.zeros_like(hprev[0]) for _ in range(cell.states))
+    dhp = dxp if cell.shared else np.empty((b, t, gh), x.dtype)
+    dstate: State = tuple(np.zeros_like(hs[:, 0]) for _ in range(cell.states))
     for s in (range(t) if reverse else range(t - 1, -1, -1)):
-        dstate = (dstate[0] + dhs[:, s], *dstate[1:])
-        dxp[:, s], dhp[s], direct = cell.back(dstate, caches[s])
-        dstate = (dhp[s] @ w_hh + direct[0], *direct[1:])
-    return dxp @ w_ih, (dxp.reshape(-1, gh).T @ x.reshape(b * t, -1),
-                        dhp.reshape(-1, gh).T @ hprev.reshape(t * b, -1),
-                        dxp.sum((0, 1)), dhp.sum((0, 1)))
+        dxp_s, dhp_s, direct = cell.back((dstate[0] + dhs[:, s], *dstate[1:]), caches[s])
+        dxp[:, s] = dxp_s
+        if not cell.shared:
+            dhp[:, s] = dhp_s
+        dh = dhp_s @ w_hh
+        if direct[0] is not None:
+            dh += direct[0]
+        dstate = (dh, *direct[1:])
+    hprev = np.zeros_like(hs)  # the state each step started from
+    if reverse:
+        hprev[:, :-1] = hs[:, 1:]
+    else:
+        hprev[:, 1:] = hs[:, :-1]
+    d2, h2 = dxp.reshape(-1, gh), dhp.reshape(-1, gh)
+    db_ih = d2.sum(0)
+    return matmul_rows(dxp, w_ih), (d2.T @ x.reshape(b * t, -1), h2.T @ hprev.reshape(b * t, -1),
+                                    db_ih, db_ih.copy() if cell.shared else h2.sum(0))
 
 
 def _names(layer: int, suffix: str) -> list[str]:
