@@ -395,14 +395,9 @@ def _function_names() -> dict[str, str]:
     return out
 
 
-FUNCTIONS = _function_names()
-LAYERS = {name: _layer_class(op) for name, op in REGISTRY.items()
-          if op.kind == "layer" and name in KERNELS}
-
-
-def _exports() -> dict[str, Any]:
-    out: dict[str, Any] = dict(LAYERS)
-    for name, fname in FUNCTIONS.items():
+def _exports(functions: dict[str, str], layers: dict[str, type[Layer]]) -> dict[str, Any]:
+    out: dict[str, Any] = dict(layers)
+    for name, fname in functions.items():
         op = REGISTRY[name]
         if fname in out and op.kind == "layer":
             continue  # the function op of that name, which runs the same kernel
@@ -411,4 +406,37 @@ def _exports() -> dict[str, Any]:
     return out
 
 
-globals().update(_exports())
+@dataclass
+class _Tables:
+    functions: dict[str, str]  # op -> the name of its function (`MaxPool2d`: `max_pool2d`)
+    layers: dict[str, type[Layer]]  # op -> its layer class
+    exports: dict[str, Any]  # what `nn.<name>` gives: layer classes and functions
+    size: tuple[int, int]  # the registry's and the kernels' sizes they were made from
+
+
+_TABLES = _Tables({}, {}, {}, (-1, -1))
+
+
+def tables() -> _Tables:
+    """The layers and functions of the ops with kernels now: an op a plugin registers, with
+    its kernel, after this module was imported joins them (the tables are made again when
+    the registry or the kernels grew)."""
+    global _TABLES
+    if _TABLES.size != (len(REGISTRY), len(KERNELS)):
+        functions = _function_names()
+        layers = {name: _TABLES.layers.get(name) or _layer_class(op)
+                  for name, op in REGISTRY.items() if op.kind == "layer" and name in KERNELS}
+        _TABLES = _Tables(functions, layers, _exports(functions, layers),
+                          (len(REGISTRY), len(KERNELS)))
+    return _TABLES
+
+
+def __getattr__(name: str) -> Any:  # `nn.Conv2d`, `nn.relu`
+    try:
+        return tables().exports[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *tables().exports})

@@ -26,7 +26,7 @@ from archdsl.symbolic import Sym
 from ..core.emitter import TOKEN, OpSite, Refused
 from ..core.pycode import Call, Expr, Seq
 from .kernels import KERNELS
-from .nn import FUNCTIONS, LAYERS
+from .nn import tables
 from .signature import has_params, layout
 
 _WRITTEN = ("float", "number", "bool", "str")  # kinds normalize never changes: as written
@@ -73,7 +73,7 @@ def _refuse(site: OpSite) -> Refused:
 
 def construct(site: OpSite) -> Expr:
     """A layer (`nn.Conv2d(...)`); a learned tensor is an array (`nn.parameter((w,))`)."""
-    if site.op.name not in LAYERS:
+    if site.op.name not in tables().layers:
         raise _refuse(site)
     func = "nn.parameter" if site.op.name == "Parameter" else f"nn.{site.op.name}"
     return Call(func, tuple(_args(site)))
@@ -100,7 +100,7 @@ def _call(site: OpSite) -> Expr:
     op = site.op
     if site.module is not None:
         return Call(site.module, tuple(_inputs(site)))
-    name = FUNCTIONS[op.name]
+    name = tables().functions[op.name]
     tensors: list[Expr] = [Seq(tuple(site.xs))] if op.tensor_list_input else _inputs(site)
     training = ["training=self.training"] if op.training is not never and \
         op.training(site.args) else []
@@ -173,5 +173,5 @@ def forward(site: OpSite) -> Expr:
 def has_module(op: Any) -> bool:
     """Layers with parameters are built in `__init__`, and so is a layer whose snake-case
     name a function op owns with another kernel."""
-    return has_params(op) or (op.kind == "layer" and op.name not in FUNCTIONS
+    return has_params(op) or (op.kind == "layer" and op.name not in tables().functions
                               and op.name not in FORWARD)

@@ -13,11 +13,13 @@ from numpy_cases import GRAPHS, ROOT
 import archdsl
 from archdsl.backends import numpy as nb
 from archdsl.backends.numpy import nn
+from archdsl.backends.numpy.kernels import KERNELS, Kernel
 from archdsl.backends.numpy.runtime import load_module
 from archdsl.diagnostics import SpecError
-from archdsl.graph import Graph
+from archdsl.graph import Graph, ParamSpec
 from archdsl.names import MODULE_ATTRIBUTES
 from archdsl.ops import REGISTRY
+from archdsl.ops.registry import Arg, Flops, OpDef, numel, register
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +94,50 @@ def test_every_op_with_a_kernel_has_a_layer_or_a_function() -> None:
     other op a function of `nn`, or a layer class where a function op owns its name."""
     missing = [name for name, op in REGISTRY.items() if name in nb.KERNELS and
                name not in ("param", "part", "input", "getitem") and
-               name not in nn.LAYERS and name not in nn.FUNCTIONS]
+               name not in nn.tables().layers and name not in nn.tables().functions]
     assert missing == []
-    for name, fname in nn.FUNCTIONS.items():
+    for name, fname in nn.tables().functions.items():
         assert callable(getattr(nn, fname)), name
+
+
+@pytest.fixture
+def scale_op() -> object:
+    """`Scale(init)`: x times a learned weight per feature, declared and given a kernel after
+    `nn` was imported, as a plugin's op is; removed again afterwards."""
+    def forward(a: dict, p: dict, xs: list, ctx: object) -> tuple:
+        return xs[0] * p["weight"], (xs[0], p["weight"])
+
+    def backward(dy: np.ndarray, cache: tuple) -> tuple:
+        x, w = cache
+        return [dy * w], {"weight": (dy * x).reshape(-1, w.shape[0]).sum(axis=0)}
+
+    register(OpDef(
+        name="Scale", kind="layer", category="dense", args=(Arg("init", "float", 1.0),),
+        normalize=lambda a, ins: {**a, "dim": ins[0].shape[-1]}, derives=("dim",),
+        shape=lambda a, ins: ins[0],
+        params=lambda a, ins: [ParamSpec(name="weight", shape=(a["dim"],),
+                                         init=("constant", a["init"]))],
+        flops=lambda a, ins, out: Flops(other=numel(out.shape)), doc="x * weight"))
+    KERNELS["Scale"] = Kernel(forward, backward)
+    yield
+    del REGISTRY["Scale"], KERNELS["Scale"]
+
+
+@pytest.mark.usefixtures("scale_op")
+def test_an_op_declared_after_import_is_a_layer_of_nn() -> None:
+    """One declaration and one kernel make an op: the module calls `nn.Scale`, whose
+    weight follows the declared recipe and gets its gradient."""
+    g = archdsl.load("model T {\n  input x: [B, 4]\n  output y = x |> Scale(init=0.5)\n}\n"
+                     ).graph()
+    assert "nn.Scale(4, init=0.5)" in nb.generate(g)
+    model = nb.build(g, np.float64)
+    (key,) = model.state_dict()
+    np.testing.assert_array_equal(model.state_dict()[key], np.full(4, 0.5))
+    x = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(model(x), x * 0.5)
+    dx, = model.backward(np.ones((3, 4)))
+    np.testing.assert_array_equal(dx, np.full((3, 4), 0.5))
+    np.testing.assert_array_equal(model.grads()[key], x.sum(axis=0))
 
 
 def test_reserved_attribute_names_cover_the_numpy_module() -> None:
