@@ -18,7 +18,8 @@ _GENERATED = frozenset({"torch", "nn", "F", "math", "np", "numpy", "keras", "tf"
 _MODULE_LEVEL = (frozenset(dir(builtins)) | _GENERATED) - _PYTHON_RESERVED
 
 
-# What a torch.nn.Module already has: a submodule by one of these names would shadow it.
+# What a torch.nn.Module (or the NumPy backend's Module) already has: a submodule by one of
+# these names would shadow it.
 MODULE_ATTRIBUTES = frozenset("""
     T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
     double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
@@ -29,7 +30,10 @@ MODULE_ATTRIBUTES = frozenset("""
     register_load_state_dict_pre_hook register_module register_parameter
     register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
     set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
-""".split())
+""".split()) | {
+    # and what the NumPy backend's nn.Module adds (backends/numpy/nn.py)
+    "archdsl_backend", "backward", "dtype", "expect_inputs", "grads", "perturb", "rng",
+}
 
 
 def attribute_ok(name: str) -> bool:

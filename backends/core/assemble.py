@@ -3,15 +3,19 @@
 `split` divides a class's statements: modules go to the constructor, computation to
 `forward`, each keeping the `if`s and loops around it and the locals it reads. `Method`
 lays a statement list out as indented, formatted lines, spelling each name as that method
-must (`stride` in the constructor, `self.stride` in `forward`).
+must (`stride` in the constructor, `self.stride` in `forward`). `class_source` writes a
+whole class as torchvision writes one; a target gives its tensor type and any lines its
+constructor starts with.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import PurePath
 
 from .classes import ClassCode, Fail, For, If, Line, Local, Module, Param, Stmt
+from .docs import docstring
 from .emitter import TOKEN
 from .pycode import INDENT, Call, Chain, Comp, Expr, Seq, flat, layout, statement
 
@@ -218,7 +222,7 @@ def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-# ---- signatures ----------------------------------------------------------------------------------
+# ---- signatures ---------------------------------------------------------------------------------
 def constructor_params(cls: ClassCode) -> list[str]:
     """`C: int, channels: int, stride: int = 1` (a default computed from earlier
     parameters is `None` here and set in the body)."""
@@ -238,3 +242,92 @@ def late_defaults(params: list[Param], depth: int) -> list[str]:
             out += [f"{pad}if {p.name} is None:",
                     f"{pad}{INDENT}{p.name} = {spell(p.late, lambda k, n: n, {})}"]
     return out
+
+# ---- a whole class ------------------------------------------------------------------------------
+def class_source(cls: ClassCode, names: dict[str, str], tensor: str,
+                 preamble: list[str] | None = None) -> str:
+    """`class Name(nn.Module)` with its constructor and `forward`; `tensor` annotates the
+    tensors, `preamble` are lines the constructor runs after `super().__init__()`."""
+    init, forward = split(cls.body)
+    init, forward = optional_modules(init, forward)
+    forward = prune(forward)
+    stored = sorted(n for k, n in (t.split(":", 1) for t in tokens_of(forward)) if k == "p")
+
+    def init_name(kind: str, name: str) -> str:
+        return name
+
+    def forward_name(kind: str, name: str) -> str:
+        return f"self.{name}" if kind == "p" else name
+
+    def ref(attr: str) -> str:
+        return f"self.{attr}"
+
+    lines = [f"class {cls.name}(nn.Module):", *class_doc(cls), ""]
+    head = layout("def __init__", Call("", ("self", *constructor_params(cls))), " -> None:", 1)
+    body = [f"{INDENT * 2}super().__init__()", *(preamble or []),
+            *late_defaults(cls.params, 2)]
+    body += [f"{INDENT * 2}self.{n} = {n}" for n in stored]
+    body += Method(init_name, names, ref).lines(init, 2)
+    lines += [*head, *body, ""]
+    inputs = [f"{v}: {tensor}" for v in cls.input_vars] + [f"{n}: int" for n in cls.runtime]
+    returns = tensor if len(cls.returns) == 1 else \
+        f"tuple[{', '.join(tensor for _ in cls.returns)}]"
+    lines += layout("def forward", Call("", ("self", *inputs)), f" -> {returns}:", 1)
+    lines += size_reads(cls, forward)
+    lines += Method(forward_name, names, ref).lines(forward, 2)
+    lines += layout("return ", ", ".join(cls.returns), "", 2)
+    return "\n".join(lines)
+
+
+def class_doc(cls: ClassCode) -> list[str]:
+    ins = "; ".join(f"{n} {cls.shapes[n]}" for n, _ in cls.inputs)
+    outs = "; ".join(f"{n} {cls.shapes[n]}" for n, _ in cls.outputs)
+    where = f" of {PurePath(cls.file).name}" if cls.file else ""
+    return docstring([f"The `{cls.definition.name}` {cls.kind}{where}: {ins} -> {outs}."])
+
+
+def size_reads(cls: ClassCode, forward: list[Stmt]) -> list[str]:
+    """`B, _, H, W = x.shape` for the sizes `forward` reads."""
+    used = {n for k, n in (t.split(":", 1) for t in tokens_of(forward)) if k == "s"}
+    by_input: dict[int, dict[int, str]] = {}
+    for name, (index, axis) in cls.size_reads.items():
+        if name in used:
+            by_input.setdefault(index, {})[axis] = name
+    lines = []
+    for index, axes in sorted(by_input.items()):
+        var = cls.input_vars[index]
+        if len(axes) == 1:
+            (axis, name), = axes.items()
+            lines.append(f"{INDENT * 2}{name} = {var}.shape[{axis}]")
+            continue
+        last = max(axes)
+        targets = [axes.get(a, "_") for a in range(last + 1)]
+        rank = len(dict(cls.inputs)[cls.input_names[index]].shape)
+        star = ", *_" if last + 1 < rank else ""
+        lines.append(f"{INDENT * 2}{', '.join(targets)}{star} = {var}.shape")
+    return lines
+
+
+def optional_modules(init: list[Stmt], forward: list[Stmt]) -> tuple[list[Stmt], list[Stmt]]:
+    """torchvision's way with a module only some instances have: `self.shortcut = None`
+    otherwise, and `forward` asks `if self.shortcut is not None:` instead of recomputing the
+    condition from the parameters."""
+    conditions: dict[str, str] = {}
+    new_init: list[Stmt] = []
+    for s in init:
+        if isinstance(s, If) and s.then and not s.orelse and \
+                all(isinstance(m, Module) and m.fill is None for m in s.then):
+            attrs = [m.attr for m in s.then if isinstance(m, Module)]
+            conditions[s.cond] = attrs[0]
+            none = [Module(a, "None") for a in attrs]
+            new_init.append(If(s.cond, s.then, none, s.uses))  # type: ignore[arg-type]
+        else:
+            new_init.append(s)
+    new_forward: list[Stmt] = []
+    for s in forward:
+        if isinstance(s, If) and s.cond in conditions:
+            cond = f"self.{conditions[s.cond]} is not None"
+            new_forward.append(If(cond, s.then, s.orelse, frozenset()))
+        else:
+            new_forward.append(s)
+    return new_init, new_forward

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import keyword
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -91,6 +91,7 @@ class Target:
 class Output:
     source: str
     name: str  # the class to instantiate: the model, or the gan's pair
+    roots: list[str] = field(default_factory=list)  # the model's class; a gan's two models'
 
 
 class Generator:
@@ -229,4 +230,4 @@ def generate(target: Target, graph: Graph | GanGraph) -> Output:
     gen.order = gen.assign_names(roots)  # type: ignore[attr-defined]
     source = target.render(gen, graph)
     name = graph.name if isinstance(graph, GanGraph) else roots[0].name
-    return Output(source, name)
+    return Output(source, name, [r.name for r in roots])

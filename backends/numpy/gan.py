@@ -13,8 +13,9 @@ import numpy as np
 
 from archdsl.graph import GanGraph
 
-from . import Model, build, load_state_dict, state_dict
+from . import build, load_state_dict, state_dict
 from .kernels.base import sigmoid
+from .nn import Module
 from .optim import make_optimizer
 from .training import rng_state, set_rng_state
 
@@ -100,7 +101,7 @@ class GanTrainer:
         self.g.eval()
         return self.g(z)
 
-    def _models(self) -> tuple[tuple[str, Model, Any], ...]:
+    def _models(self) -> tuple[tuple[str, Module, Any], ...]:
         return (("g", self.g, self.g_opt), ("d", self.d, self.d_opt))
 
     def state(self) -> dict[str, np.ndarray]:

@@ -1,107 +1,69 @@
-"""`Model`: executes an `archdsl.graph.Graph` node by node with the NumPy kernels.
+"""Build a model from its generated source, and move its weights in and out.
 
-    model = Model(graph)                 # float32, parameters drawn as PyTorch draws them
-    logits = model(images)               # records what backward needs
-    model.backward(dlogits)              # accumulates into model.grads(), like .grad
-    Adam(model.parameters()).step(model.grads()); model.zero_grad()
+`build` executes exactly the text `generate` returns, so what a user reads is what runs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import linecache
+import types
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from archdsl.graph import FLOAT_DTYPES, Graph
-from archdsl.symbolic import Sym, format_dim, resolve_dims
+from archdsl.graph import GanGraph, Graph
 
-from .init import describe
-from .kernels import KERNELS
-from .module import Module
+from . import nn
+from .generator import render
 
 
-def tables(graph: Graph) -> dict[str, Any]:
-    """The class attributes of a `Module` for `graph` (see module.py)."""
-    for node in graph.nodes:
-        if node.op != "input" and node.op not in KERNELS:
-            raise NotImplementedError(f"the NumPy backend has no kernel for `{node.op}` "
-                                      f"(at {node.loc})")
-    return {
-        "NAME": graph.name,
-        "PARAMETERS": {layer.key(p): (p.shape, p.kind, p.dtype, describe(layer, p))
-                       for layer in graph.layers.values() for p in layer.params},
-        "LAYERS": {path: [(p.name, layer.key(p)) for p in layer.params]
-                   for path, layer in graph.layers.items() if layer.params},
-        "INPUTS": [(name, graph.node(i).type.dtype,
-                    [d if isinstance(d, int) else format_dim(d) for d in graph.node(i).type.shape])
-                   for name, i in zip(graph.input_names, graph.inputs, strict=True)],
-        "SYMBOLS": {s: (src.input, src.axis) for s, src in graph.symbols.items()},
-        "REACH": reach(graph),
-    }
+class Gan(NamedTuple):
+    generator: nn.Module
+    discriminator: nn.Module
 
 
-def reach(graph: Graph) -> list[list[str]] | None:
-    """With several outputs, the layers with parameters each output depends on: a backward
-    pass from some of the outputs gives gradients to their layers only, as PyTorch leaves
-    `.grad` None (and its optimizers skip the parameter) elsewhere. None: one output."""
-    if len(graph.outputs) < 2:
-        return None
-    out = []
-    for o in graph.outputs:
-        seen, todo, layers = set(), [o], set()
-        while todo:
-            i = todo.pop()
-            if i not in seen:
-                seen.add(i)
-                node = graph.node(i)
-                if node.layer and graph.layers[node.layer].params:
-                    layers.add(node.layer)
-                todo.extend(node.inputs)
-        out.append(sorted(layers))
-    return out
+def load_module(graph: Graph | GanGraph) -> tuple[types.ModuleType, list[str]]:
+    """The generated module, executed, and the names of the classes to instantiate."""
+    source, roots = render(graph)
+    module = types.ModuleType(f"archdsl_generated.{graph.name}")
+    filename = f"<archdsl numpy {graph.name}>"
+    # Tracebacks and debuggers show the generated lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module, roots
 
 
-def has_symbols(v: Any) -> bool:
-    if isinstance(v, Sym):
-        return True
-    if isinstance(v, dict):
-        return any(has_symbols(x) for x in v.values())
-    return isinstance(v, (list, tuple)) and any(has_symbols(x) for x in v)
+def build(graph: Graph | GanGraph, dtype: Any = np.float32, seed: int = 0) -> nn.Module | Gan:
+    """A runnable model (float32, or `dtype`) whose parameters are drawn as PyTorch draws
+    them from a generator seeded with `seed`; for a gan, its generator and discriminator (the
+    discriminator from `seed + 1`)."""
+    module, roots = load_module(graph)
+    models = []
+    for k, name in enumerate(roots):
+        with nn.building(dtype, seed + k):
+            models.append(getattr(module, name)())
+    return Gan(*models) if isinstance(graph, GanGraph) else models[0]
 
 
-class Model(Module):
-    """A graph as a callable NumPy model with PyTorch's state-dict keys and layouts."""
+def state_dict(model: nn.Module) -> dict[str, np.ndarray]:
+    """A copy of every parameter and buffer, keyed, ordered and laid out as PyTorch's."""
+    return {k: v.copy() for k, v in model.state_dict().items()}
 
-    def __init__(self, graph: Graph, dtype: Any = np.float32, seed: int = 0):
-        self.graph = graph
-        self.__dict__.update(tables(graph))
-        super().__init__(dtype, seed)
-        self._nodes = [(n, has_symbols(n.args)) for n in graph.nodes if n.op != "input"]
-        last = {i: n.id for n, _ in self._nodes for i in n.inputs}  # the last reader of a value
-        self._free = {n.id: [i for i in set(n.inputs) if last[i] == n.id
-                             and i not in graph.outputs] for n, _ in self._nodes}
 
-    def forward(self, *inputs: Any) -> np.ndarray | tuple[np.ndarray, ...]:
-        xs, env = self.take_inputs(inputs)
-        values = dict(zip(self.graph.inputs, xs, strict=True))
-        for node, symbolic in self._nodes:
-            args = resolve_dims(node.args, env) if symbolic else node.args
-            values[node.id] = self.call(node.id, node.op, node.layer, args,
-                                        *(values[i] for i in node.inputs))
-            for i in self._free[node.id]:
-                del values[i]
-        return self.finish(*(values[i] for i in self.graph.outputs))
-
-    def backward(self, *grad_outputs: Any) -> tuple[np.ndarray | None, ...]:
-        tape, douts = self.take_tape(grad_outputs)
-        grads: dict[int, np.ndarray] = {}
-        for i, d in zip(self.graph.outputs, douts, strict=True):
-            grads[i] = grads[i] + d if i in grads else d
-        for node, _ in reversed(self._nodes):
-            dy = grads.pop(node.id, None)
-            if dy is None:
-                continue
-            for i, dx in zip(node.inputs, self.back(tape, node.id, dy), strict=True):
-                if dx is not None and self.graph.node(i).type.dtype in FLOAT_DTYPES:
-                    grads[i] = grads[i] + dx if i in grads else dx
-        return tuple(grads.get(i) for i in self.graph.inputs)
+def load_state_dict(model: nn.Module, state: dict[str, Any]) -> None:
+    """Copy `state` (NumPy arrays or CPU torch tensors) into the model, checking every key."""
+    live = model.state_dict()
+    values = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
+              for k, v in state.items()}
+    missing = [k for k in live if k not in values]
+    unexpected = [k for k in values if k not in live]
+    mismatched = [f"{k}: expected {list(live[k].shape)}, got {list(values[k].shape)}"
+                  for k in live if k in values and values[k].shape != live[k].shape]
+    problems = [f"{what}: {', '.join(keys)}" for what, keys in
+                (("missing keys", missing), ("unexpected keys", unexpected),
+                 ("shape mismatches", mismatched)) if keys]
+    if problems:
+        raise ValueError(f"cannot load the state into {type(model).__name__}: "
+                         + "; ".join(problems))
+    for k, v in values.items():
+        live[k][...] = v

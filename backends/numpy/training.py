@@ -9,7 +9,7 @@ import numpy as np
 from archdsl.graph import Graph
 
 from . import build, load_state_dict, state_dict
-from .module import Module
+from .nn import Module
 from .optim import LOSSES, make_optimizer
 
 

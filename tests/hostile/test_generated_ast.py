@@ -26,8 +26,7 @@ IMPORTS = {
     "torch": {("torch", None, None), ("torch", "nn", None), ("torch.nn.functional", None, "F"),
               ("math", None, None)},
     "tensorflow": {("keras", None, None), ("tensorflow", None, "tf"), ("math", None, None)},
-    "numpy": {("__future__", "annotations", None), ("numpy", None, "np"),
-              ("archdsl.backends.numpy.module", "Module", None)},
+    "numpy": {("numpy", None, "np"), ("archdsl.backends.numpy", "nn", None)},
 }
 # Builtins a generated module may call by name; any other called name is defined in it.
 BUILTIN_CALLS = {"ValueError", "any", "bool", "dict", "enumerate", "float", "hasattr",

@@ -23,6 +23,7 @@ from diagnostic_checks import assert_located, compile_or_refuse
 
 import archdsl
 from archdsl.api import TRAINABLE
+from archdsl.backends.numpy.generator import render as render_numpy
 from archdsl.backends.torch.generator import render
 
 CANARY = "archdsl_canary"
@@ -151,7 +152,7 @@ def _compile_all(path: str) -> dict[str, tuple[str, str]] | None:
         if source is None:
             return None
         entry = {"torch": lambda: render(graph)[1], "tensorflow": lambda: graph.name,
-                 "numpy": lambda: "build"}[backend]()
+                 "numpy": lambda: render_numpy(graph)[1][0]}[backend]()
         out[backend] = (source, entry)
     return out
 

@@ -14,6 +14,7 @@ import archdsl
 from archdsl.api import backend
 from archdsl.backends import numpy as nb
 from archdsl.graph import Graph
+from archdsl.verify import without_dropout
 
 
 def _loss_and_target(g: Graph, y: np.ndarray, rng: np.random.Generator):
@@ -26,17 +27,6 @@ def _loss_and_target(g: Graph, y: np.ndarray, rng: np.random.Generator):
     if name == "bce_with_logits":
         return name, rng.integers(0, 2, y.shape).astype(y.dtype)
     return name, rng.uniform(-0.9, 0.9, y.shape).astype(y.dtype)
-
-
-def _without_dropout(g: Graph) -> Graph:
-    """The same graph with every dropout rate 0, so training mode is deterministic."""
-    g = g.model_copy(deep=True)
-    for node in g.nodes:
-        for key in ("p", "dropout"):
-            if key in node.args and node.op in ("Dropout", "MultiHeadAttention", "RNN", "LSTM",
-                                                "GRU"):
-                node.args[key] = 0.0
-    return g
 
 
 def _close(a: np.ndarray, b: np.ndarray, tol: float, scale: float = 0.0) -> bool:
@@ -76,7 +66,7 @@ def _compare_with_torch(g: Graph, dtype, training: bool, tol: float) -> None:
 
 @pytest.mark.parametrize("g", GRAPHS)
 def test_train_mode_matches_torch_float64(g: Graph) -> None:
-    _compare_with_torch(_without_dropout(g), np.float64, True, 1e-9)
+    _compare_with_torch(without_dropout(g), np.float64, True, 1e-9)
 
 
 # float32 tolerances (train, eval) where 1e-4 is out of reach for any float32 implementation:
@@ -92,7 +82,7 @@ F32_TOL = {"resnet50": (1e-1, 1e-2), "resnet_block": (3e-2, 1e-4)}
 @pytest.mark.parametrize("g", GRAPHS)
 def test_train_mode_matches_torch_float32(g: Graph, request: pytest.FixtureRequest) -> None:
     tol = F32_TOL.get(request.node.callspec.id, (1e-4, 1e-4))[0]
-    _compare_with_torch(_without_dropout(g), np.float32, True, tol)
+    _compare_with_torch(without_dropout(g), np.float32, True, tol)
 
 
 @pytest.mark.parametrize("g", GRAPHS)
@@ -148,17 +138,17 @@ def test_state_dict_round_trip_and_errors() -> None:
     g = archdsl.load(ROOT / "specs" / "cnn_digits.arch").graph()
     a, b = nb.build(g, seed=0), nb.build(g, seed=1)
     state = nb.state_dict(a)
-    assert list(state) == ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
-                           "conv3.weight", "conv3.bias", "fc1.weight", "fc1.bias",
-                           "fc2.weight", "fc2.bias"]
+    assert list(state) == list(archdsl.state_dict(backend("torch").build(g)))
+    assert list(state) == list(g.parameters()) and len(state) == 10
     nb.load_state_dict(b, {k: torch.tensor(v) for k, v in state.items()})
     x = np.random.default_rng(0).standard_normal((2, 1, 28, 28))
     np.testing.assert_array_equal(a(x), b(x))
-    bad = {**state, "extra.weight": np.zeros(1), "fc2.bias": np.zeros(3)}
-    del bad["conv1.weight"]
-    with pytest.raises(ValueError, match=r"missing keys: conv1.weight; unexpected keys: "
-                                         r"extra.weight; shape mismatches: fc2.bias: "
-                                         r"expected \[10\], got \[3\]"):
+    first, last = list(state)[0], list(state)[-1]
+    bad = {**state, "extra.weight": np.zeros(1), last: np.zeros(3)}
+    del bad[first]
+    with pytest.raises(ValueError, match=rf"missing keys: {first}; unexpected keys: "
+                                         rf"extra.weight; shape mismatches: {last}: "
+                                         rf"expected \[10\], got \[3\]"):
         nb.load_state_dict(b, bad)
 
 
