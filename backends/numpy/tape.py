@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from archdsl import draws
+
 from .kernels import KERNELS, Ctx
 
 
@@ -104,7 +106,9 @@ def active() -> bool:
 
 @contextmanager
 def recording(model: Any) -> Iterator[Tape]:
-    """A pass of `model`: what runs inside is recorded on the tape it yields."""
+    """A pass of `model`: what runs inside is recorded on the tape it yields. Under
+    `archdsl.noise` the pass's draws are numbered from 0."""
+    draws.begin()
     tape = Tape(model)
     token = _CURRENT.set(tape)
     try:
@@ -118,7 +122,8 @@ def run(op: str, args: dict[str, Any], arrays: dict[str, np.ndarray], inputs: li
     """Run one kernel's forward (`arrays`: its layer's parameters and buffers); inside a
     pass, record it for the backward pass."""
     tape = _CURRENT.get()
-    ctx = Ctx(training, tape.model.rng if tape is not None else _LOOSE)
+    ctx = Ctx(training, tape.model.rng if tape is not None else _LOOSE,
+              draws.draw if draws.active() else None)
     y, cache = KERNELS[op].forward(args, arrays, inputs, ctx)
     if tape is None:
         return y
