@@ -249,12 +249,22 @@ def train(
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Processes for data-parallel "
                                        "PyTorch training under torchrun (gloo on CPU, NCCL on "
                                        "GPUs); the batch is the global batch.")] = 1,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps; "
+                                        "auto takes a GPU when there is one.")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", help="fp32, or bf16 / fp16 mixed "
+                                           "precision (torch and tensorflow).")] = "fp32",
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
 ) -> None:
     """Train a model on embedded or .npz data, with checkpoints, metrics and a plot."""
+    from archdsl.devices import DeviceError
+    from archdsl.devices import check as check_device
     check_backend(backend)
+    try:
+        check_device(backend, device, precision)
+    except DeviceError as exc:
+        fail(str(exc))
     params = parse_assignments(set_ or [], "--set")
     if nproc > 1:
         if backend != "torch":
@@ -279,8 +289,11 @@ def train(
                 gan_result = fit_gan(g, file.read_text(encoding="utf-8"), backend, folder,
                                      epochs=epochs, batch=batch, lr=lr, seed=seed,
                                      resume=resume, max_steps=steps,
-                                     progress=sys.stderr.isatty(),
+                                     progress=sys.stderr.isatty(), device=device,
+                                     precision=precision,
                                      log=lambda m: typer.echo(m, err=True))
+            except DeviceError as exc:
+                fail(str(exc))
             except (CheckpointError, ValueError) as exc:
                 fail(str(exc), 1)
             if gan_result.stopped:
@@ -291,8 +304,10 @@ def train(
         try:
             result = fit(g, file.read_text(encoding="utf-8"), backend, folder, data=data,
                          epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,
-                         steps=steps, progress=sys.stderr.isatty(),
-                         log=lambda m: typer.echo(m, err=True))
+                         steps=steps, progress=sys.stderr.isatty(), device=device,
+                         precision=precision, log=lambda m: typer.echo(m, err=True))
+        except DeviceError as exc:
+            fail(str(exc))
         except (DataError, CheckpointError, ValueError) as exc:
             fail(str(exc), 1)
         from archdsl.train import distributed_rank

@@ -68,6 +68,8 @@ class GanSettings:
     clip: float
     seed: int
     latent: list[int]  # the generator input's shape without the batch
+    device: str = "cpu"  # resolved by archdsl.devices
+    precision: str = "fp32"
 
 
 def resolve(gan: GanGraph, epochs: int | None = None, batch: int | None = None,
@@ -149,9 +151,15 @@ class GanResult:
 def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | None = None,
         batch: int | None = None, lr: float | None = None, seed: int = 0,
         resume: bool = False, max_steps: int | None = None, judge_samples: int = 1000,
-        progress: bool = True, log: Any = print) -> GanResult:
+        progress: bool = True, log: Any = print, device: str = "auto",
+        precision: str = "fp32") -> GanResult:
+    from archdsl import devices
     from archdsl.train import _progress, say
     settings = resolve(gan, epochs, batch, lr, seed)
+    settings.device = devices.resolve(backend, device, precision)
+    settings.precision = precision
+    if warning := devices.caution(settings.device, precision):
+        log(f"warning: {warning}")
     real = real_images(gan)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.npz"
@@ -175,7 +183,7 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
         log(f"resuming {gan.name} after epoch {start}")
     log(f"training {gan.name} ({settings.loss}) on {len(real)} real digits with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.n_critic} critic step(s) "
-        "per generator step")
+        f"per generator step, on {settings.device} in {precision}")
     steps = min(len(real) // settings.batch, max_steps or len(real))
     stopped = None
     bar = _progress(progress)

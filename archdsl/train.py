@@ -41,6 +41,8 @@ class Settings:
     seed: int = 0
     rank: int = 0
     world: int = 1  # > 1 under torchrun: each rank trains on its shard of every batch
+    device: str = "cpu"  # resolved by archdsl.devices: cpu, cuda:N or mps
+    precision: str = "fp32"  # fp32, bf16 or fp16
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -156,13 +158,20 @@ class Result:
 def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None = None,
         epochs: int | None = None, batch: int | None = None, lr: float | None = None,
         seed: int = 0, resume: bool = False, seq_len: int = 32, progress: bool = True,
-        log: Any = print, steps: int | None = None) -> Result:
+        log: Any = print, steps: int | None = None, device: str = "auto",
+        precision: str = "fp32") -> Result:
     """Train `graph` with `backend`, writing checkpoint, metrics and curves to `out`.
-    `steps` (a smoke run) caps the optimizer steps of each epoch and the held-out batches."""
+    `steps` (a smoke run) caps the optimizer steps of each epoch and the held-out batches;
+    `device` and `precision` are described in archdsl/devices.py."""
+    from archdsl import devices
     from archdsl.data import label_key
     spec_hash = checkpoint.spec_hash(spec_text, graph.name, graph.params)
     settings = resolve(graph, epochs, batch, lr, seed, label_key(graph))
     settings.rank, settings.world = distributed_rank()
+    settings.device = devices.resolve(backend, device, precision, local_rank())
+    settings.precision = precision
+    if (warning := devices.caution(settings.device, precision)) and settings.rank == 0:
+        log(f"warning: {warning}")
     if settings.world > 1:
         if backend != "torch":
             raise ValueError("--nproc runs the PyTorch build; use --backend torch")
@@ -201,7 +210,7 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         log(f"resuming {graph.name} at epoch {start_epoch + 1}, step {skip}")
     log(f"training {graph.name} on {dataset.name} ({dataset.description}) with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.optimizer.name} "
-        f"lr={settings.optimizer.args.get('lr')}")
+        f"lr={settings.optimizer.args.get('lr')}, on {settings.device} in {precision}")
 
     def save(epoch: int, step: int, shuffle_state: dict[str, Any],
              losses: list[float] | None = None) -> None:
@@ -317,6 +326,12 @@ def distributed_rank() -> tuple[int, int]:
     """(rank, world size) when launched by torchrun, else (0, 1)."""
     import os
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def local_rank() -> int:
+    """This process's index on its machine under torchrun (its GPU), else 0."""
+    import os
+    return int(os.environ.get("LOCAL_RANK", 0))
 
 
 def _progress(enabled: bool) -> Any:

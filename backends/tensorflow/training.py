@@ -14,6 +14,9 @@ directly (that is AdamW, where both agree).
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import keras
@@ -115,6 +118,48 @@ def compile_for_fit(model: keras.Model, graph: Graph, **compile_args: Any) -> di
     return compile_for_training(model, graph.train, len(graph.outputs), **compile_args)
 
 
+# ---- devices and precision (archdsl/devices.py) ----------------------------------------------
+POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+def accelerators() -> dict[str, int]:
+    """TensorFlow's GPUs: CUDA devices, or on a Mac the Apple GPU through tensorflow-metal."""
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    return {"mps": gpus} if sys.platform == "darwin" else {"cuda": gpus}
+
+
+def device_name(device: str) -> str:
+    """PyTorch's device names as TensorFlow's: `cuda:1` -> `/GPU:1`, `mps` -> `/GPU:0`."""
+    if device == "cpu":
+        return "/CPU:0"
+    return f"/GPU:{device.partition(':')[2] or 0}"
+
+
+@contextmanager
+def dtype_policy(precision: str) -> Iterator[None]:
+    """Keras's mixed-precision policy for the layers built inside: float32 variables, the
+    computation in bfloat16 or float16."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(POLICIES[precision])
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def scaled(opt: keras.optimizers.Optimizer, precision: str) -> keras.optimizers.Optimizer:
+    """fp16 scales the loss (Keras's dynamic LossScaleOptimizer), as PyTorch's GradScaler."""
+    return keras.optimizers.LossScaleOptimizer(opt) if precision == "fp16" else opt
+
+
+def scale_loss(opt: keras.optimizers.Optimizer, value: tf.Tensor) -> tf.Tensor:
+    """The loss to differentiate (inside the tape): scaled when `opt` scales losses; its
+    `apply_gradients` unscales the gradients and skips a step that overflowed."""
+    if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+        return opt.scale_loss(value)
+    return value
+
+
 class Trainer:
     """The trainer behind `archdsl train --backend tensorflow` (see archdsl/train.py): one
     GradientTape step per batch, with the optimizers above."""
@@ -123,9 +168,11 @@ class Trainer:
         from . import build
         keras.utils.set_random_seed(settings.seed)
         self.settings = settings
-        self.model = build(graph)
-        self.optimizer = optimizer(settings.optimizer)
-        self.optimizer.build(self.model.trainable_variables)
+        self.device = device_name(settings.device)
+        with tf.device(self.device), dtype_policy(settings.precision):
+            self.model = build(graph)
+            self.optimizer = scaled(optimizer(settings.optimizer), settings.precision)
+            self.optimizer.build(self.model.trainable_variables)
         self._step = tf.function(self._train_step, reduce_retracing=True)
 
     def _train_step(self, inputs: list[tf.Tensor], target: tf.Tensor) -> tf.Tensor:
@@ -133,9 +180,10 @@ class Trainer:
         with tf.GradientTape() as tape:
             out = self.model(*inputs, training=True)
             out = out[0] if isinstance(out, (tuple, list)) else out
-            value = loss_value(self.settings.loss, out, target)
+            value = loss_value(self.settings.loss, tf.cast(out, tf.float32), target)
+            scaled_value = scale_loss(self.optimizer, value)
         variables = self.model.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(value, variables), variables,
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled_value, variables), variables,
                                            strict=True))
         return value
 
@@ -143,11 +191,14 @@ class Trainer:
         return [tf.constant(batch[n]) for n in self.settings.inputs]
 
     def step(self, batch: dict[str, Any]) -> float:
-        return float(self._step(self._inputs(batch), tf.constant(batch[self.settings.label])))
+        with tf.device(self.device):
+            return float(self._step(self._inputs(batch),
+                                    tf.constant(batch[self.settings.label])))
 
     def predict(self, batch: dict[str, Any]) -> Any:
-        out = self.model(*self._inputs(batch), training=False)
-        return (out[0] if isinstance(out, (tuple, list)) else out).numpy()
+        with tf.device(self.device):
+            out = self.model(*self._inputs(batch), training=False)
+        return tf.cast(out[0] if isinstance(out, (tuple, list)) else out, tf.float32).numpy()
 
     def state(self) -> dict[str, Any]:
         """Every model and optimizer variable (weights, statistics, seed states, moments)."""

@@ -10,7 +10,14 @@ import torch.nn.functional as F
 
 from archdsl.graph import Graph
 
+from .precision import Precision
 from .runtime import build, load_state_dict, state_dict
+
+
+def accelerators() -> dict[str, int]:
+    """How many CUDA devices and Apple GPUs this PyTorch build can use here."""
+    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return {"cuda": cuda, "mps": int(torch.backends.mps.is_available())}
 
 
 def make_optimizer(params: Any, name: str, args: dict[str, Any]) -> torch.optim.Optimizer:
@@ -34,16 +41,21 @@ class Trainer:
     def __init__(self, graph: Graph, settings: Any):
         torch.manual_seed(settings.seed)
         self.settings = settings
-        self.model = build(graph)  # every rank draws the same initial weights from the seed
+        self.device = torch.device(settings.device)
+        # built on the CPU, then moved: every device and every rank starts from the same weights
+        self.model = build(graph).to(self.device)
         self.net: torch.nn.Module = self.model
         if settings.world > 1:
             import torch.distributed as dist
             from torch.nn.parallel import DistributedDataParallel
             if not dist.is_initialized():
-                dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-            self.net = DistributedDataParallel(self.model)  # averages gradients over ranks
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            self.net = DistributedDataParallel(  # averages gradients over ranks
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda"
+                else None)
         self.optimizer = make_optimizer(self.model.parameters(), settings.optimizer.name,
                                         settings.optimizer.args)
+        self.amp = Precision(settings.precision, self.device)
 
     def close(self) -> None:
         if self.settings.world > 1:
@@ -52,32 +64,37 @@ class Trainer:
             dist.destroy_process_group()
 
     def _inputs(self, batch: dict[str, np.ndarray]) -> list[torch.Tensor]:
-        return [torch.from_numpy(np.ascontiguousarray(batch[n])) for n in self.settings.inputs]
+        return [torch.from_numpy(np.ascontiguousarray(batch[n])).to(self.device)
+                for n in self.settings.inputs]
 
     def step(self, batch: dict[str, np.ndarray]) -> float:
         self.net.train()
-        out = self.net(*self._inputs(batch))
-        out = out[0] if isinstance(out, tuple) else out
-        loss = loss_fn(self.settings.loss, out, torch.from_numpy(batch[self.settings.label]))
+        target = torch.from_numpy(batch[self.settings.label]).to(self.device)
+        with self.amp.autocast():
+            out = self.net(*self._inputs(batch))
+            out = out[0] if isinstance(out, tuple) else out
+            loss = loss_fn(self.settings.loss, out, target)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.amp.backward_step(loss, self.optimizer)
         return float(loss.detach())
 
     @torch.no_grad()
     def predict(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         self.model.eval()
-        out = self.model(*self._inputs(batch))
+        with self.amp.autocast():
+            out = self.model(*self._inputs(batch))
         out = out[0] if isinstance(out, tuple) else out
-        return out.float().numpy()
+        return out.float().cpu().numpy()
 
     def state(self) -> dict[str, np.ndarray]:
         out = {f"model/{k}": v for k, v in state_dict(self.model).items()}
         for i, s in self.optimizer.state_dict()["state"].items():
             for name, value in s.items():
-                out[f"optim/{i}/{name}"] = torch.as_tensor(value).numpy().copy()
+                out[f"optim/{i}/{name}"] = torch.as_tensor(value).cpu().numpy().copy()
         out["rng/torch"] = torch.get_rng_state().numpy().copy()
-        return out
+        if self.device.type == "cuda":  # dropout on a GPU draws from that device's generator
+            out["rng/cuda"] = torch.cuda.get_rng_state(self.device).numpy().copy()
+        return {**out, **self.amp.state("amp")}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         load_state_dict(self.model, {k[6:]: v for k, v in state.items() if k.startswith("model/")})
@@ -90,3 +107,6 @@ class Trainer:
         self.optimizer.load_state_dict({"state": opt_state,
                                         "param_groups": current["param_groups"]})
         torch.set_rng_state(torch.from_numpy(state["rng/torch"].copy()))
+        if self.device.type == "cuda" and "rng/cuda" in state:
+            torch.cuda.set_rng_state(torch.from_numpy(state["rng/cuda"].copy()), self.device)
+        self.amp.load_state(state, "amp")
