@@ -253,6 +253,9 @@ def train(
                                         "auto takes a GPU when there is one.")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help="fp32, or bf16 / fp16 mixed "
                                            "precision (torch and tensorflow).")] = "fp32",
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads of every "
+                                                "pool (torch, TensorFlow, BLAS); default: the "
+                                                "idle cores this process may use.")] = None,
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
@@ -266,9 +269,10 @@ def train(
     except DeviceError as exc:
         fail(str(exc))
     params = parse_assignments(set_ or [], "--set")
+    if nproc > 1 and backend != "torch":
+        fail("--nproc runs the PyTorch build; use --backend torch")
+    _size_thread_pools(threads, nproc)
     if nproc > 1:
-        if backend != "torch":
-            fail("--nproc runs the PyTorch build; use --backend torch")
         raise typer.Exit(_torchrun(nproc))
 
     def body() -> int:
@@ -411,6 +415,18 @@ def verify(
         return 0 if ok else 1
 
     run_guarded(body)
+
+
+def _size_thread_pools(threads: int | None, nproc: int) -> None:
+    """Before any framework loads (archdsl/threads.py); `nproc` processes share the threads."""
+    from archdsl.threads import configure
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        return  # a torchrun worker: its parent sized the pools for it
+    n, why = configure(threads)
+    if nproc > 1:
+        n, _ = configure(max(1, n // nproc))
+        why += f", shared by {nproc} processes"
+    typer.echo(f"threads: {n} per pool ({why})", err=True)
 
 
 def _torchrun(nproc: int) -> int:

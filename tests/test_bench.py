@@ -15,6 +15,7 @@ CASES = [  # script, its options, the rows it must print
     ("torch_vs_handwritten.py", [], ["ResNet-20", "Transformer encoder", "char LSTM"]),
     ("numpy_vs_torch.py", ["--only", "Linear"], ["matmul", "Linear 512->512"]),
     ("keras_vs_handwritten.py", ["--only", "LSTM"], ["char LSTM"]),
+    ("threads.py", ["--only", "numpy"], ["numpy CNN"]),
 ]
 
 
