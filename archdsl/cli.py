@@ -173,19 +173,34 @@ def analyze(
     train: Annotated[bool, typer.Option("--train", help="Also estimate training memory "
                                         "(weights, gradients, optimizer state, activations).")]
     = False,
+    devices: Annotated[int | None, typer.Option("--devices", min=1, help="Plan training on N "
+                                                "devices: one device's memory at the global "
+                                                "batch B (default: the spec's).")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="ddp (default), fsdp, "
+                                                 "zero2 or zero3, with --devices.")] = None,
     path: PathOpt = None,
 ) -> None:
     """Exact parameters, FLOPs and memory, per layer and in total."""
+    from archdsl.sharding import STRATEGIES
     if fmt not in ("table", "json", "markdown"):
         fail(f"--format is table, json or markdown, not {fmt!r}")
+    if strategy is not None and strategy not in STRATEGIES:
+        fail(f"--strategy is one of {', '.join(STRATEGIES)}, not {strategy!r}")
     params = parse_assignments(set_ or [], "--set")
     binds = parse_binds(bind or [])
 
     def body() -> int:
         from archdsl.api import graph
         from archdsl.cost import analyze_graph, render
+        from archdsl.sharding import analyze_on_devices
         g = graph(str(file), model, params, search_paths=_search_paths(path))
-        report = analyze_graph(g, bind=binds, train=train)
+        if devices is None and strategy is None:
+            report = analyze_graph(g, bind=binds, train=train)
+        else:
+            try:
+                report = analyze_on_devices(g, binds, devices or 1, strategy or "ddp")
+            except ValueError as exc:
+                fail(str(exc))
         typer.echo(render(report, fmt, depth, {s.path: s.definition for s in g.scopes}))
         return 0
 

@@ -52,7 +52,7 @@ class Trainer:
                 dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
             self.net = DistributedDataParallel(  # averages gradients over ranks
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda"
-                else None)
+                else None, gradient_as_bucket_view=True)  # no second copy of the gradients
         self.optimizer = make_optimizer(self.model.parameters(), settings.optimizer.name,
                                         settings.optimizer.args)
         self.amp = Precision(settings.precision, self.device)
