@@ -268,6 +268,8 @@ def train(
                                         "auto takes a GPU when there is one.")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help="fp32, or bf16 / fp16 mixed "
                                            "precision (torch and tensorflow).")] = "fp32",
+    strategy: Annotated[str, typer.Option("--strategy", help="With --nproc: ddp replicates "
+                                          "the model, fsdp shards it (FSDP2).")] = "ddp",
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads of every "
                                                 "pool (torch, TensorFlow, BLAS); default: the "
                                                 "idle cores this process may use.")] = None,
@@ -286,7 +288,12 @@ def train(
     params = parse_assignments(set_ or [], "--set")
     if nproc > 1 and backend != "torch":
         fail("--nproc runs the PyTorch build; use --backend torch")
-    _size_thread_pools(threads, nproc)
+    if strategy not in ("ddp", "fsdp"):
+        fail(f"train --strategy is ddp or fsdp, not {strategy!r} (zero2 and zero3 are "
+             "DeepSpeed's: `archdsl analyze --devices N --strategy` plans them)")
+    if strategy != "ddp" and nproc == 1 and int(os.environ.get("WORLD_SIZE", 1)) == 1:
+        fail(f"--strategy {strategy} shares the model over processes: add --nproc N")
+    _size_thread_pools(threads, nproc, backend)
     if nproc > 1:
         raise typer.Exit(_torchrun(nproc))
 
@@ -324,7 +331,8 @@ def train(
             result = fit(g, file.read_text(encoding="utf-8"), backend, folder, data=data,
                          epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,
                          steps=steps, progress=sys.stderr.isatty(), device=device,
-                         precision=precision, log=lambda m: typer.echo(m, err=True))
+                         precision=precision, strategy=strategy,
+                         log=lambda m: typer.echo(m, err=True))
         except DeviceError as exc:
             fail(str(exc))
         except (DataError, CheckpointError, ValueError) as exc:
@@ -432,7 +440,7 @@ def verify(
     run_guarded(body)
 
 
-def _size_thread_pools(threads: int | None, nproc: int) -> None:
+def _size_thread_pools(threads: int | None, nproc: int, backend: str) -> None:
     """Before any framework loads (archdsl/threads.py); `nproc` processes share the threads."""
     from archdsl.threads import configure
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
@@ -441,7 +449,9 @@ def _size_thread_pools(threads: int | None, nproc: int) -> None:
     if nproc > 1:
         n, _ = configure(max(1, n // nproc))
         why += f", shared by {nproc} processes"
-    typer.echo(f"threads: {n} per pool ({why})", err=True)
+    pools = "TensorFlow's own pools, BLAS" if backend == "tensorflow" and threads is None \
+        else "per pool"
+    typer.echo(f"threads: {n} {pools} ({why})", err=True)
 
 
 def _torchrun(nproc: int) -> int:

@@ -43,6 +43,7 @@ class Settings:
     world: int = 1  # > 1 under torchrun: each rank trains on its shard of every batch
     device: str = "cpu"  # resolved by archdsl.devices: cpu, cuda:N or mps
     precision: str = "fp32"  # fp32, bf16 or fp16
+    strategy: str = "ddp"  # with world > 1: ddp replicates the model, fsdp shards it
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -159,7 +160,7 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         epochs: int | None = None, batch: int | None = None, lr: float | None = None,
         seed: int = 0, resume: bool = False, seq_len: int = 32, progress: bool = True,
         log: Any = print, steps: int | None = None, device: str = "auto",
-        precision: str = "fp32") -> Result:
+        precision: str = "fp32", strategy: str = "ddp") -> Result:
     """Train `graph` with `backend`, writing checkpoint, metrics and curves to `out`.
     `steps` (a smoke run) caps the optimizer steps of each epoch and the held-out batches;
     `device` and `precision` are described in archdsl/devices.py."""
@@ -169,7 +170,7 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
     settings = resolve(graph, epochs, batch, lr, seed, label_key(graph))
     settings.rank, settings.world = distributed_rank()
     settings.device = devices.resolve(backend, device, precision, local_rank())
-    settings.precision = precision
+    settings.precision, settings.strategy = precision, strategy
     if (warning := devices.caution(settings.device, precision)) and settings.rank == 0:
         log(f"warning: {warning}")
     if settings.world > 1:
@@ -210,13 +211,18 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         log(f"resuming {graph.name} at epoch {start_epoch + 1}, step {skip}")
     log(f"training {graph.name} on {dataset.name} ({dataset.description}) with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.optimizer.name} "
-        f"lr={settings.optimizer.args.get('lr')}, on {settings.device} in {precision}")
+        f"lr={settings.optimizer.args.get('lr')}, on {settings.device} in {precision}"
+        + (f", {settings.world} processes ({strategy})" if settings.world > 1 else ""))
+
+    sharded = getattr(trainer, "sharded", False)  # FSDP: every rank takes part in
+    # gathering the state and in the held-out forward passes
 
     def save(epoch: int, step: int, shuffle_state: dict[str, Any],
              losses: list[float] | None = None) -> None:
+        state = trainer.state() if lead or sharded else {}
         if not lead:
             return
-        checkpoint.save(ckpt, trainer.state(), {
+        checkpoint.save(ckpt, state, {
             "spec_hash": spec_hash, "backend": backend, "epoch": epoch, "step": step,
             "shuffle_state": shuffle_state, "history": history, "model": graph.name,
             "dataset": dataset.name, "epoch_losses": [float(v) for v in losses or []]})
@@ -268,9 +274,12 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
                     ckpt.exists() else f"{exc}; no checkpoint was written"
                 break
             skip = 0
-            if not lead:
+            if not lead and not sharded:
                 continue
             val_loss, val_acc = evaluate(trainer, dataset, settings, held_out_batch, steps)
+            if not lead:
+                save(epoch + 1, 0, shuffle.bit_generator.state)
+                continue
             seconds = time.perf_counter() - t0
             row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else
                    float("nan"), "val_loss": val_loss, "val_accuracy": val_acc,

@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 from archdsl.graph import Graph
 
+from . import distributed
 from .precision import Precision
-from .runtime import build, load_state_dict, state_dict
+from .runtime import array, build, load_state_dict, state_dict
 
 
 def accelerators() -> dict[str, int]:
@@ -45,14 +46,11 @@ class Trainer:
         # built on the CPU, then moved: every device and every rank starts from the same weights
         self.model = build(graph).to(self.device)
         self.net: torch.nn.Module = self.model
+        self.sharded = settings.world > 1 and settings.strategy == "fsdp"
         if settings.world > 1:
-            import torch.distributed as dist
-            from torch.nn.parallel import DistributedDataParallel
-            if not dist.is_initialized():
-                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-            self.net = DistributedDataParallel(  # averages gradients over ranks
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda"
-                else None, gradient_as_bucket_view=True)  # no second copy of the gradients
+            distributed.init(self.device)
+            self.net = distributed.shard(self.model, graph) if self.sharded else \
+                distributed.replicate(self.model, self.device)
         self.optimizer = make_optimizer(self.model.parameters(), settings.optimizer.name,
                                         settings.optimizer.args)
         self.amp = Precision(settings.precision, self.device)
@@ -87,8 +85,14 @@ class Trainer:
         return out.float().cpu().numpy()
 
     def state(self) -> dict[str, np.ndarray]:
-        out = {f"model/{k}": v for k, v in state_dict(self.model).items()}
-        for i, s in self.optimizer.state_dict()["state"].items():
+        """Under FSDP every rank must call it; rank 0 receives the full state."""
+        if self.sharded:
+            weights, optim = distributed.full_state(self.model, self.optimizer)
+            out = {f"model/{k}": array(v) for k, v in weights.items()}
+        else:
+            out = {f"model/{k}": v for k, v in state_dict(self.model).items()}
+            optim = self.optimizer.state_dict()["state"]
+        for i, s in optim.items():
             for name, value in s.items():
                 out[f"optim/{i}/{name}"] = torch.as_tensor(value).cpu().numpy().copy()
         out["rng/torch"] = torch.get_rng_state().numpy().copy()
@@ -97,15 +101,21 @@ class Trainer:
         return {**out, **self.amp.state("amp")}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        load_state_dict(self.model, {k[6:]: v for k, v in state.items() if k.startswith("model/")})
+        weights = {k[6:]: v for k, v in state.items() if k.startswith("model/")}
         opt_state: dict[int, dict[str, torch.Tensor]] = {}
         for k, v in state.items():
             if k.startswith("optim/"):
                 _, i, name = k.split("/", 2)
                 opt_state.setdefault(int(i), {})[name] = torch.from_numpy(v.copy())
-        current = self.optimizer.state_dict()
-        self.optimizer.load_state_dict({"state": opt_state,
-                                        "param_groups": current["param_groups"]})
+        if self.sharded:
+            distributed.load_full_state(self.model, self.optimizer,
+                                        {k: torch.from_numpy(v.copy()) for k, v in
+                                         weights.items()}, opt_state)
+        else:
+            load_state_dict(self.model, weights)
+            current = self.optimizer.state_dict()
+            self.optimizer.load_state_dict({"state": opt_state,
+                                            "param_groups": current["param_groups"]})
         torch.set_rng_state(torch.from_numpy(state["rng/torch"].copy()))
         if self.device.type == "cuda" and "rng/cuda" in state:
             torch.cuda.set_rng_state(torch.from_numpy(state["rng/cuda"].copy()), self.device)
