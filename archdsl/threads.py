@@ -1,12 +1,15 @@
 """Thread pools that fit the machine, for torch, TensorFlow and NumPy's BLAS alike.
 
-Each framework sizes its pools for every core it may run on and keeps its threads spinning
-while they wait for one another. When other work holds those cores, the threads wait on
-threads that are not running: training small models on 2 shared cores became 10 to 30 times
-slower (docs/benchmarks.md). So the default is the number of cores this process may run on
-(`os.sched_getaffinity`, capped by a cgroup CPU quota) that are idle right now (measured from
-`/proc/stat` over a fifth of a second), at least one. `--threads N` decides instead, and so
-does `OMP_NUM_THREADS` when the user has set it.
+PyTorch's OpenMP pool and NumPy's BLAS size themselves for every core the process may run on
+and keep their threads spinning while they wait for one another. When other work holds those
+cores, the threads wait on threads that are not running: training small models on 2 shared
+cores became 6 to 26 times slower than with one thread (docs/benchmarks.md). So their
+default here is the number of cores this process may run on (`os.sched_getaffinity`, capped
+by a cgroup CPU quota) that are idle right now (read from `/proc/stat` over a fifth of a
+second), at least one. TensorFlow's pools keep its own default, one thread per core: they
+stand a busy machine well, and one thread made its steps 1.8 to 4.5 times slower.
+`--threads N` sizes every pool, TensorFlow's intra-op pool too (its inter-op pool gets one
+thread); a user's `OMP_NUM_THREADS` decides for the OpenMP and BLAS pools.
 
 `configure` must run before torch, TensorFlow or NumPy is imported: their pools read the
 environment variables once, when they load. Pools already loaded are resized through
@@ -22,11 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-# Every pool's variable. The inter-op pools run independent operations side by side; one
-# thread keeps their work inside the intra-op pool's budget.
+# The spinning pools: PyTorch's OpenMP and the BLAS libraries under NumPy.
 POOL_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                  "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
-INTEROP_VARIABLES = ("TF_NUM_INTEROP_THREADS",)
+                  "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+# TensorFlow's, sized only by --threads: the inter-op pool runs independent operations side by
+# side; one thread keeps their work inside the intra-op pool's budget.
+TF_VARIABLES = {"TF_NUM_INTRAOP_THREADS": None, "TF_NUM_INTEROP_THREADS": 1}
 
 
 def allowed_cpus() -> list[int]:
@@ -104,20 +108,21 @@ def default_threads() -> tuple[int, str]:
 
 
 def configure(threads: int | None = None) -> tuple[int, str]:
-    """Size every pool to `threads`, else to `OMP_NUM_THREADS` when the user set it, else to
-    `default_threads()`; returns the number and the reason, for the log."""
+    """Size the OpenMP and BLAS pools to `threads` (TensorFlow's too), else to
+    `OMP_NUM_THREADS` when the user set it, else to `default_threads()`; returns the number
+    and the reason, for the log."""
     if threads is not None:
         n, why = threads, "--threads"
         for var in POOL_VARIABLES:
             os.environ[var] = str(n)
+        for var, value in TF_VARIABLES.items():
+            os.environ[var] = str(value or n)
     elif os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
         n, why = int(os.environ["OMP_NUM_THREADS"]), "OMP_NUM_THREADS"
     else:
         n, why = default_threads()
     for var in POOL_VARIABLES:
         os.environ.setdefault(var, str(n))
-    for var in INTEROP_VARIABLES:
-        os.environ.setdefault(var, "1")
     _resize_loaded_pools(n)
     return n, why
 

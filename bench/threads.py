@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("framework", "archdsl", "one")
 WORKLOADS = ("numpy CNN", "torch CNN", "tensorflow CNN", "torch GAN")
-STEPS = {"numpy CNN": 20, "torch CNN": 40, "tensorflow CNN": 40, "torch GAN": 40}
+STEPS = {"numpy CNN": 10, "torch CNN": 20, "tensorflow CNN": 20, "torch GAN": 20}
 POOLS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
          "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 

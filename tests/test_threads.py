@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in (*threads.POOL_VARIABLES, *threads.INTEROP_VARIABLES):
+    for var in (*threads.POOL_VARIABLES, *threads.TF_VARIABLES):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(threads, "_resize_loaded_pools", lambda n: None)
 
@@ -69,14 +69,22 @@ def test_threads_option_sizes_every_pool(clean_env):
     os.environ["OMP_NUM_THREADS"] = "7"  # --threads wins over the environment
     assert threads.configure(3) == (3, "--threads")
     assert {os.environ[v] for v in threads.POOL_VARIABLES} == {"3"}
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == "3"
     assert os.environ["TF_NUM_INTEROP_THREADS"] == "1"
+
+
+def test_the_default_leaves_tensorflow_its_own_pools(clean_env, monkeypatch):
+    monkeypatch.setattr(threads, "default_threads", lambda: (1, "0.2 of 2 cores idle"))
+    assert threads.configure() == (1, "0.2 of 2 cores idle")
+    assert {os.environ[v] for v in threads.POOL_VARIABLES} == {"1"}
+    assert not set(threads.TF_VARIABLES) & set(os.environ)
 
 
 def test_the_users_omp_num_threads_is_kept_and_fills_the_other_pools(clean_env):
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["MKL_NUM_THREADS"] = "5"
     assert threads.configure() == (1, "OMP_NUM_THREADS")
-    assert os.environ["OPENBLAS_NUM_THREADS"] == os.environ["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
     assert os.environ["MKL_NUM_THREADS"] == "5"  # what the user set stays
 
 
@@ -95,7 +103,7 @@ print(torch.get_num_threads(), sorted({p["num_threads"] for p in threadpool_info
 @pytest.mark.parametrize("when", ["after", "before"])
 def test_pools_take_the_size_whether_they_load_after_or_before(when):
     env = {k: v for k, v in os.environ.items()
-           if k not in (*threads.POOL_VARIABLES, *threads.INTEROP_VARIABLES)}
+           if k not in (*threads.POOL_VARIABLES, *threads.TF_VARIABLES)}
     done = subprocess.run([sys.executable, "-c", PROBE, when], capture_output=True, text=True,
                           env=env, check=True)
     assert done.stdout.split("\n")[0] == "1 [1]", done.stdout + done.stderr
