@@ -295,7 +295,7 @@ def train(
         fail(f"--strategy {strategy} shares the model over processes: add --nproc N")
     _size_thread_pools(threads, nproc, backend)
     if nproc > 1:
-        raise typer.Exit(_torchrun(nproc))
+        run_guarded(lambda: _launch(file, model, params, path, nproc))
 
     def body() -> int:
         from archdsl.api import graph, load, located
@@ -452,6 +452,18 @@ def _size_thread_pools(threads: int | None, nproc: int, backend: str) -> None:
     pools = "TensorFlow's own pools, BLAS" if backend == "tensorflow" and threads is None \
         else "per pool"
     typer.echo(f"threads: {n} {pools} ({why})", err=True)
+
+
+def _launch(file: Path, model: str | None, params: dict[str, str], path: list[Path] | None,
+            nproc: int) -> int:
+    """Check the spec once here, so its errors are reported once and never as a failure of
+    torchrun's workers, then train in `nproc` processes."""
+    from archdsl.api import graph
+    from archdsl.graph import GanGraph
+    g = graph(str(file), model, params, search_paths=_search_paths(path))
+    if isinstance(g, GanGraph):
+        fail(f"`{g.name}` is a gan: it trains in one process (drop --nproc)")
+    return _torchrun(nproc)
 
 
 def _torchrun(nproc: int) -> int:

@@ -68,14 +68,20 @@ def test_fsdp_in_two_processes_equals_one_process_and_resumes_either_way(train, 
     assert_close(tmp_path / "one", tmp_path / "out_of_fsdp")
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    (["--strategy", "fsdp"], "--strategy fsdp shares the model over processes: add --nproc N"),
-    (["--nproc", "2", "--strategy", "zero3"], "train --strategy is ddp or fsdp, not 'zero3'"),
+GAN = Path(__file__).resolve().parents[1] / "specs" / "digits_gan.arch"
+
+
+@pytest.mark.parametrize(("spec", "options", "message"), [
+    (SPEC, ["--strategy", "fsdp"], "--strategy fsdp shares the model over processes: add "
+     "--nproc N"),
+    (SPEC, ["--nproc", "2", "--strategy", "zero3"], "train --strategy is ddp or fsdp, not "
+     "'zero3'"),
+    (GAN.read_text(), ["--nproc", "2"], "`DigitsGAN` is a gan: it trains in one process"),
 ])
-def test_strategy_misuse_is_refused(tmp_path, options, message):
-    (tmp_path / "net.arch").write_text(SPEC)
+def test_misuse_is_refused_before_any_process_starts(tmp_path, spec, options, message):
+    (tmp_path / "net.arch").write_text(spec)
     done = subprocess.run([sys.executable, "-m", "archdsl.cli", "train",
                            str(tmp_path / "net.arch"), "--out", str(tmp_path / "run"),
                            *options], capture_output=True, text=True)
     assert done.returncode == 2 and message in done.stderr, done.stderr
-    assert not (tmp_path / "run").exists()
+    assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
