@@ -449,9 +449,10 @@ def _size_thread_pools(threads: int | None, nproc: int, backend: str) -> None:
     if nproc > 1:
         n, _ = configure(max(1, n // nproc))
         why += f", shared by {nproc} processes"
-    pools = "TensorFlow's own pools, BLAS" if backend == "tensorflow" and threads is None \
-        else "per pool"
-    typer.echo(f"threads: {n} {pools} ({why})", err=True)
+    if backend == "tensorflow" and threads is None:
+        typer.echo(f"threads: TensorFlow's own pools, {n} for BLAS ({why})", err=True)
+    else:
+        typer.echo(f"threads: {n} per pool ({why})", err=True)
 
 
 def _launch(file: Path, model: str | None, params: dict[str, str], path: list[Path] | None,
