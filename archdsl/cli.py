@@ -280,6 +280,7 @@ def train(
     """Train a model on embedded or .npz data, with checkpoints, metrics and a plot."""
     from archdsl.devices import DeviceError
     from archdsl.devices import check as check_device
+    from archdsl.sharding import TRAIN_STRATEGIES
     check_backend(backend)
     try:
         check_device(backend, device, precision)
@@ -288,7 +289,7 @@ def train(
     params = parse_assignments(set_ or [], "--set")
     if nproc > 1 and backend != "torch":
         fail("--nproc runs the PyTorch build; use --backend torch")
-    if strategy not in ("ddp", "fsdp"):
+    if strategy not in TRAIN_STRATEGIES:
         fail(f"train --strategy is ddp or fsdp, not {strategy!r} (zero2 and zero3 are "
              "DeepSpeed's: `archdsl analyze --devices N --strategy` plans them)")
     if strategy != "ddp" and nproc == 1 and int(os.environ.get("WORLD_SIZE", 1)) == 1:

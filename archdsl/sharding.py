@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from archdsl.graph import DTYPE_BYTES, Graph, ParamSpec
 
 STRATEGIES = ("ddp", "fsdp", "zero2", "zero3")
+TRAIN_STRATEGIES = ("ddp", "fsdp")  # what `train --nproc` runs; ZeRO is planned, not run
 
 
 class DeviceMemory(BaseModel):

@@ -163,9 +163,11 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         precision: str = "fp32", strategy: str = "ddp") -> Result:
     """Train `graph` with `backend`, writing checkpoint, metrics and curves to `out`.
     `steps` (a smoke run) caps the optimizer steps of each epoch and the held-out batches;
-    `device` and `precision` are described in archdsl/devices.py."""
+    `device` and `precision` are described in archdsl/devices.py, `strategy` (ddp or fsdp,
+    under torchrun) in backends/torch/distributed.py."""
     from archdsl import devices
     from archdsl.data import label_key
+    from archdsl.sharding import TRAIN_STRATEGIES
     spec_hash = checkpoint.spec_hash(spec_text, graph.name, graph.params)
     settings = resolve(graph, epochs, batch, lr, seed, label_key(graph))
     settings.rank, settings.world = distributed_rank()
@@ -173,6 +175,8 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
     settings.precision, settings.strategy = precision, strategy
     if (warning := devices.caution(settings.device, precision)) and settings.rank == 0:
         log(f"warning: {warning}")
+    if strategy not in TRAIN_STRATEGIES:
+        raise ValueError(f"the strategy is ddp or fsdp, not {strategy!r}")
     if settings.world > 1:
         if backend != "torch":
             raise ValueError("--nproc runs the PyTorch build; use --backend torch")
@@ -214,8 +218,8 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         f"lr={settings.optimizer.args.get('lr')}, on {settings.device} in {precision}"
         + (f", {settings.world} processes ({strategy})" if settings.world > 1 else ""))
 
-    sharded = getattr(trainer, "sharded", False)  # FSDP: every rank takes part in
-    # gathering the state and in the held-out forward passes
+    # under FSDP every rank takes part in the held-out passes and in gathering the state
+    sharded = getattr(trainer, "sharded", False)
 
     def save(epoch: int, step: int, shuffle_state: dict[str, Any],
              losses: list[float] | None = None) -> None:

@@ -19,8 +19,6 @@ from torch import nn
 from archdsl.graph import Graph
 from archdsl.sharding import units
 
-STRATEGIES = ("ddp", "fsdp")
-
 
 def init(device: torch.device) -> None:
     if not dist.is_initialized():
