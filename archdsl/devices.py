@@ -91,8 +91,8 @@ def pick(device: str, accelerators: dict[str, int], local_rank: int = 0) -> str:
 def caution(device: str, precision: str) -> str | None:
     """A warning for a combination that works but is rarely what one wants."""
     if precision == "fp16" and device == "cpu":
-        return ("fp16 on the CPU runs in slow emulated kernels in PyTorch and TensorFlow "
-                "(see docs/training.md); bf16 is the CPU's mixed precision")
+        return ("fp16 on the CPU is far slower than fp32 in PyTorch and TensorFlow (see "
+                "docs/training.md); bf16 is the CPU's mixed precision")
     return None
 
 

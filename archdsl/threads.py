@@ -2,8 +2,8 @@
 
 PyTorch's OpenMP pool and NumPy's BLAS size themselves for every core the process may run on
 and keep their threads spinning while they wait for one another. When other work holds those
-cores, the threads wait on threads that are not running: training small models on 2 shared
-cores became 6 to 26 times slower than with one thread (docs/benchmarks.md). So their
+cores, the threads wait on threads that are not running: training steps of small models on 2
+shared cores took 5 to 31 times as long as with one thread (docs/benchmarks.md). So their
 default here is the number of cores this process may run on (`os.sched_getaffinity`, capped
 by a cgroup CPU quota) that are idle right now (read from `/proc/stat` over a fifth of a
 second), at least one. TensorFlow's pools keep its own default, one thread per core: they
