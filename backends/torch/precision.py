@@ -16,13 +16,18 @@ class Precision:
     """One optimizer's mixed-precision step: `with amp.autocast(): loss = ...`, then
     `amp.backward_step(loss, optimizer)`."""
 
-    def __init__(self, precision: str, device: torch.device):
+    def __init__(self, precision: str, device: torch.device, sharded: bool = False):
         self.dtype = DTYPES[precision]
         if precision == "bf16" and device.type == "cuda" and \
                 not torch.cuda.is_bf16_supported():
             raise ValueError(f"{device} has no bfloat16 support; use --precision fp16")
         self.device_type = device.type
-        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+        self.scaler: torch.amp.GradScaler | None = None
+        if precision == "fp16" and sharded:  # every rank skips a step when any shard overflowed
+            from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
+            self.scaler = ShardedGradScaler(device.type)
+        elif precision == "fp16":
+            self.scaler = torch.amp.GradScaler(device.type)
 
     def autocast(self) -> AbstractContextManager[Any]:
         return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)

@@ -53,7 +53,7 @@ class Trainer:
                 distributed.replicate(self.model, self.device)
         self.optimizer = make_optimizer(self.model.parameters(), settings.optimizer.name,
                                         settings.optimizer.args)
-        self.amp = Precision(settings.precision, self.device)
+        self.amp = Precision(settings.precision, self.device, self.sharded)
 
     def close(self) -> None:
         if self.settings.world > 1:
