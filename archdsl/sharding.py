@@ -5,15 +5,18 @@ With P the parameter bytes, a parameter's dim 0 of size d0, k the optimizer's st
 parameter (Adam and AdamW 2, SGD with momentum 1, plain SGD 0) and A(b) the activation bytes
 at batch b, one device holds:
 
-| strategy | weights | gradients | optimizer state | gathered while a unit runs |
+| strategy | weights | gradients | optimizer state | gathered |
 | --- | --- | --- | --- | --- |
 | `ddp` | P | P | k·P | 0 |
 | `zero2` | P | ⌈P/N⌉ | k·⌈P/N⌉ | 0 |
-| `zero3` | ⌈P/N⌉ | ⌈P/N⌉ | k·⌈P/N⌉ | the largest unit's parameters and gradients |
-| `fsdp` | Σ ⌈d0/N⌉·(the rest) | the same | k times the same | the same as zero3 |
+| `zero3` | ⌈P/N⌉ | ⌈P/N⌉ | k·⌈P/N⌉ | 2·(R + U) |
+| `fsdp` | S = Σ ⌈d0/N⌉·(the rest) | S | k·S | 2·(R + U) |
 
-plus the buffers (replicated everywhere) and A(B/N) of activations, B the global batch. A
-unit is a top-level layer or block: `train --strategy fsdp` applies `fully_shard` to each.
+plus the buffers (replicated everywhere) and A(B/N) of activations, B the global batch.
+`gathered` is what a sharded strategy holds unsharded at its peak: the parameters outside
+blocks (R, the root, gathered for the whole step) and those of the largest block (U), each
+with its gradients. The units are those `train --strategy fsdp` wraps with `fully_shard`:
+each outermost block instance, then the root.
 """
 
 from __future__ import annotations
