@@ -21,6 +21,10 @@ from archdsl.sharding import units
 
 
 def init(device: torch.device) -> None:
+    """Join the process group; on GPUs each process first makes its own device current (NCCL
+    and FSDP's device mesh take the current one)."""
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
