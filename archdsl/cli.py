@@ -356,8 +356,9 @@ def train(
                                        "GPUs); the batch is the global batch.")] = 1,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps; "
                                         "auto takes a GPU when there is one.")] = "auto",
-    precision: Annotated[str, typer.Option("--precision", help="fp32, or bf16 / fp16 mixed "
-                                           "precision (torch and tensorflow).")] = "fp32",
+    precision: Annotated[str | None, typer.Option("--precision", help="fp32 (default), or "
+                                                  "bf16 / fp16 mixed precision (torch and "
+                                                  "tensorflow).")] = None,
     strategy: Annotated[str, typer.Option("--strategy", help="With --nproc: ddp replicates "
                                           "the model, fsdp shards it (FSDP2).")] = "ddp",
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads of every "
@@ -381,7 +382,7 @@ def train(
              f"then export: archdsl compile FILE --backend {backend} --weights "
              "runs/<model>/checkpoint.npz -o model.onnx")
     try:
-        check_device(backend, device, precision)
+        check_device(backend, device, precision or "fp32")
     except DeviceError as exc:
         fail(str(exc))
     params = parse_assignments(set_ or [], "--set")
@@ -455,7 +456,7 @@ def train(
                                      epochs=epochs, batch=batch, lr=lr, seed=seed or 0,
                                      resume=resume, max_steps=steps, overwrite=overwrite,
                                      progress=sys.stderr.isatty(), device=device,
-                                     precision=precision,
+                                     precision=precision or "fp32",
                                      log=lambda m: typer.echo(m, err=True), limits=limits)
             except (runs.RunError, DeviceError) as exc:
                 fail(str(exc))

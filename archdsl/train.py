@@ -203,22 +203,23 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         progress: bool = True, log: Any = print, steps: int | None = None,
         schedule: Schedule | None = None, early_stop: int | None = None,
         overwrite: bool = False, limits: Limits | None = None, device: str = "auto",
-        precision: str = "fp32", strategy: str = "ddp") -> Result:
+        precision: str | None = None, strategy: str = "ddp") -> Result:
     """Train `graph` with `backend` into the run folder `out` (runs.py: refused if it holds
     another run, unless `resume` or `overwrite`). `steps` (a smoke run) caps the optimizer
     steps of each epoch and the held-out batches; `schedule` overrides the spec's;
     `early_stop` ends the run after that many epochs without a better held-out metric;
     `limits` bound the parameters (docs/limits.md) before anything is allocated.
-    Resuming, the options left as None take the interrupted run's values (`seed` 0 when
-    neither gives one). `device` and `precision` are described in archdsl/devices.py,
-    `strategy` (ddp or fsdp, under torchrun) in backends/torch/distributed.py."""
+    Resuming, the options left as None take the interrupted run's values (`seed` 0 and
+    `precision` fp32 when neither gives one). `device` and `precision` are described in
+    archdsl/devices.py, `strategy` (ddp or fsdp, under torchrun) in
+    backends/torch/distributed.py."""
     from archdsl import devices
     from archdsl.data import label_key
     from archdsl.sharding import TRAIN_STRATEGIES
     spec_hash = checkpoint.spec_hash(spec_text, graph.name, graph.params)
     ckpt = out / runs.CHECKPOINT
     options = {"data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed,
-               "steps": steps, "early_stop": early_stop,
+               "steps": steps, "early_stop": early_stop, "precision": precision,
                "schedule": schedule.model_dump() if schedule else None}
     if resume:
         if not ckpt.exists():
@@ -236,7 +237,7 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
             raise checkpoint.CheckpointError(f"{ckpt} is a {meta.get('backend')} checkpoint")
         options = {k: v if v is not None else meta.get("options", {}).get(k)
                    for k, v in options.items()}
-    seed = options["seed"] or 0
+    seed, precision = options["seed"] or 0, options["precision"] or "fp32"
     steps, early_stop = options["steps"], options["early_stop"]
     settings = resolve(graph, options["epochs"], options["batch"], options["lr"], seed,
                        label_key(graph), options["schedule"] and Schedule(**options["schedule"]))

@@ -158,7 +158,9 @@ def test_fp16_resume_continues_bit_for_bit_with_its_loss_scale(backend, tiny, tm
 
     straight = fit("a")
     fit("b", epochs=1)
-    resumed = fit("b", resume=True)
+    # --resume alone keeps the interrupted run's options, fp16 among them
+    resumed = train_mod.fit(graph, MLP, backend, tmp_path / "b", resume=True,
+                            epochs=len(straight.history), progress=False, log=lambda m: None)
     first, second = (checkpoint.load(tmp_path / o / "checkpoint.npz")[0] for o in "ab")
     assert first.keys() == second.keys()
     for k in first:
