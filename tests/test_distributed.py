@@ -60,11 +60,12 @@ def assert_close(a: Path, b: Path, atol: float = 1e-5) -> None:
 def test_fsdp_in_two_processes_equals_one_process_and_resumes_either_way(train, tmp_path):
     train("one")
     train("into_fsdp", "--epochs", "1")
-    log = train("into_fsdp", "--nproc", "2", "--strategy", "fsdp", "--resume")
+    # a resumed run keeps its options (--epochs 1) unless given again
+    log = train("into_fsdp", "--nproc", "2", "--strategy", "fsdp", "--resume", "--epochs", "2")
     assert "2 processes (fsdp)" in log
     assert_close(tmp_path / "one", tmp_path / "into_fsdp")
     train("out_of_fsdp", "--nproc", "2", "--strategy", "fsdp", "--epochs", "1")
-    train("out_of_fsdp", "--resume")
+    train("out_of_fsdp", "--resume", "--epochs", "2")
     assert_close(tmp_path / "one", tmp_path / "out_of_fsdp")
 
 
