@@ -133,8 +133,14 @@ def load_state_dict(model: Any, state: dict[str, Any]) -> None:
 
 def analyze(source: Source | Program, model: str | None = None,
             params: dict[str, Any] | None = None, bind: dict[str, int] | None = None,
-            train: bool = False) -> Any:
-    """Exact parameters, FLOPs and memory of one model (see docs/analyze.md)."""
+            train: bool = False, devices: int | None = None,
+            strategy: str | None = None) -> Any:
+    """Exact parameters, FLOPs and memory of one model (see docs/analyze.md); with `devices`
+    or `strategy` (ddp, fsdp, zero2, zero3), also one device's training memory, at the global
+    batch `bind["B"]` (by default the spec's `train` batch)."""
     from archdsl.cost import analyze_graph
+    from archdsl.sharding import analyze_on_devices
     g = graph(source, model, params)
-    return analyze_graph(g, bind=bind, train=train)
+    if devices is None and strategy is None:
+        return analyze_graph(g, bind=bind, train=train)
+    return analyze_on_devices(g, dict(bind or {}), devices or 1, strategy or "ddp")

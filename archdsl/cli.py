@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -239,12 +240,20 @@ def analyze(
     train: Annotated[bool, typer.Option("--train", help="Also estimate training memory "
                                         "(weights, gradients, optimizer state, activations).")]
     = False,
+    devices: Annotated[int | None, typer.Option("--devices", min=1, help="Plan training on N "
+                                                "devices: one device's memory at the global "
+                                                "batch B (default: the spec's).")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="ddp (default), fsdp, "
+                                                 "zero2 or zero3, with --devices.")] = None,
     path: PathOpt = None,
     plugin: PluginOpt = None,
 ) -> None:
     """Exact parameters, FLOPs and memory, per layer and in total."""
+    from archdsl.sharding import STRATEGIES
     if fmt not in ("table", "json", "markdown", "csv"):
         fail(f"--format is table, json, markdown or csv, not {fmt!r}")
+    if strategy is not None and strategy not in STRATEGIES:
+        fail(f"--strategy is one of {', '.join(STRATEGIES)}, not {strategy!r}")
     params = parse_assignments(set_ or [], "--set")
     binds = parse_binds(bind or [])
 
@@ -252,8 +261,15 @@ def analyze(
         load_plugins(plugin)
         from archdsl.api import graph
         from archdsl.cost import analyze_graph, render
+        from archdsl.sharding import analyze_on_devices
         g = graph(file, model, params, **_sources(path))
-        report = analyze_graph(g, bind=binds, train=train)
+        if devices is None and strategy is None:
+            report = analyze_graph(g, bind=binds, train=train)
+        else:
+            try:
+                report = analyze_on_devices(g, binds, devices or 1, strategy or "ddp")
+            except ValueError as exc:
+                fail(str(exc))
         typer.echo(render(report, fmt, depth))
         return 0
 
@@ -358,6 +374,16 @@ def train(
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Processes for data-parallel "
                                        "PyTorch training under torchrun (gloo on CPU, NCCL on "
                                        "GPUs); the batch is the global batch.")] = 1,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps; "
+                                        "auto takes a GPU when there is one.")] = "auto",
+    precision: Annotated[str | None, typer.Option("--precision", help="fp32 (default), or "
+                                                  "bf16 / fp16 mixed precision (torch and "
+                                                  "tensorflow).")] = None,
+    strategy: Annotated[str, typer.Option("--strategy", help="With --nproc: ddp replicates "
+                                          "the model, fsdp shards it (FSDP2).")] = "ddp",
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads of every "
+                                                "pool (torch, TensorFlow, BLAS); default: the "
+                                                "idle cores this process may use.")] = None,
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
@@ -366,6 +392,9 @@ def train(
     """Train a model on embedded or .npz data into a run folder of its own: checkpoints,
     best and last weights (model.safetensors), metrics (CSV, TensorBoard) and curves."""
     from archdsl import runs, schedules
+    from archdsl.devices import DeviceError
+    from archdsl.devices import check as check_device
+    from archdsl.sharding import TRAIN_STRATEGIES
     check_backend(backend)
     from archdsl.api import TRAINABLE
     if backend not in TRAINABLE:
@@ -373,6 +402,10 @@ def train(
              f"or {TRAINABLE[-1]}, "
              f"then export: archdsl compile FILE --backend {backend} --weights "
              "runs/<model>/checkpoint.npz -o model.onnx")
+    try:
+        check_device(backend, device, precision or "fp32")
+    except DeviceError as exc:
+        fail(str(exc))
     params = parse_assignments(set_ or [], "--set")
     try:
         chosen_schedule = schedules.parse(schedule) if schedule is not None else None
@@ -386,15 +419,32 @@ def train(
             check_output_folder(out)
         except PathRefused as exc:
             fail(str(exc))
-    if nproc > 1:
-        if backend != "torch":
-            fail("--nproc runs the PyTorch build; use --backend torch")
+    if nproc > 1 and backend != "torch":
+        fail("--nproc runs the PyTorch build; use --backend torch")
+    if strategy not in TRAIN_STRATEGIES:
+        fail(f"train --strategy is ddp or fsdp, not {strategy!r} (zero2 and zero3 are "
+             "DeepSpeed's: `archdsl analyze --devices N --strategy` plans them)")
+    if strategy != "ddp" and nproc == 1 and int(os.environ.get("WORLD_SIZE", 1)) == 1:
+        fail(f"--strategy {strategy} shares the model over processes: add --nproc N")
+    _size_thread_pools(threads, nproc, backend)
+
+    def launch() -> int:
+        """Check the spec once here, so its errors are reported once and never as a failure
+        of torchrun's workers; claim the run folder; then train in `nproc` processes."""
+        from archdsl.api import graph
+        from archdsl.graph import GanGraph
+        g = graph(file, model, params, **_sources(path))
+        if isinstance(g, GanGraph):
+            fail(f"`{g.name}` is a gan: it trains in one process (drop --nproc)")
         try:
             folder = run_folder(file, out, resume)
             runs.claim(folder, resume, overwrite)
         except runs.RunError as exc:
             fail(str(exc))
-        raise typer.Exit(_torchrun(nproc, folder))
+        return _torchrun(nproc, folder)
+
+    if nproc > 1:
+        run_guarded(launch)
     quiet(backend)
 
     def body() -> int:
@@ -427,9 +477,10 @@ def train(
                 gan_result = fit_gan(g, file.read_text(encoding="utf-8"), backend, folder,
                                      epochs=epochs, batch=batch, lr=lr, seed=seed or 0,
                                      resume=resume, max_steps=steps, overwrite=overwrite,
-                                     progress=sys.stderr.isatty(),
+                                     progress=sys.stderr.isatty(), device=device,
+                                     precision=precision or "fp32",
                                      log=lambda m: typer.echo(m, err=True), limits=limits)
-            except runs.RunError as exc:
+            except (runs.RunError, DeviceError) as exc:
                 fail(str(exc))
             except (CheckpointError, ValueError) as exc:
                 fail(str(exc), 1)
@@ -445,8 +496,9 @@ def train(
                          epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,
                          steps=steps, progress=sys.stderr.isatty(),
                          log=lambda m: typer.echo(m, err=True), schedule=chosen_schedule,
-                         early_stop=early_stop, overwrite=overwrite, limits=limits)
-        except runs.RunError as exc:
+                         early_stop=early_stop, overwrite=overwrite, limits=limits,
+                         device=device, precision=precision, strategy=strategy)
+        except (runs.RunError, DeviceError) as exc:
             fail(str(exc))
         except (DataError, CheckpointError, ValueError) as exc:
             fail(str(exc), 1)
@@ -786,6 +838,21 @@ def schema(
     if what not in SCHEMAS:
         fail(f"schema takes {' or '.join(SCHEMAS)}, not {what!r}")
     typer.echo(json.dumps(SCHEMAS[what](), indent=2))
+
+
+def _size_thread_pools(threads: int | None, nproc: int, backend: str) -> None:
+    """Before any framework loads (archdsl/threads.py); `nproc` processes share the threads."""
+    from archdsl.threads import configure
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        return  # a torchrun worker: its parent sized the pools for it
+    n, why = configure(threads)
+    if nproc > 1:
+        n, _ = configure(max(1, n // nproc))
+        why += f", shared by {nproc} processes"
+    if backend == "tensorflow" and threads is None:
+        typer.echo(f"threads: TensorFlow's own pools, {n} for BLAS ({why})", err=True)
+    else:
+        typer.echo(f"threads: {n} per pool ({why})", err=True)
 
 
 def _torchrun(nproc: int, folder: Path) -> int:

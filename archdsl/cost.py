@@ -15,6 +15,7 @@ from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.graph import DTYPE_BYTES, GanGraph, Graph
 from archdsl.layer_args import args_text, key_args
 from archdsl.ops import REGISTRY
+from archdsl.sharding import DeviceMemory, describe, state_per_parameter
 from archdsl.symbolic import Dim, Sym, evaluate, format_dim
 
 # Ops whose output is a view of their input: they keep no memory of their own. A `part` is
@@ -72,6 +73,7 @@ class Report(BaseModel):
     layers: list[LayerRow]
     blocks: list[BlockRow] = []
     train: TrainMemory | None = None
+    devices: DeviceMemory | None = None  # `--devices N --strategy S` (archdsl/sharding.py)
 
     def _repr_markdown_(self) -> str:
         from archdsl.notebook import report
@@ -84,8 +86,9 @@ class Report(BaseModel):
     @model_serializer(mode="wrap")
     def _drop_empty_train(self, handler: Any) -> dict[str, Any]:
         out = handler(self)
-        if out.get("train") is None:
-            out.pop("train", None)
+        for key in ("train", "devices"):
+            if out.get(key) is None:
+                out.pop(key, None)
         return out
 
 
@@ -191,15 +194,9 @@ def _plain(v: Any) -> Any:
 
 def training_memory(graph: Graph, total: Totals) -> TrainMemory:
     """Weights + gradients + optimizer state + kept activations for one training step."""
-    opt = graph.train.optimizer if graph.train and graph.train.optimizer else None
-    name = opt.name if opt else "Adam"
+    name, per_parameter = state_per_parameter(graph)
     trainable_bytes = total.param_bytes
-    if name in ("Adam", "AdamW"):
-        state = 2 * trainable_bytes
-    elif opt is not None and opt.args.get("momentum", 0.0) > 0:
-        state = trainable_bytes
-    else:
-        state = 0
+    state = per_parameter * trainable_bytes
     weights = total.param_bytes + _buffer_bytes(graph)
     out = TrainMemory(optimizer=name, weights=weights, gradients=trainable_bytes,
                       optimizer_state=state, activations=total.activation_bytes, total=0)
@@ -338,6 +335,8 @@ def summary_lines(report: Report) -> list[tuple[str, str]]:
                      f"{human_bytes(m.weights)} + gradients {human_bytes(m.gradients)} + "
                      f"{m.optimizer} state {human_bytes(m.optimizer_state)} + activations "
                      f"{human_bytes(m.activations)}")]
+    if report.devices:
+        summary.append(describe(report.devices))
     return summary
 
 

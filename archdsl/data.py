@@ -113,13 +113,18 @@ def load_dataset(name_or_path: str, graph: Graph, seed: int = 0, seq_len: int = 
 
 
 # ---- embedded datasets --------------------------------------------------------------------
-def _split(arrays: dict[str, np.ndarray], seed: int, test_fraction: float = 0.2
-           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    n = len(next(iter(arrays.values())))
+def split_indices(n: int, seed: int, test_fraction: float = 0.2
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Which of `n` examples an embedded dataset trains on and which it holds out."""
     order = np.random.default_rng(seed).permutation(n)
     cut = int(round(n * (1 - test_fraction)))
-    return ({k: v[order[:cut]] for k, v in arrays.items()},
-            {k: v[order[cut:]] for k, v in arrays.items()})
+    return order[:cut], order[cut:]
+
+
+def _split(arrays: dict[str, np.ndarray], seed: int
+           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    train, test = split_indices(len(next(iter(arrays.values()))), seed)
+    return ({k: v[train] for k, v in arrays.items()}, {k: v[test] for k, v in arrays.items()})
 
 
 def resize_bilinear(images: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -69,6 +69,8 @@ class GanSettings:
     clip: float
     seed: int
     latent: list[int]  # the generator input's shape without the batch
+    device: str = "cpu"  # resolved by archdsl.devices
+    precision: str = "fp32"
 
 
 def resolve(gan: GanGraph, epochs: int | None = None, batch: int | None = None,
@@ -151,11 +153,20 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
         batch: int | None = None, lr: float | None = None, seed: int = 0,
         resume: bool = False, max_steps: int | None = None, judge_samples: int = 1000,
         progress: bool = True, log: Any = print, overwrite: bool = False,
-        limits: Limits | None = None) -> GanResult:
+        limits: Limits | None = None, device: str = "auto", precision: str = "fp32"
+        ) -> GanResult:
     """Train `gan` into the run folder `out` (runs.py: refused if it holds another run,
-    unless `resume` or `overwrite`)."""
-    from archdsl.train import _progress, say
+    unless `resume` or `overwrite`), on `device` in `precision` (archdsl/devices.py); a gan
+    trains in one process."""
+    from archdsl import devices
+    from archdsl.train import _progress, distributed_rank, say
+    if distributed_rank()[1] > 1:
+        raise ValueError(f"`{gan.name}` is a gan: it trains in one process (drop --nproc)")
     settings = resolve(gan, epochs, batch, lr, seed)
+    settings.device = devices.resolve(backend, device, precision)
+    settings.precision = precision
+    if warning := devices.caution(settings.device, precision):
+        log(f"warning: {warning}")
     real = real_images(gan)
     for side in (gan.generator, gan.discriminator):
         memory.check_model(side, limits or Limits(), "training")
@@ -188,7 +199,7 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
         log(f"resuming {gan.name} after epoch {start}")
     log(f"training {gan.name} ({settings.loss}) on {len(real)} real digits with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.n_critic} critic step(s) "
-        "per generator step")
+        f"per generator step, on {settings.device} in {precision}")
     steps = min(len(real) // settings.batch, max_steps or len(real))
     stopped = None
     bar = _progress(progress)
@@ -284,29 +295,53 @@ def trained_judge(seed: int = 0, log: Any = print) -> tuple[Graph, Any, float]:
 
 
 def judge(samples: np.ndarray, log: Any = print, seed: int = 0) -> dict[str, Any]:
-    """Label generated digits with the classifier of specs/cnn_digits.arch (its held-out
-    accuracy on the real digits must reach 95%); report the class histogram and the mean
-    confidence, an Inception-score analogue."""
-    from archdsl.data import digits_standardize
+    """Label generated digits (in [-1, 1]) with the classifier of specs/cnn_digits.arch (its
+    held-out accuracy on the real digits must reach 95%); report the class histogram, the mean
+    confidence (an Inception-score analogue) and the Fréchet distance between the judge's
+    penultimate features of the samples and of the real digits it never trained on, beside
+    two reference points: as many real digits it trained on, and uniform noise."""
+    from archdsl.data import digits_images, split_indices
+    from archdsl.frechet import frechet_distance, logits_and_features
     g, classifier, accuracy = trained_judge(seed, log)
     if accuracy < 0.95:
         raise RuntimeError(f"the judge reached only {accuracy:.1%} held-out accuracy "
                            "on the real digits; its verdict would not be trustworthy")
-    h, w = g.nodes[g.inputs[0]].type.shape[2:]
-    x = digits_standardize(resize_samples((samples + 1) / 2, int(h), int(w)))
-    logits = np.concatenate([classifier.predict({g.input_names[0]: x[i:i + 500]})
-                             for i in range(0, len(x), 500)])
+
+    def seen_by_judge(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return logits_and_features(classifier, g, judge_input(g, images))
+
+    logits, features = seen_by_judge(samples)
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     labels = p.argmax(axis=1)
     histogram = np.bincount(labels, minlength=10).tolist()
+    # the real digits at the samples' size, as the gan saw them; split as the judge's data
+    real = digits_images(*samples.shape[2:])[0][:, None] * 2 - 1
+    trained_on, held_out = split_indices(len(real), seed)
+    reference = seen_by_judge(real[held_out])[1]
+    noise = np.random.default_rng(seed).uniform(-1, 1, size=samples.shape).astype(np.float32)
+    distances = {name: round(frechet_distance(f, reference), 3) for name, f in (
+        ("frechet_distance", features),
+        ("frechet_real", seen_by_judge(real[trained_on[:len(samples)]])[1]),
+        ("frechet_noise", seen_by_judge(noise)[1]))}
     verdict = {"samples": len(samples), "judge_accuracy": round(accuracy, 4),
                "histogram": histogram, "classes_found": int(sum(c > 0 for c in histogram)),
-               "mean_confidence": round(float(p.max(axis=1).mean()), 4)}
+               "mean_confidence": round(float(p.max(axis=1).mean()), 4), **distances,
+               "frechet_reference_digits": len(held_out)}
     log(f"judge (held-out accuracy {verdict['judge_accuracy']:.1%}): "
         f"{verdict['classes_found']} of 10 digit classes, mean confidence "
-        f"{verdict['mean_confidence']:.2f}, histogram {histogram}")
+        f"{verdict['mean_confidence']:.2f}, histogram {histogram}; Fréchet distance "
+        f"{verdict['frechet_distance']:.2f} (real digits {verdict['frechet_real']:.2f}, "
+        f"noise {verdict['frechet_noise']:.2f}; lower is closer to real digits)")
     return verdict
+
+
+def judge_input(g: Graph, images: np.ndarray) -> np.ndarray:
+    """Images in [-1, 1] as the judge reads them: in [0, 1], resized to its input size and
+    standardised like the real digits."""
+    from archdsl.data import digits_standardize
+    h, w = g.nodes[g.inputs[0]].type.shape[2:]
+    return digits_standardize(resize_samples((images + 1) / 2, int(h), int(w)))
 
 
 def resize_samples(images: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -50,6 +50,9 @@ class Settings:
     rank: int = 0
     world: int = 1  # > 1 under torchrun: each rank trains on its shard of every batch
     schedule: Schedule | None = None
+    device: str = "cpu"  # resolved by archdsl.devices: cpu, cuda:N or mps
+    precision: str = "fp32"  # fp32, bf16 or fp16
+    strategy: str = "ddp"  # with world > 1: ddp replicates the model, fsdp shards it
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -199,19 +202,24 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         seed: int | None = None, resume: bool = False, seq_len: int = 32,
         progress: bool = True, log: Any = print, steps: int | None = None,
         schedule: Schedule | None = None, early_stop: int | None = None,
-        overwrite: bool = False, limits: Limits | None = None) -> Result:
+        overwrite: bool = False, limits: Limits | None = None, device: str = "auto",
+        precision: str | None = None, strategy: str = "ddp") -> Result:
     """Train `graph` with `backend` into the run folder `out` (runs.py: refused if it holds
     another run, unless `resume` or `overwrite`). `steps` (a smoke run) caps the optimizer
     steps of each epoch and the held-out batches; `schedule` overrides the spec's;
     `early_stop` ends the run after that many epochs without a better held-out metric;
     `limits` bound the parameters (docs/limits.md) before anything is allocated.
-    Resuming, the options left as None take the interrupted run's values (`seed` 0 when
-    neither gives one)."""
+    Resuming, the options left as None take the interrupted run's values (`seed` 0 and
+    `precision` fp32 when neither gives one). `device` and `precision` are described in
+    archdsl/devices.py, `strategy` (ddp or fsdp, under torchrun) in
+    backends/torch/distributed.py."""
+    from archdsl import devices
     from archdsl.data import label_key
+    from archdsl.sharding import TRAIN_STRATEGIES
     spec_hash = checkpoint.spec_hash(spec_text, graph.name, graph.params)
     ckpt = out / runs.CHECKPOINT
     options = {"data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed,
-               "steps": steps, "early_stop": early_stop,
+               "steps": steps, "early_stop": early_stop, "precision": precision,
                "schedule": schedule.model_dump() if schedule else None}
     if resume:
         if not ckpt.exists():
@@ -229,11 +237,17 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
             raise checkpoint.CheckpointError(f"{ckpt} is a {meta.get('backend')} checkpoint")
         options = {k: v if v is not None else meta.get("options", {}).get(k)
                    for k, v in options.items()}
-    seed = options["seed"] or 0
+    seed, precision = options["seed"] or 0, options["precision"] or "fp32"
     steps, early_stop = options["steps"], options["early_stop"]
     settings = resolve(graph, options["epochs"], options["batch"], options["lr"], seed,
                        label_key(graph), options["schedule"] and Schedule(**options["schedule"]))
     settings.rank, settings.world = distributed_rank()
+    settings.device = devices.resolve(backend, device, precision, local_rank())
+    settings.precision, settings.strategy = precision, strategy
+    if (warning := devices.caution(settings.device, precision)) and settings.rank == 0:
+        log(f"warning: {warning}")
+    if strategy not in TRAIN_STRATEGIES:
+        raise ValueError(f"the strategy is ddp or fsdp, not {strategy!r}")
     if settings.world > 1:
         if backend != "torch":
             raise ValueError("--nproc runs the PyTorch build; use --backend torch")
@@ -279,12 +293,21 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
     log(f"training {graph.name} on {dataset.name} ({dataset.description}) with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.optimizer.name} "
         f"lr={settings.optimizer.args.get('lr')}"
-        + (f", {schedules.describe(plan.schedule)} over {plan.total} steps" if plan else ""))
+        + (f", {schedules.describe(plan.schedule)} over {plan.total} steps" if plan else "")
+        + f", on {settings.device} in {precision}"
+        + (f", {settings.world} processes ({strategy})" if settings.world > 1 else ""))
+
+    # under FSDP every rank takes part in the held-out passes and in gathering the state
+    # and weights, which the lead alone writes
+    sharded = getattr(trainer, "sharded", False)
 
     def save(epoch: int, step: int, shuffle_state: dict[str, Any],
              losses: list[float] | None = None) -> None:
+        state = trainer.state() if lead or sharded else {}
+        if not lead:
+            return
         best = best_epoch(history, key)
-        checkpoint.save(ckpt, trainer.state(), {
+        checkpoint.save(ckpt, state, {
             "spec_hash": spec_hash, "backend": backend, "epoch": epoch, "step": step,
             "shuffle_state": shuffle_state, "history": history, "model": graph.name,
             "dataset": dataset.name, "epoch_losses": [float(v) for v in losses or []],
@@ -343,8 +366,7 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
                     stopped = f"interrupted twice; the last checkpoint is kept in {ckpt}" \
                         if ckpt.exists() else "interrupted twice; no checkpoint was written"
                     break
-                if lead:
-                    save(epoch, step, shuffle_state, losses)
+                save(epoch, step, shuffle_state, losses)
                 stopped = f"interrupted; saved {ckpt} (resume with --resume)"
                 break
             except NonFiniteLoss as exc:
@@ -352,7 +374,7 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
                     ckpt.exists() else f"{exc}; no checkpoint was written"
                 break
             skip = 0
-            if not lead:
+            if not lead and not sharded:
                 continue
             val_loss, val_acc = evaluate(trainer, dataset, settings, held_out_batch, steps)
             seconds = time.perf_counter() - t0
@@ -365,7 +387,10 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
                 events.epoch((epoch + 1) * steps_per_epoch, row)
             save(epoch + 1, 0, shuffle.bit_generator.state)
             improved = best_epoch(history, key) is row
-            keep_weights(out, trainer.weights(), {
+            last_weights = trainer.weights()
+            if not lead:
+                continue
+            keep_weights(out, last_weights, {
                 "model": graph.name, "spec_sha256": spec_hash, "backend": backend,
                 "seed": str(seed), "epoch": str(row["epoch"]), "val_loss": repr(row["val_loss"]),
                 "val_accuracy": repr(row["val_accuracy"])}, improved)
@@ -439,6 +464,12 @@ class _StopBetweenSteps:
 def distributed_rank() -> tuple[int, int]:
     """(rank, world size) when launched by torchrun, else (0, 1)."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def local_rank() -> int:
+    """This process's index on its machine under torchrun (its GPU), else 0."""
+    import os
+    return int(os.environ.get("LOCAL_RANK", 0))
 
 
 def _progress(enabled: bool) -> Any:

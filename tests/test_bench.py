@@ -18,6 +18,7 @@ CASES = [  # script, its options, the rows it must print
     ("keras_vs_handwritten.py", ["--only", "LSTM"], ["char LSTM"]),
     ("editor_recheck.py", [], ["ResNet-50", "GPT-2 small", "seq2seq (imports)"]),
     ("onnx_export.py", [], ["ResNet-50"]),
+    ("threads.py", ["--only", "numpy"], ["numpy CNN"]),
 ]
 
 

@@ -213,8 +213,8 @@ def test_regression_keeps_the_lowest_held_out_loss(tmp_path):
 
 
 def test_the_terminal_gets_epochs_then_the_summary_and_no_framework_logs(tiny, tmp_path):
-    """TensorFlow's absl, oneDNN and cpu_feature_guard lines stay out; the epoch lines go
-    to stderr and the summary to stdout, after them."""
+    """TensorFlow's absl, oneDNN and cpu_feature_guard lines stay out; the thread pools'
+    and epoch lines go to stderr and the summary to stdout, after them."""
     spec, data = tiny
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
     done = subprocess.run([sys.executable, "-m", "archdsl.cli", "train", str(spec), "--data",
@@ -225,8 +225,8 @@ def test_the_terminal_gets_epochs_then_the_summary_and_no_framework_logs(tiny, t
     lines = done.stdout.splitlines()
     for noise in ("absl", "oneDNN", "cpu_feature_guard", "instructions", "I0000", "W0000"):
         assert not any(noise in line for line in lines), (noise, done.stdout)
-    starts = ("training Tiny on tiny.npz", "epoch 1/2:", "epoch 2/2:", "Tiny: best held-out",
-              "weights:")
+    starts = ("threads:", "training Tiny on tiny.npz", "epoch 1/2:", "epoch 2/2:",
+              "Tiny: best held-out", "weights:")
     assert len(lines) == len(starts)
     assert all(line.startswith(start) for line, start in zip(lines, starts, strict=True))
 

@@ -35,6 +35,11 @@ def set_rng_state(rng: np.random.Generator, a: np.ndarray) -> None:
                                "has_uint32": w[4], "uinteger": w[5]}
 
 
+def accelerators() -> dict[str, int]:
+    """None: NumPy runs on the CPU (archdsl/devices.py declares it)."""
+    return {}
+
+
 def outputs(out: Any) -> tuple[np.ndarray, ...]:
     return out if isinstance(out, tuple) else (out,)
 

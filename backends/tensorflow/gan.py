@@ -11,6 +11,7 @@ import tensorflow as tf
 from archdsl.graph import GanGraph
 
 from . import build
+from .training import device_name, dtype_policy, scale_loss, scaled
 from .training import optimizer as make_optimizer
 
 
@@ -36,26 +37,35 @@ def g_loss(loss: str, f: tf.Tensor) -> tf.Tensor:
     return 0.5 * tf.reduce_mean(tf.square(f - 1))
 
 
+def _float(x: tf.Tensor) -> tf.Tensor:
+    """Scores and samples in float32 whatever the compute dtype (the losses are float32)."""
+    return tf.cast(x, tf.float32)
+
+
 class GanTrainer:
     def __init__(self, gan: GanGraph, settings: Any):
         keras.utils.set_random_seed(settings.seed)
         self.settings = settings
-        pair = build(gan)
-        self.g, self.d = pair.generator, pair.discriminator
-        self.g_opt = make_optimizer(settings.g_optimizer)
-        self.d_opt = make_optimizer(settings.d_optimizer)
-        self.g_opt.build(self.g.trainable_variables)
-        self.d_opt.build(self.d.trainable_variables)
+        self.device = device_name(settings.device)
+        with tf.device(self.device), dtype_policy(settings.precision):
+            pair = build(gan)
+            self.g, self.d = pair.generator, pair.discriminator
+            self.g_opt = scaled(make_optimizer(settings.g_optimizer), settings.precision)
+            self.d_opt = scaled(make_optimizer(settings.d_optimizer), settings.precision)
+            self.g_opt.build(self.g.trainable_variables)
+            self.d_opt.build(self.d.trainable_variables)
         self._d_step = tf.function(self._d, reduce_retracing=True)
         self._g_step = tf.function(self._g, reduce_retracing=True)
 
     def _d(self, real: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
         fake = self.g(z, training=True)
         with tf.GradientTape() as tape:
-            value = d_loss(self.settings.loss, self.d(real, training=True),
-                           self.d(tf.stop_gradient(fake), training=True))
+            value = d_loss(self.settings.loss, _float(self.d(real, training=True)),
+                           _float(self.d(tf.stop_gradient(fake), training=True)))
+            scaled_value = scale_loss(self.d_opt, value)
         variables = self.d.trainable_variables
-        self.d_opt.apply_gradients(zip(tape.gradient(value, variables), variables, strict=True))
+        self.d_opt.apply_gradients(zip(tape.gradient(scaled_value, variables), variables,
+                                       strict=True))
         if self.settings.loss == "wasserstein":
             for v in variables:
                 v.assign(tf.clip_by_value(v, -self.settings.clip, self.settings.clip))
@@ -63,19 +73,25 @@ class GanTrainer:
 
     def _g(self, z: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            value = g_loss(self.settings.loss, self.d(self.g(z, training=True), training=True))
+            value = g_loss(self.settings.loss,
+                           _float(self.d(self.g(z, training=True), training=True)))
+            scaled_value = scale_loss(self.g_opt, value)
         variables = self.g.trainable_variables
-        self.g_opt.apply_gradients(zip(tape.gradient(value, variables), variables, strict=True))
+        self.g_opt.apply_gradients(zip(tape.gradient(scaled_value, variables), variables,
+                                       strict=True))
         return value
 
     def d_step(self, real: np.ndarray, z: np.ndarray) -> float:
-        return float(self._d_step(tf.constant(real), tf.constant(z)))
+        with tf.device(self.device):
+            return float(self._d_step(tf.constant(real), tf.constant(z)))
 
     def g_step(self, z: np.ndarray) -> float:
-        return float(self._g_step(tf.constant(z)))
+        with tf.device(self.device):
+            return float(self._g_step(tf.constant(z)))
 
     def sample(self, z: np.ndarray) -> np.ndarray:
-        return self.g(tf.constant(z), training=False).numpy()
+        with tf.device(self.device):
+            return _float(self.g(tf.constant(z), training=False)).numpy()
 
     def state(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

@@ -14,6 +14,9 @@ directly (that is AdamW, where both agree).
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import keras
@@ -192,6 +195,48 @@ def compile_for_fit(model: keras.Model, graph: Graph, steps_per_epoch: int | Non
                                 **compile_args)
 
 
+# ---- devices and precision (archdsl/devices.py) ----------------------------------------------
+POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+def accelerators() -> dict[str, int]:
+    """TensorFlow's GPUs: CUDA devices, or on a Mac the Apple GPU through tensorflow-metal."""
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    return {"mps": gpus} if sys.platform == "darwin" else {"cuda": gpus}
+
+
+def device_name(device: str) -> str:
+    """PyTorch's device names as TensorFlow's: `cuda:1` -> `/GPU:1`, `mps` -> `/GPU:0`."""
+    if device == "cpu":
+        return "/CPU:0"
+    return f"/GPU:{device.partition(':')[2] or 0}"
+
+
+@contextmanager
+def dtype_policy(precision: str) -> Iterator[None]:
+    """Keras's mixed-precision policy for the layers built inside: float32 variables, the
+    computation in bfloat16 or float16."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(POLICIES[precision])
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def scaled(opt: keras.optimizers.Optimizer, precision: str) -> keras.optimizers.Optimizer:
+    """fp16 scales the loss (Keras's dynamic LossScaleOptimizer), as PyTorch's GradScaler."""
+    return keras.optimizers.LossScaleOptimizer(opt) if precision == "fp16" else opt
+
+
+def scale_loss(opt: keras.optimizers.Optimizer, value: tf.Tensor) -> tf.Tensor:
+    """The loss to differentiate (inside the tape): scaled when `opt` scales losses; its
+    `apply_gradients` unscales the gradients and skips a step that overflowed."""
+    if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+        return opt.scale_loss(value)
+    return value
+
+
 class Trainer:
     """The trainer behind `archdsl train --backend tensorflow` (see archdsl/train.py): one
     GradientTape step per batch, with the optimizers above."""
@@ -200,11 +245,15 @@ class Trainer:
         from . import build
         keras.utils.set_random_seed(settings.seed)
         self.settings = settings
-        self.model = build(graph)
-        self.optimizer = optimizer(settings.optimizer)
-        if schedules.cycles_momentum(settings.schedule):
-            self.optimizer.cycle_momentum()
-        self.optimizer.build(self.model.trainable_variables)
+        self.device = device_name(settings.device)
+        with tf.device(self.device), dtype_policy(settings.precision):
+            self.model = build(graph)
+            # the schedule sets the rates of the optimizer itself; fp16 wraps it to scale losses
+            self.inner = optimizer(settings.optimizer)
+            if schedules.cycles_momentum(settings.schedule):
+                self.inner.cycle_momentum()
+            self.optimizer = scaled(self.inner, settings.precision)
+            self.optimizer.build(self.model.trainable_variables)
         self._step = tf.function(self._train_step, reduce_retracing=True)
 
     def _train_step(self, inputs: list[tf.Tensor], target: tf.Tensor) -> tf.Tensor:
@@ -212,9 +261,10 @@ class Trainer:
         with tf.GradientTape() as tape:
             out = self.model(*inputs, training=True)
             out = out[0] if isinstance(out, (tuple, list)) else out
-            value = loss_value(self.settings.loss, out, target)
+            value = loss_value(self.settings.loss, tf.cast(out, tf.float32), target)
+            scaled_value = scale_loss(self.optimizer, value)
         variables = self.model.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(value, variables), variables,
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled_value, variables), variables,
                                            strict=True))
         return value
 
@@ -222,21 +272,24 @@ class Trainer:
         return [tf.constant(batch[n]) for n in self.settings.inputs]
 
     def step(self, batch: dict[str, Any]) -> float:
-        return float(self._step(self._inputs(batch), tf.constant(batch[self.settings.label])))
+        with tf.device(self.device):
+            return float(self._step(self._inputs(batch),
+                                    tf.constant(batch[self.settings.label])))
 
     def predict(self, batch: dict[str, Any]) -> Any:
-        out = self.model(*self._inputs(batch), training=False)
-        return (out[0] if isinstance(out, (tuple, list)) else out).numpy()
+        with tf.device(self.device):
+            out = self.model(*self._inputs(batch), training=False)
+        return tf.cast(out[0] if isinstance(out, (tuple, list)) else out, tf.float32).numpy()
 
     def weights(self) -> dict[str, Any]:
         from . import state_dict
         return state_dict(self.model)
 
     def set_hyperparameters(self, lr: float, momentum: float | None = None) -> None:
-        set_hyperparameters(self.optimizer, lr, momentum)
+        set_hyperparameters(self.inner, lr, momentum)
 
     def hyperparameters(self) -> dict[str, float]:
-        return hyperparameters(self.optimizer)
+        return hyperparameters(self.inner)
 
     def state(self) -> dict[str, Any]:
         """Every model and optimizer variable (weights, statistics, seed states, moments)."""
@@ -246,9 +299,9 @@ class Trainer:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore a `state()`; the learning rate stays this run's (`--lr`), as in torch."""
-        lr = float(self.optimizer.learning_rate)
+        lr = float(self.inner.learning_rate)
         for prefix, variables in (("var", self.model.variables),
                                   ("optim", self.optimizer.variables)):
             for i, v in enumerate(variables):
                 v.assign(state[f"{prefix}/{i}"])
-        self.optimizer.learning_rate.assign(lr)
+        self.inner.learning_rate.assign(lr)

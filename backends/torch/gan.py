@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from archdsl.graph import GanGraph
 
+from .precision import Precision
 from .runtime import build, load_state_dict, state_dict
 from .training import make_optimizer
 
@@ -40,22 +41,29 @@ class GanTrainer:
     def __init__(self, gan: GanGraph, settings: Any):
         torch.manual_seed(settings.seed)
         self.settings = settings
-        self.g = build(gan.generator)
-        self.d = build(gan.discriminator)
+        self.device = torch.device(settings.device)
+        self.g = build(gan.generator).to(self.device)
+        self.d = build(gan.discriminator).to(self.device)
         self.g_opt = make_optimizer(self.g.parameters(), settings.g_optimizer.name,
                                     settings.g_optimizer.args)
         self.d_opt = make_optimizer(self.d.parameters(), settings.d_optimizer.name,
                                     settings.d_optimizer.args)
+        self.g_amp = Precision(settings.precision, self.device)
+        self.d_amp = Precision(settings.precision, self.device)
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).to(self.device)
 
     def d_step(self, real: np.ndarray, z: np.ndarray) -> float:
         self.g.train()
         self.d.train()
-        with torch.no_grad():
-            fake = self.g(torch.from_numpy(z))
-        loss = d_loss(self.settings.loss, self.d(torch.from_numpy(real)), self.d(fake))
+        with torch.no_grad(), self.d_amp.autocast():
+            fake = self.g(self._tensor(z))
+        with self.d_amp.autocast():
+            loss = d_loss(self.settings.loss, self.d(self._tensor(real)).float(),
+                          self.d(fake).float())
         self.d_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.d_opt.step()
+        self.d_amp.backward_step(loss, self.d_opt)
         if self.settings.loss == "wasserstein":
             with torch.no_grad():
                 for p in self.d.parameters():
@@ -65,16 +73,18 @@ class GanTrainer:
     def g_step(self, z: np.ndarray) -> float:
         self.g.train()
         self.d.train()
-        loss = g_loss(self.settings.loss, self.d(self.g(torch.from_numpy(z))))
+        with self.g_amp.autocast():
+            loss = g_loss(self.settings.loss, self.d(self.g(self._tensor(z))).float())
         self.g_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.g_opt.step()  # the discriminator's gradients from this step are never applied
+        # the discriminator's gradients from this step are never applied
+        self.g_amp.backward_step(loss, self.g_opt)
         return float(loss.detach())
 
     @torch.no_grad()
     def sample(self, z: np.ndarray) -> np.ndarray:
         self.g.eval()
-        return self.g(torch.from_numpy(z)).numpy()
+        with self.g_amp.autocast():
+            return self.g(self._tensor(z)).float().cpu().numpy()
 
     def state(self) -> dict[str, np.ndarray]:
         out = {f"g/{k}": v for k, v in state_dict(self.g).items()}
@@ -82,9 +92,11 @@ class GanTrainer:
         for side, opt in (("g_opt", self.g_opt), ("d_opt", self.d_opt)):
             for i, s in opt.state_dict()["state"].items():
                 for name, value in s.items():
-                    out[f"{side}/{i}/{name}"] = torch.as_tensor(value).numpy().copy()
+                    out[f"{side}/{i}/{name}"] = torch.as_tensor(value).cpu().numpy().copy()
         out["rng/torch"] = torch.get_rng_state().numpy().copy()
-        return out
+        if self.device.type == "cuda":
+            out["rng/cuda"] = torch.cuda.get_rng_state(self.device).numpy().copy()
+        return {**out, **self.g_amp.state("g_amp"), **self.d_amp.state("d_amp")}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         for prefix, model in (("g/", self.g), ("d/", self.d)):
@@ -98,3 +110,7 @@ class GanTrainer:
             opt.load_state_dict({"state": inner,
                                  "param_groups": opt.state_dict()["param_groups"]})
         torch.set_rng_state(torch.from_numpy(state["rng/torch"].copy()))
+        if self.device.type == "cuda" and "rng/cuda" in state:
+            torch.cuda.set_rng_state(torch.from_numpy(state["rng/cuda"].copy()), self.device)
+        self.g_amp.load_state(state, "g_amp")
+        self.d_amp.load_state(state, "d_amp")

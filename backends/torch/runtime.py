@@ -84,16 +84,21 @@ def _draws_mode() -> type:
 
 def state_dict(model: nn.Module) -> dict[str, np.ndarray]:
     """Every parameter and buffer (BatchNorm's `num_batches_tracked` too) as a NumPy array."""
-    import torch
-
     out = {}
     for key, value in model.state_dict().items():
         if value.is_meta:
             raise ValueError(f"`{key}` is on the meta device and has no values to export")
-        t = value.detach().cpu()
-        # a copy: `.numpy()` alone shares memory, and later training would change the export
-        out[key] = (t.float() if t.dtype == torch.bfloat16 else t).numpy().copy()
+        out[key] = array(value)
     return out
+
+
+def array(value: torch.Tensor) -> np.ndarray:
+    """A tensor's values as a NumPy array of their own (bfloat16 widened to float32)."""
+    import torch
+
+    t = value.detach().cpu()
+    # a copy: `.numpy()` alone shares memory, and later training would change the export
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy().copy()
 
 
 def load_state_dict(model: nn.Module, state: dict[str, Any]) -> None:

@@ -10,7 +10,15 @@ import torch.nn.functional as F
 
 from archdsl.graph import Graph
 
-from .runtime import build, load_state_dict, state_dict
+from . import distributed
+from .precision import Precision
+from .runtime import array, build, load_state_dict, state_dict
+
+
+def accelerators() -> dict[str, int]:
+    """How many CUDA devices and Apple GPUs this PyTorch build can use here."""
+    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return {"cuda": cuda, "mps": int(torch.backends.mps.is_available())}
 
 
 def make_optimizer(params: Any, name: str, args: dict[str, Any]) -> torch.optim.Optimizer:
@@ -34,16 +42,18 @@ class Trainer:
     def __init__(self, graph: Graph, settings: Any):
         torch.manual_seed(settings.seed)
         self.settings = settings
-        self.model = build(graph)  # every rank draws the same initial weights from the seed
+        self.device = torch.device(settings.device)
+        # built on the CPU, then moved: every device and every rank starts from the same weights
+        self.model = build(graph).to(self.device)
         self.net: torch.nn.Module = self.model
+        self.sharded = settings.world > 1 and settings.strategy == "fsdp"
         if settings.world > 1:
-            import torch.distributed as dist
-            from torch.nn.parallel import DistributedDataParallel
-            if not dist.is_initialized():
-                dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-            self.net = DistributedDataParallel(self.model)  # averages gradients over ranks
+            distributed.init(self.device)
+            self.net = distributed.shard(self.model, graph) if self.sharded else \
+                distributed.replicate(self.model, self.device)
         self.optimizer = make_optimizer(self.model.parameters(), settings.optimizer.name,
                                         settings.optimizer.args)
+        self.amp = Precision(settings.precision, self.device, self.sharded)
 
     def close(self) -> None:
         if self.settings.world > 1:
@@ -52,26 +62,32 @@ class Trainer:
             dist.destroy_process_group()
 
     def _inputs(self, batch: dict[str, np.ndarray]) -> list[torch.Tensor]:
-        return [torch.from_numpy(np.ascontiguousarray(batch[n])) for n in self.settings.inputs]
+        return [torch.from_numpy(np.ascontiguousarray(batch[n])).to(self.device)
+                for n in self.settings.inputs]
 
     def step(self, batch: dict[str, np.ndarray]) -> float:
         self.net.train()
-        out = self.net(*self._inputs(batch))
-        out = out[0] if isinstance(out, tuple) else out
-        loss = loss_fn(self.settings.loss, out, torch.from_numpy(batch[self.settings.label]))
+        target = torch.from_numpy(batch[self.settings.label]).to(self.device)
+        with self.amp.autocast():
+            out = self.net(*self._inputs(batch))
+            out = out[0] if isinstance(out, tuple) else out
+            loss = loss_fn(self.settings.loss, out, target)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.amp.backward_step(loss, self.optimizer)
         return float(loss.detach())
 
     @torch.no_grad()
     def predict(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         self.model.eval()
-        out = self.model(*self._inputs(batch))
+        with self.amp.autocast():
+            out = self.model(*self._inputs(batch))
         out = out[0] if isinstance(out, tuple) else out
-        return out.float().numpy()
+        return out.float().cpu().numpy()
 
     def weights(self) -> dict[str, np.ndarray]:
+        """Under FSDP every rank must call it; rank 0 receives the full weights."""
+        if self.sharded:
+            return {k: array(v) for k, v in distributed.full_weights(self.model).items()}
         return state_dict(self.model)
 
     def set_hyperparameters(self, lr: float, momentum: float | None = None) -> None:
@@ -88,21 +104,35 @@ class Trainer:
                 "momentum": group["betas"][0] if "betas" in group else group["momentum"]}
 
     def state(self) -> dict[str, np.ndarray]:
+        """Under FSDP every rank must call it; rank 0 receives the full state."""
         out = {f"model/{k}": v for k, v in self.weights().items()}
-        for i, s in self.optimizer.state_dict()["state"].items():
+        optim = distributed.full_optimizer_state(self.model, self.optimizer) if self.sharded \
+            else self.optimizer.state_dict()["state"]
+        for i, s in optim.items():
             for name, value in s.items():
-                out[f"optim/{i}/{name}"] = torch.as_tensor(value).numpy().copy()
+                out[f"optim/{i}/{name}"] = torch.as_tensor(value).cpu().numpy().copy()
         out["rng/torch"] = torch.get_rng_state().numpy().copy()
-        return out
+        if self.device.type == "cuda":  # dropout on a GPU draws from that device's generator
+            out["rng/cuda"] = torch.cuda.get_rng_state(self.device).numpy().copy()
+        return {**out, **self.amp.state("amp")}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        load_state_dict(self.model, {k[6:]: v for k, v in state.items() if k.startswith("model/")})
+        weights = {k[6:]: v for k, v in state.items() if k.startswith("model/")}
         opt_state: dict[int, dict[str, torch.Tensor]] = {}
         for k, v in state.items():
             if k.startswith("optim/"):
                 _, i, name = k.split("/", 2)
                 opt_state.setdefault(int(i), {})[name] = torch.from_numpy(v.copy())
-        current = self.optimizer.state_dict()
-        self.optimizer.load_state_dict({"state": opt_state,
-                                        "param_groups": current["param_groups"]})
+        if self.sharded:
+            distributed.load_full_state(self.model, self.optimizer,
+                                        {k: torch.from_numpy(v.copy()) for k, v in
+                                         weights.items()}, opt_state)
+        else:
+            load_state_dict(self.model, weights)
+            current = self.optimizer.state_dict()
+            self.optimizer.load_state_dict({"state": opt_state,
+                                            "param_groups": current["param_groups"]})
         torch.set_rng_state(torch.from_numpy(state["rng/torch"].copy()))
+        if self.device.type == "cuda" and "rng/cuda" in state:
+            torch.cuda.set_rng_state(torch.from_numpy(state["rng/cuda"].copy()), self.device)
+        self.amp.load_state(state, "amp")
