@@ -29,7 +29,7 @@ import numpy as np
 
 from archdsl import api, checkpoint, memory, runs, weights
 from archdsl import backends as registry
-from archdsl.data import digits_images
+from archdsl.data import NUMPY_DTYPES, digits_images
 from archdsl.graph import GanGraph, Graph, Optimizer
 from archdsl.limits import Limits
 
@@ -68,7 +68,7 @@ class GanSettings:
     n_critic: int
     clip: float
     seed: int
-    latent: list[int]  # the generator input's shape without the batch
+    latent: list[int] | None  # the latent's shape without the batch; None: `latent = false`
     device: str = "cpu"  # resolved by archdsl.devices
     precision: str = "fp32"
 
@@ -83,7 +83,7 @@ def resolve(gan: GanGraph, epochs: int | None = None, batch: int | None = None,
         g_opt = Optimizer(name=g_opt.name, args={**g_opt.args, "lr": lr})
         d_opt = Optimizer(name=d_opt.name, args={**d_opt.args, "lr": lr})
     z = gan.generator.nodes[gan.generator.inputs[0]].type
-    latent = [int(d) for d in z.shape[1:]]
+    latent = [int(d) for d in z.shape[1:]] if gan.latent else None
     return GanSettings(
         loss=gan.loss, g_optimizer=g_opt, d_optimizer=d_opt,
         batch=batch or (cfg.batch if cfg and cfg.batch else GAN_DEFAULTS["batch"]),
@@ -102,6 +102,65 @@ def real_images(gan: GanGraph) -> np.ndarray:
                          f"makes {out}")
     images, _ = digits_images(int(out.shape[2]), int(out.shape[3]))
     return (images[:, None] * 2 - 1).astype(np.float32)
+
+
+def real_conditions(gan: GanGraph) -> list[np.ndarray]:
+    """The conditions of the real digits, one array per condition of `gan`, row for row with
+    `real_images`: the embedded digits have one, their class label, so each condition must be
+    a label `[B]` of an integer type (LANGUAGE.md 10.4)."""
+    conditions = []
+    for name in gan.conditions:
+        t = gan.generator.nodes[gan.generator.inputs[gan.generator.input_names.index(name)]].type
+        if t.rank != 1 or t.dtype not in ("i32", "i64"):
+            raise ValueError(f"the embedded digits give one condition, the class label "
+                             f"(i64[B]); `{gan.name}` conditions on `{name}`: {t.dtype}{t}")
+        out = gan.generator.nodes[gan.generator.outputs[0]].type
+        _, labels = digits_images(int(out.shape[2]), int(out.shape[3]))
+        conditions.append(labels.astype(NUMPY_DTYPES[t.dtype]))
+    return conditions
+
+
+@dataclass
+class Draws:
+    """What the generator is given: latents (None without one) and conditions resampled from
+    the data's, from one generator of random numbers."""
+
+    rng: np.random.Generator
+    latent: list[int] | None
+    conditions: list[np.ndarray]
+
+    def latents(self, n: int) -> np.ndarray | None:
+        if self.latent is None:
+            return None
+        return self.rng.normal(size=(n, *self.latent)).astype(np.float32)
+
+    def resampled(self, n: int) -> list[np.ndarray]:
+        if not self.conditions:
+            return []
+        rows = self.rng.integers(0, len(self.conditions[0]), n)
+        return [c[rows] for c in self.conditions]
+
+    def classes(self) -> int | None:
+        """The class count when the condition is a single label: the largest + 1."""
+        return int(self.conditions[0].max()) + 1 if len(self.conditions) == 1 else None
+
+    def grid(self, columns: int = 8) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        """The inputs of the sample grids: one row per class for a labelled gan (the same
+        latents in each column), else 64 draws."""
+        classes = self.classes()
+        if classes is None:
+            return self.latents(64), self.resampled(64)
+        z = self.latents(columns)
+        z = None if z is None else np.tile(z, (classes, *([1] * (z.ndim - 1))))
+        labels = np.repeat(np.arange(classes), columns).astype(self.conditions[0].dtype)
+        return z, [labels]
+
+    def balanced(self, n: int) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        """`n` draws for the judge, every class equally often for a labelled gan."""
+        classes = self.classes()
+        if classes is None:
+            return self.latents(n), self.resampled(n)
+        return self.latents(n), [(np.arange(n) % classes).astype(self.conditions[0].dtype)]
 
 
 def save_grid(images: np.ndarray, path: Path, columns: int = 8) -> None:
@@ -168,6 +227,7 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
     if warning := devices.caution(settings.device, precision):
         log(f"warning: {warning}")
     real = real_images(gan)
+    conditions = real_conditions(gan)
     for side in (gan.generator, gan.discriminator):
         memory.check_model(side, limits or Limits(), "training")
     runs.claim(out, resume, overwrite)
@@ -184,8 +244,8 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
             raise checkpoint.CheckpointError(f"{ckpt} was written for another spec or backend")
     trainer = make_trainer(backend, gan, settings)
     rng = np.random.default_rng(seed)
-    fixed_z = np.random.default_rng(seed + 1).normal(size=(64, *settings.latent)).astype(
-        np.float32)
+    draws = Draws(rng, settings.latent, conditions)
+    fixed = Draws(np.random.default_rng(seed + 1), settings.latent, conditions).grid()
     history: list[dict[str, Any]] = []
     start = 0
     if resume:
@@ -211,12 +271,13 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
             order = rng.permutation(len(real))
             d_losses, g_losses = [], []
             for i in range(steps):
-                x = real[order[i * settings.batch:(i + 1) * settings.batch]]
-                z = rng.normal(size=(len(x), *settings.latent)).astype(np.float32)
-                d_losses.append(trainer.d_step(x, z))
+                rows = order[i * settings.batch:(i + 1) * settings.batch]
+                n = len(rows)
+                d_losses.append(trainer.d_step(real[rows], draws.latents(n),
+                                               [c[rows] for c in conditions],
+                                               draws.resampled(n)))
                 if (i + 1) % settings.n_critic == 0:
-                    z = rng.normal(size=(len(x), *settings.latent)).astype(np.float32)
-                    g_losses.append(trainer.g_step(z))
+                    g_losses.append(trainer.g_step(draws.latents(n), draws.resampled(n)))
                 if not (math.isfinite(d_losses[-1]) and all(map(math.isfinite, g_losses[-1:]))):
                     stopped = f"a non-finite loss at epoch {epoch + 1}, step {i + 1}"
                     break
@@ -228,7 +289,7 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
                    "g_loss": float(np.mean(g_losses)) if g_losses else float("nan"),
                    "seconds": round(time.perf_counter() - t0, 2)}
             history.append(row)
-            save_grid(trainer.sample(fixed_z), out / f"samples_epoch{epoch + 1:03d}.png")
+            save_grid(trainer.sample(*fixed), out / f"samples_epoch{epoch + 1:03d}.png")
             checkpoint.save(ckpt, trainer.state(), {
                 "spec_hash": spec_hash, "backend": backend, "epoch": epoch + 1,
                 "rng": rng.bit_generator.state, "history": history})
@@ -240,16 +301,18 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
             say(bar, progress, log, f"epoch {epoch + 1}/{settings.epochs}: D loss "
                 f"{row['d_loss']:.4f}, G loss {row['g_loss']:.4f} ({row['seconds']:.1f} s)")
     if history:
-        save_grid(trainer.sample(fixed_z), out / "samples.png")
+        save_grid(trainer.sample(*fixed), out / "samples.png")
         plot_losses(history, out / "losses.png")
         with open(out / "metrics.jsonl", "w", encoding="utf-8") as f:
             f.writelines(json.dumps(h) + "\n" for h in history)
     verdict = None
     if judge_samples and history and not stopped:
-        z = np.random.default_rng(seed + 2).normal(size=(judge_samples, *settings.latent))
-        samples = np.concatenate([trainer.sample(z[i:i + 250].astype(np.float32))
-                                  for i in range(0, judge_samples, 250)])
-        verdict = judge(samples, log)
+        z, given = Draws(np.random.default_rng(seed + 2), settings.latent,
+                         conditions).balanced(judge_samples)
+        samples = np.concatenate([
+            trainer.sample(None if z is None else z[i:i + 250], [c[i:i + 250] for c in given])
+            for i in range(0, judge_samples, 250)])
+        verdict = judge(samples, log, labels=given[0] if len(given) == 1 else None)
         (out / "judge.json").write_text(json.dumps(verdict, indent=2))
     return GanResult(history, out, verdict, stopped)
 
@@ -294,12 +357,14 @@ def trained_judge(seed: int = 0, log: Any = print) -> tuple[Graph, Any, float]:
     return g, trainer, accuracy
 
 
-def judge(samples: np.ndarray, log: Any = print, seed: int = 0) -> dict[str, Any]:
+def judge(samples: np.ndarray, log: Any = print, seed: int = 0,
+          labels: np.ndarray | None = None) -> dict[str, Any]:
     """Label generated digits (in [-1, 1]) with the classifier of specs/cnn_digits.arch (its
     held-out accuracy on the real digits must reach 95%); report the class histogram, the mean
     confidence (an Inception-score analogue) and the Fréchet distance between the judge's
     penultimate features of the samples and of the real digits it never trained on, beside
-    two reference points: as many real digits it trained on, and uniform noise."""
+    two reference points: as many real digits it trained on, and uniform noise. Given the
+    class `labels` the samples were generated for, also how often the judge reads that class."""
     from archdsl.data import digits_images, split_indices
     from archdsl.frechet import frechet_distance, logits_and_features
     g, classifier, accuracy = trained_judge(seed, log)
@@ -313,8 +378,8 @@ def judge(samples: np.ndarray, log: Any = print, seed: int = 0) -> dict[str, Any
     logits, features = seen_by_judge(samples)
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    labels = p.argmax(axis=1)
-    histogram = np.bincount(labels, minlength=10).tolist()
+    read = p.argmax(axis=1)
+    histogram = np.bincount(read, minlength=10).tolist()
     # the real digits at the samples' size, as the gan saw them; split as the judge's data
     real = digits_images(*samples.shape[2:])[0][:, None] * 2 - 1
     trained_on, held_out = split_indices(len(real), seed)
@@ -328,11 +393,16 @@ def judge(samples: np.ndarray, log: Any = print, seed: int = 0) -> dict[str, Any
                "histogram": histogram, "classes_found": int(sum(c > 0 for c in histogram)),
                "mean_confidence": round(float(p.max(axis=1).mean()), 4), **distances,
                "frechet_reference_digits": len(held_out)}
+    if labels is not None:
+        verdict["condition_agreement"] = round(float((read == labels).mean()), 4)
     log(f"judge (held-out accuracy {verdict['judge_accuracy']:.1%}): "
         f"{verdict['classes_found']} of 10 digit classes, mean confidence "
         f"{verdict['mean_confidence']:.2f}, histogram {histogram}; Fréchet distance "
         f"{verdict['frechet_distance']:.2f} (real digits {verdict['frechet_real']:.2f}, "
         f"noise {verdict['frechet_noise']:.2f}; lower is closer to real digits)")
+    if labels is not None:
+        log(f"the judge reads the class each sample was generated for in "
+            f"{verdict['condition_agreement']:.1%} of them")
     return verdict
 
 

@@ -7,6 +7,7 @@ respect to the real and the generated logits can be taken apart, and the discrim
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -69,37 +70,43 @@ class GanTrainer:
         self.g_opt = make_optimizer(settings.g_optimizer, self.g.parameters())
         self.d_opt = make_optimizer(settings.d_optimizer, self.d.parameters())
 
-    def _d_term(self, x: np.ndarray, term: Any) -> float:
-        """Run the discriminator on `x` and accumulate the gradient of one loss term."""
-        value, grad = term(self.settings.loss, self.d(x))
+    def _d_term(self, inputs: list[np.ndarray], term: Any) -> float:
+        """Run the discriminator on `inputs` and accumulate the gradient of one loss term."""
+        value, grad = term(self.settings.loss, self.d(*inputs))
         self.d.backward(grad)
         return value
 
-    def d_step(self, real: np.ndarray, z: np.ndarray) -> float:
+    def _generate(self, z: np.ndarray | None, cond: Sequence[np.ndarray]) -> np.ndarray:
+        return self.g(*([] if z is None else [z]), *cond)
+
+    def d_step(self, real: np.ndarray, z: np.ndarray | None,
+               real_cond: Sequence[np.ndarray] = (), fake_cond: Sequence[np.ndarray] = ()
+               ) -> float:
         self.g.train()
         self.d.train()
-        fake = self.g(z)
+        fake = self._generate(z, fake_cond)
         self.d.zero_grad()
-        value = self._d_term(real, d_real) + self._d_term(fake, d_fake)
+        value = (self._d_term([real, *real_cond], d_real)
+                 + self._d_term([fake, *fake_cond], d_fake))
         self.d_opt.step(self.d.grads())
         if self.settings.loss == "wasserstein":
             for p in self.d.parameters().values():
                 np.clip(p, -self.settings.clip, self.settings.clip, out=p)
         return value
 
-    def g_step(self, z: np.ndarray) -> float:
+    def g_step(self, z: np.ndarray | None, cond: Sequence[np.ndarray] = ()) -> float:
         self.g.train()
         self.d.train()
-        value, grad = g_loss(self.settings.loss, self.d(self.g(z)))
-        (dfake,) = self.d.backward(grad)  # the discriminator's gradients are never applied
+        value, grad = g_loss(self.settings.loss, self.d(self._generate(z, cond), *cond))
+        dfake = self.d.backward(grad)[0]  # the discriminator's gradients are never applied
         self.g.zero_grad()
         self.g.backward(dfake)
         self.g_opt.step(self.g.grads())
         return value
 
-    def sample(self, z: np.ndarray) -> np.ndarray:
+    def sample(self, z: np.ndarray | None, cond: Sequence[np.ndarray] = ()) -> np.ndarray:
         self.g.eval()
-        return self.g(z)
+        return self._generate(z, cond)
 
     def _models(self) -> tuple[tuple[str, Module, Any], ...]:
         return (("g", self.g, self.g_opt), ("d", self.d, self.d_opt))

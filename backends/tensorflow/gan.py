@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -42,6 +43,14 @@ def _float(x: tf.Tensor) -> tf.Tensor:
     return tf.cast(x, tf.float32)
 
 
+def _constant(a: np.ndarray | None) -> tf.Tensor | None:
+    return None if a is None else tf.constant(a)
+
+
+def _constants(arrays: Sequence[np.ndarray]) -> tuple[tf.Tensor, ...]:
+    return tuple(tf.constant(a) for a in arrays)
+
+
 class GanTrainer:
     def __init__(self, gan: GanGraph, settings: Any):
         keras.utils.set_random_seed(settings.seed)
@@ -57,11 +66,16 @@ class GanTrainer:
         self._d_step = tf.function(self._d, reduce_retracing=True)
         self._g_step = tf.function(self._g, reduce_retracing=True)
 
-    def _d(self, real: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
-        fake = self.g(z, training=True)
+    def _generate(self, z: tf.Tensor | None, cond: tuple[tf.Tensor, ...], training: bool
+                  ) -> tf.Tensor:
+        return self.g(*(() if z is None else (z,)), *cond, training=training)
+
+    def _d(self, real: tf.Tensor, z: tf.Tensor | None, real_cond: tuple[tf.Tensor, ...],
+           fake_cond: tuple[tf.Tensor, ...]) -> tf.Tensor:
+        fake = self._generate(z, fake_cond, training=True)
         with tf.GradientTape() as tape:
-            value = d_loss(self.settings.loss, _float(self.d(real, training=True)),
-                           _float(self.d(tf.stop_gradient(fake), training=True)))
+            value = d_loss(self.settings.loss, _float(self.d(real, *real_cond, training=True)),
+                           _float(self.d(tf.stop_gradient(fake), *fake_cond, training=True)))
             scaled_value = scale_loss(self.d_opt, value)
         variables = self.d.trainable_variables
         self.d_opt.apply_gradients(zip(tape.gradient(scaled_value, variables), variables,
@@ -71,27 +85,30 @@ class GanTrainer:
                 v.assign(tf.clip_by_value(v, -self.settings.clip, self.settings.clip))
         return value
 
-    def _g(self, z: tf.Tensor) -> tf.Tensor:
+    def _g(self, z: tf.Tensor | None, cond: tuple[tf.Tensor, ...]) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            value = g_loss(self.settings.loss,
-                           _float(self.d(self.g(z, training=True), training=True)))
+            fake = self._generate(z, cond, training=True)
+            value = g_loss(self.settings.loss, _float(self.d(fake, *cond, training=True)))
             scaled_value = scale_loss(self.g_opt, value)
         variables = self.g.trainable_variables
         self.g_opt.apply_gradients(zip(tape.gradient(scaled_value, variables), variables,
                                        strict=True))
         return value
 
-    def d_step(self, real: np.ndarray, z: np.ndarray) -> float:
+    def d_step(self, real: np.ndarray, z: np.ndarray | None,
+               real_cond: Sequence[np.ndarray] = (), fake_cond: Sequence[np.ndarray] = ()
+               ) -> float:
         with tf.device(self.device):
-            return float(self._d_step(tf.constant(real), tf.constant(z)))
+            return float(self._d_step(tf.constant(real), _constant(z), _constants(real_cond),
+                                      _constants(fake_cond)))
 
-    def g_step(self, z: np.ndarray) -> float:
+    def g_step(self, z: np.ndarray | None, cond: Sequence[np.ndarray] = ()) -> float:
         with tf.device(self.device):
-            return float(self._g_step(tf.constant(z)))
+            return float(self._g_step(_constant(z), _constants(cond)))
 
-    def sample(self, z: np.ndarray) -> np.ndarray:
+    def sample(self, z: np.ndarray | None, cond: Sequence[np.ndarray] = ()) -> np.ndarray:
         with tf.device(self.device):
-            return _float(self.g(tf.constant(z), training=False)).numpy()
+            return _float(self._generate(_constant(z), _constants(cond), training=False)).numpy()
 
     def state(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -54,14 +55,23 @@ class GanTrainer:
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a).to(self.device)
 
-    def d_step(self, real: np.ndarray, z: np.ndarray) -> float:
+    def _generate(self, z: np.ndarray | None, cond: Sequence[np.ndarray]
+                  ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The generator's sample for latents `z` (None without one) and conditions `cond`,
+        and the conditions as tensors for the discriminator."""
+        given = [self._tensor(c) for c in cond]
+        return self.g(*([] if z is None else [self._tensor(z)]), *given), given
+
+    def d_step(self, real: np.ndarray, z: np.ndarray | None,
+               real_cond: Sequence[np.ndarray] = (), fake_cond: Sequence[np.ndarray] = ()
+               ) -> float:
         self.g.train()
         self.d.train()
         with torch.no_grad(), self.d_amp.autocast():
-            fake = self.g(self._tensor(z))
+            fake, given = self._generate(z, fake_cond)
         with self.d_amp.autocast():
-            loss = d_loss(self.settings.loss, self.d(self._tensor(real)).float(),
-                          self.d(fake).float())
+            scores = self.d(self._tensor(real), *map(self._tensor, real_cond))
+            loss = d_loss(self.settings.loss, scores.float(), self.d(fake, *given).float())
         self.d_opt.zero_grad(set_to_none=True)
         self.d_amp.backward_step(loss, self.d_opt)
         if self.settings.loss == "wasserstein":
@@ -70,21 +80,22 @@ class GanTrainer:
                     p.clamp_(-self.settings.clip, self.settings.clip)
         return float(loss.detach())
 
-    def g_step(self, z: np.ndarray) -> float:
+    def g_step(self, z: np.ndarray | None, cond: Sequence[np.ndarray] = ()) -> float:
         self.g.train()
         self.d.train()
         with self.g_amp.autocast():
-            loss = g_loss(self.settings.loss, self.d(self.g(self._tensor(z))).float())
+            fake, given = self._generate(z, cond)
+            loss = g_loss(self.settings.loss, self.d(fake, *given).float())
         self.g_opt.zero_grad(set_to_none=True)
         # the discriminator's gradients from this step are never applied
         self.g_amp.backward_step(loss, self.g_opt)
         return float(loss.detach())
 
     @torch.no_grad()
-    def sample(self, z: np.ndarray) -> np.ndarray:
+    def sample(self, z: np.ndarray | None, cond: Sequence[np.ndarray] = ()) -> np.ndarray:
         self.g.eval()
         with self.g_amp.autocast():
-            return self.g(self._tensor(z)).float().cpu().numpy()
+            return self._generate(z, cond)[0].float().cpu().numpy()
 
     def state(self) -> dict[str, np.ndarray]:
         out = {f"g/{k}": v for k, v in state_dict(self.g).items()}
