@@ -144,10 +144,24 @@ def test_a_conditional_gan_draws_each_class_it_is_asked_for(backend, tmp_path, m
     assert "generated for in" in result.output
 
 
-def test_a_condition_the_digits_do_not_have_is_refused(tmp_path):
-    text = CONDITIONAL.read_text().replace("input label: i64[B]", "input label: [B, 3]")
-    gan = archdsl.load(text).graph()
-    with pytest.raises(ValueError, match=r"one condition, the class label .*`label`: f32\[B, 3\]"):
+def test_a_condition_the_digits_do_not_have_is_refused():
+    gan = archdsl.load("""
+model G() {
+    input z: [B, 8]
+    input style: [B, 3]
+    output image: [B, 1, 4, 4] = concat([z, style], dim=1) |> Linear(16) |> Reshape(1, 4, 4)
+}
+model D() {
+    input image: [B, 1, 4, 4]
+    input style: [B, 3]
+    output score: [B, 1] = concat([image |> Flatten, style], dim=1) |> Linear(1)
+}
+gan Styled() {
+    generator = G()
+    discriminator = D()
+}
+""").graph()
+    with pytest.raises(ValueError, match=r"one condition, the class label .*`style`: f32\[B, 3\]"):
         gan_mod.real_conditions(gan)
 
 
