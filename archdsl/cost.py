@@ -239,10 +239,12 @@ def collapse(report: Report, depth: int | None) -> list[LayerRow]:
     if depth <= 0:
         return []
     blocks = {b.path: b for b in report.blocks}
-    scopes = sorted(blocks, key=len)
     out: dict[str, LayerRow] = {}
     for row in report.layers:
-        chain = [s for s in scopes if row.path.startswith(s + ".")]
+        # the blocks enclosing the row, outermost first: the prefixes of its path that end
+        # before a dot
+        path = row.path
+        chain = [path[:i] for i, ch in enumerate(path) if ch == "." and path[:i] in blocks]
         if len(chain) >= depth:
             owner = chain[depth - 1]
             agg = out.get(owner)
