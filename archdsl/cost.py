@@ -115,6 +115,14 @@ def _shape(shape: tuple[Dim, ...], values: dict[str, int]) -> list[int]:
 def analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None = None,
                   train: bool = False) -> Report:
     """Parameters, FLOPs and memory of a checked graph at the given dimension values."""
+    from archdsl.api import gc_paused  # archdsl.api imports this module
+
+    with gc_paused():
+        return _analyze_graph(graph, bind, train)
+
+
+def _analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None, train: bool
+                   ) -> Report:
     if isinstance(graph, GanGraph):
         raise SpecError([Diagnostic(
             code="E0601", message=f"`{graph.name}` is a gan: analyze its generator or "
@@ -280,6 +288,13 @@ def row_args(row: LayerRow) -> str:
 def render(report: Report, fmt: str, depth: int | None = None) -> str:
     """The report as a table, markdown, CSV or JSON, collapsed to `depth` block levels (by
     default 1 for the table and markdown, every layer for JSON and CSV)."""
+    from archdsl.api import gc_paused
+
+    with gc_paused():  # a table of many rows is many small objects, as in analyze_graph
+        return _render(report, fmt, depth)
+
+
+def _render(report: Report, fmt: str, depth: int | None) -> str:
     if fmt == "json":
         shown = report if depth is None else report.model_copy(
             update={"layers": collapse(report, depth)})
