@@ -1,4 +1,5 @@
-"""Broadcasting `+ - * /` (tensor-tensor or with a scalar), unary minus and torch.matmul."""
+"""Broadcasting `+ - * /` and comparisons (tensor-tensor or with a scalar), unary minus, `**`
+by a number and torch.matmul."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ _BINARY = {
     "sub": (np.subtract, lambda dy, x, y: (dy, -dy)),
     "mul": (np.multiply, lambda dy, x, y: (dy * y, dy * x)),
     "div": (np.true_divide, lambda dy, x, y: (dy / y, -dy * x / (y * y))),
+    **{op: (f, lambda dy, x, y: (None, None)) for op, f in (
+        ("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
+        ("gt", np.greater), ("ge", np.greater_equal))},
 }
 
 
@@ -33,7 +37,7 @@ def _binary(op: str) -> Kernel:
 
     def backward(dy, cache):
         x, y, slots = cache
-        grads = [unbroadcast(g, v.shape) if _grad_of(v) else None
+        grads = [unbroadcast(g, v.shape) if g is not None and _grad_of(v) else None
                  for g, v in zip(df(dy, x, y), (x, y), strict=True)]
         return [grads[i] for i in slots], {}
 
@@ -65,8 +69,23 @@ def _matmul_back(dy, cache):
     return [dx, dyy], {}
 
 
+def _pow_fwd(a, p, xs, ctx):
+    (x,) = xs
+    return np.power(x, a["exponent"]), (x, a["exponent"])
+
+
+def _pow_back(dy, cache):
+    """torch.pow's gradient p * x^(p-1), zero for the exponent 0 (even at x = 0)."""
+    x, e = cache
+    if e == 0:
+        return [np.zeros_like(dy)], {}
+    with np.errstate(divide="ignore"):  # x^(p-1) at 0 for p < 1 is inf, as in PyTorch
+        return [dy * (e * np.power(x, e - 1))], {}
+
+
 KERNELS: dict[str, Kernel] = {
     **{op: _binary(op) for op in _BINARY},
+    "pow": Kernel(_pow_fwd, _pow_back),
     "neg": Kernel(lambda a, p, xs, ctx: (-xs[0], None), lambda dy, c: ([-dy], {})),
     "matmul": Kernel(_matmul_fwd, _matmul_back),
 }

@@ -3,8 +3,15 @@
 A kernel's `forward(a, p, xs, ctx)` takes the node's normalized args `a` (symbols already
 resolved to integers), its layer's parameters `p` (local name -> array, PyTorch layout), the
 input arrays `xs` and a `Ctx`; it returns the output and a cache. `backward(dy, cache)` returns
-one gradient per input (None where there is none, e.g. integer ids) and a dict of parameter
-gradients keyed like `p`.
+one gradient per input (None where there is none: integer ids, masks, an output that does not
+depend on that input) and a dict of parameter gradients keyed like `p`.
+
+Multi-output ops (`OpDef.multi_output`: `split`, `chunk`, `LSTMCell`, recurrent layers with
+`return_state`) follow the graph (docs/ir.md): the node's value is a tuple of arrays, one per
+part, and each consumer reads one through a `part` node. Their `forward` returns that tuple;
+their `backward` takes a tuple of the same length, None for a part no gradient reached. The
+`part` kernel's backward gives its input a tuple with `dy` at its index and None elsewhere;
+a runtime sums what several consumers send one node with `add_gradient`.
 """
 
 from __future__ import annotations
@@ -22,10 +29,13 @@ Grads = tuple[list[np.ndarray | None], Params]
 
 @dataclass
 class Ctx:
-    """Run-time state a kernel may read: the mode and the dropout generator."""
+    """Run-time state a kernel may read: the mode, the generator of dropout masks and noise,
+    and `noise`: while `archdsl.noise` is active the runtime sets it, and `randn_like` takes
+    `noise(shape)` instead of drawing from `rng` (the runtime numbers the draws of a pass)."""
 
     training: bool = False
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    noise: Callable[[tuple[int, ...]], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,3 +103,18 @@ def dropout_mask(shape: tuple[int, ...], p: float, ctx: Ctx, dtype: np.dtype) ->
     if not ctx.training or p == 0:
         return None
     return (ctx.rng.random(shape, dtype=np.float32) >= p) * dtype.type(1 / (1 - p))
+
+
+Gradient = np.ndarray | tuple[np.ndarray | None, ...] | None
+
+
+def add_gradient(total: Gradient, g: Gradient) -> Gradient:
+    """The sum of two gradients reaching one value: arrays add; the tuples a multi-output
+    node receives from its `part` nodes add part by part, None counting as zero."""
+    if total is None:
+        return g
+    if g is None:
+        return total
+    if isinstance(total, tuple):
+        return tuple(add_gradient(t, d) for t, d in zip(total, g, strict=True))
+    return total + g

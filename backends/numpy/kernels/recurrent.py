@@ -4,6 +4,8 @@ Each cell is a `step` from the input projection `xp` (x W_ih^T + b_ih) and the h
 projection `hp` (h W_hh^T + b_hh) to the new state, and a `back` from the state's gradient to
 those of `xp`, `hp` and the previous state's direct paths. One generic loop over time serves
 all three; input projections and weight gradients are single matrix products over all steps.
+A layer starts from zeros or from the initial states it is called with, and with
+`return_state` also gives its final states, [layers·directions, B, H] as PyTorch's h_n, c_n.
 
 A step works on arrays of a few thousand values, where a NumPy call costs more than its
 arithmetic, so the cells make few calls: all gates go through one tanh, a sigmoid being
@@ -139,8 +141,9 @@ CELLS = {"RNN": Cell(1, 1, _rnn_step, _rnn_back, True),
          "GRU": Cell(3, 1, _gru_step, _gru_back, False, (0, 1))}
 
 
-def _run(cell: Cell, x, w_ih, w_hh, b_ih, b_hh, reverse: bool):
-    """One layer, one direction: hidden states (B, T, H) and the cache for `_run_back`."""
+def _run(cell: Cell, x, w_ih, w_hh, b_ih, b_hh, reverse: bool, state: State = ()):
+    """One layer, one direction from `state` (zeros when empty): hidden states (B, T, H), the
+    final state and the cache for `_run_back`."""
     b, t, _ = x.shape
     hsize = w_hh.shape[1]
     scale = cell.scale(hsize, x.dtype)
@@ -149,7 +152,8 @@ def _run(cell: Cell, x, w_ih, w_hh, b_ih, b_hh, reverse: bool):
     xp += bias * scale
     w_hp = w_hh.T * scale  # contiguous: a product with a transposed view is slower
     b_hp = b_hh * scale
-    state: State = tuple(np.zeros((b, hsize), x.dtype) for _ in range(cell.states))
+    state = state or tuple(np.zeros((b, hsize), x.dtype) for _ in range(cell.states))
+    h0 = state[0]
     hs = np.empty((b, t, hsize), x.dtype)
     caches: list[Any] = [None] * t
     for s in (range(t - 1, -1, -1) if reverse else range(t)):
@@ -158,17 +162,19 @@ def _run(cell: Cell, x, w_ih, w_hh, b_ih, b_hh, reverse: bool):
             hp += b_hp
         state, caches[s] = cell.step(xp[:, s], hp, state)
         hs[:, s] = state[0]
-    return hs, (x, w_ih, w_hh, hs, caches, reverse)
+    return hs, state, (x, w_ih, w_hh, h0, hs, caches, reverse)
 
 
-def _run_back(cell: Cell, dhs: np.ndarray, cache):
-    """Gradients of `_run`: dx and (dW_ih, dW_hh, db_ih, db_hh)."""
-    x, w_ih, w_hh, hs, caches, reverse = cache
+def _run_back(cell: Cell, dhs: np.ndarray, cache, dfinal: tuple = ()):
+    """Gradients of `_run` from those of its hidden states and final state (None or absent:
+    zero): dx, (dW_ih, dW_hh, db_ih, db_hh) and the gradient of the initial state."""
+    x, w_ih, w_hh, h0, hs, caches, reverse = cache
     b, t, _ = x.shape
     gh = w_ih.shape[0]
     dxp = np.empty((b, t, gh), x.dtype)
     dhp = dxp if cell.shared else np.empty((b, t, gh), x.dtype)
-    dstate: State = tuple(np.zeros_like(hs[:, 0]) for _ in range(cell.states))
+    dstate: State = tuple(np.zeros_like(h0) if d is None else d
+                          for d in dfinal or (None,) * cell.states)
     for s in (range(t) if reverse else range(t - 1, -1, -1)):
         dxp_s, dhp_s, direct = cell.back((dstate[0] + dhs[:, s], *dstate[1:]), caches[s])
         dxp[:, s] = dxp_s
@@ -178,15 +184,15 @@ def _run_back(cell: Cell, dhs: np.ndarray, cache):
         if direct[0] is not None:
             dh += direct[0]
         dstate = (dh, *direct[1:])
-    hprev = np.zeros_like(hs)  # the state each step started from
+    hprev = np.empty_like(hs)  # the state each step started from
     if reverse:
-        hprev[:, :-1] = hs[:, 1:]
+        hprev[:, :-1], hprev[:, -1] = hs[:, 1:], h0
     else:
-        hprev[:, 1:] = hs[:, :-1]
+        hprev[:, 1:], hprev[:, 0] = hs[:, :-1], h0
     d2, h2 = dxp.reshape(-1, gh), dhp.reshape(-1, gh)
     db_ih = d2.sum(0)
     return matmul_rows(dxp, w_ih), (d2.T @ x.reshape(b * t, -1), h2.T @ hprev.reshape(b * t, -1),
-                                    db_ih, db_ih.copy() if cell.shared else h2.sum(0))
+                                    db_ih, db_ih.copy() if cell.shared else h2.sum(0)), dstate
 
 
 def _names(layer: int, suffix: str) -> list[str]:
@@ -201,45 +207,67 @@ def _recurrent(op: str) -> Kernel:
     cell = CELLS[op]
 
     def forward(a, p, xs, ctx):
-        (x,) = xs  # (B, T, F)
-        layers = []
+        x, *initial = xs  # (B, T, F), then h0 (and c0) [layers·dirs, B, H] when given
+        dirs = _suffixes(a)
+        layers, finals = [], []
         for layer in range(a["layers"]):
-            runs = [_run(cell, x, *(p[k] for k in _names(layer, sfx)), reverse=sfx != "")
-                    for sfx in _suffixes(a)]
-            x = np.concatenate([hs for hs, _ in runs], axis=-1)  # (B, T, H * dirs)
+            runs = [_run(cell, x, *(p[k] for k in _names(layer, sfx)), reverse=sfx != "",
+                         state=tuple(s[layer * len(dirs) + i] for s in initial))
+                    for i, sfx in enumerate(dirs)]
+            x = np.concatenate([hs for hs, _, _ in runs], axis=-1)  # (B, T, H * dirs)
             mask = dropout_mask(x.shape, a["dropout"], ctx, x.dtype) \
                 if layer < a["layers"] - 1 else None
             if mask is not None:
                 x = x * mask
-            layers.append(([c for _, c in runs], mask))
-        if a["return_sequences"]:
-            return x, (a, layers, x.shape)
-        h = a["hidden"]
-        last = [x[:, -1, :h]] + ([x[:, 0, h:]] if a["bidirectional"] else [])
-        return np.concatenate(last, axis=-1), (a, layers, x.shape)  # PyTorch's h_n: (B, H * dirs)
+            layers.append(([c for _, _, c in runs], mask))
+            finals += [final for _, final, _ in runs]
+        cache = (a, layers, x.shape, len(initial))
+        if not a["return_sequences"]:
+            h = a["hidden"]
+            last = [x[:, -1, :h]] + ([x[:, 0, h:]] if a["bidirectional"] else [])
+            x = np.concatenate(last, axis=-1)  # PyTorch's h_n of the last layer: (B, H * dirs)
+        if not a["return_state"]:
+            return x, cache
+        return (x, *(np.stack(s) for s in zip(*finals, strict=True))), cache
 
     def backward(dy, cache):
-        a, layers, shape = cache
+        a, layers, shape, n_initial = cache
+        dy, dfinals = (dy[0], dy[1:]) if a["return_state"] else (dy, ())
+        dy = _sequence_grad(a, dy, shape, dfinals)
         h = a["hidden"]
-        if not a["return_sequences"]:
-            full = np.zeros(shape, dy.dtype)
-            full[:, -1, :h] = dy[:, :h]
-            full[:, 0, h:] = dy[:, h:]
-            dy = full
-        grads = {}
+        dirs = _suffixes(a)
+        grads, dinitial = {}, [None] * len(layers) * len(dirs)
         for layer in range(a["layers"] - 1, -1, -1):
             runs, mask = layers[layer]
             if mask is not None:
                 dy = dy * mask
             dx = 0
-            for i, (sfx, run) in enumerate(zip(_suffixes(a), runs, strict=True)):
-                d, ws = _run_back(cell, dy[..., i * h:(i + 1) * h], run)
+            for i, (sfx, run) in enumerate(zip(dirs, runs, strict=True)):
+                at = layer * len(dirs) + i
+                d, ws, dinitial[at] = _run_back(cell, dy[..., i * h:(i + 1) * h], run,
+                                                tuple(None if g is None else g[at]
+                                                      for g in dfinals))
                 dx = dx + d
                 grads.update(zip(_names(layer, sfx), ws, strict=True))
             dy = dx
-        return [dy], grads
+        return [dy, *(np.stack(s) for s in list(zip(*dinitial, strict=True))[:n_initial])], grads
 
     return Kernel(forward, backward)
+
+
+def _sequence_grad(a, dy, shape, dfinals) -> np.ndarray:
+    """dL/d(top layer's hidden states) (B, T, H * dirs) from that of the output: all of
+    them, or with return_sequences=false the last step forwards and the first backwards. A
+    return_state output no gradient reached (None) counts as zeros."""
+    if dy is None:
+        return np.zeros(shape, next(g for g in dfinals if g is not None).dtype)
+    if a["return_sequences"]:
+        return dy
+    h = a["hidden"]
+    full = np.zeros(shape, dy.dtype)
+    full[:, -1, :h] = dy[:, :h]
+    full[:, 0, h:] = dy[:, h:]
+    return full
 
 
 KERNELS: dict[str, Kernel] = {op: _recurrent(op) for op in CELLS}
