@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from archdsl import weights
 from archdsl.api import analyze, build, compile, load, load_state_dict, state_dict
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.draws import noise
@@ -21,6 +20,16 @@ from archdsl.limits import Limits
 from archdsl.program import Program
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """`archdsl.weights` is imported on first use: it brings NumPy, which `check` and
+    `analyze` do not need."""
+    if name == "weights":
+        import archdsl.weights
+
+        return archdsl.weights
+    raise AttributeError(f"module 'archdsl' has no attribute {name!r}")
 
 __all__ = [
     "Diagnostic", "GanGraph", "Graph", "Limits", "Program", "SpecError", "__version__",

@@ -20,9 +20,9 @@ TRAINABLE = registry.TRAINABLE  # the backends that train and compile to a Pytho
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Parsing and elaboration allocate many small acyclic objects; the cyclic collector's
-    repeated passes over them would make large specs take superlinear time."""
+def gc_paused() -> Iterator[None]:
+    """Parsing, elaboration and analysis allocate many small acyclic objects; the cyclic
+    collector's repeated passes over them would make large specs take superlinear time."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -43,7 +43,7 @@ def load(source: Source | Program, *, search_paths: list[str] | tuple[str, ...] 
     plugin.load_entry_points()
     if isinstance(source, Program):
         return source
-    with _gc_paused():
+    with gc_paused():
         return _load(source, search_paths, limits, check, overlay, parse_cache)
 
 
@@ -71,7 +71,7 @@ def graph(source: Source | Program, model: str | None = None,
           ) -> Graph | GanGraph:
     program = load(source, check=False, **kw)
     try:
-        with _gc_paused():
+        with gc_paused():
             return program.graph(model, params, trace=trace)
     except (SpecError, PluginError):
         raise

@@ -118,6 +118,14 @@ def _shape(shape: tuple[Dim, ...], values: dict[str, int]) -> list[int]:
 def analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None = None,
                   train: bool = False) -> Report:
     """Parameters, FLOPs and memory of a checked graph at the given dimension values."""
+    from archdsl.api import gc_paused  # archdsl.api imports this module
+
+    with gc_paused():
+        return _analyze_graph(graph, bind, train)
+
+
+def _analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None, train: bool
+                   ) -> Report:
     if isinstance(graph, GanGraph):
         raise SpecError([Diagnostic(
             code="E0601", message=f"`{graph.name}` is a gan: analyze its generator or "
@@ -236,10 +244,12 @@ def collapse(report: Report, depth: int | None) -> list[LayerRow]:
     if depth <= 0:
         return []
     blocks = {b.path: b for b in report.blocks}
-    scopes = sorted(blocks, key=len)
     out: dict[str, LayerRow] = {}
     for row in report.layers:
-        chain = [s for s in scopes if row.path.startswith(s + ".")]
+        # the blocks enclosing the row, outermost first: the prefixes of its path that end
+        # before a dot
+        path = row.path
+        chain = [path[:i] for i, ch in enumerate(path) if ch == "." and path[:i] in blocks]
         if len(chain) >= depth:
             owner = chain[depth - 1]
             agg = out.get(owner)
@@ -275,6 +285,13 @@ def row_args(row: LayerRow) -> str:
 def render(report: Report, fmt: str, depth: int | None = None) -> str:
     """The report as a table, markdown, CSV or JSON, collapsed to `depth` block levels (by
     default 1 for the table and markdown, every layer for JSON and CSV)."""
+    from archdsl.api import gc_paused
+
+    with gc_paused():  # a table of many rows is many small objects, as in analyze_graph
+        return _render(report, fmt, depth)
+
+
+def _render(report: Report, fmt: str, depth: int | None) -> str:
     if fmt == "json":
         shown = report if depth is None else report.model_copy(
             update={"layers": collapse(report, depth)})

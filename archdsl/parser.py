@@ -14,7 +14,6 @@ import re
 import unicodedata
 from contextvars import ContextVar
 from functools import cache
-from importlib import resources
 
 from lark import Lark, Token, Transformer, UnexpectedInput, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
@@ -57,10 +56,16 @@ def _reject_keyword(tok: Token) -> Token:
 
 @cache
 def _lark() -> Lark:
-    """The parser, building the syntax tree as it reduces (no parse tree in between)."""
-    text = resources.files("archdsl.grammars").joinpath("arch.lark").read_text(encoding="utf-8")
-    return Lark(text, parser="lalr", lexer="contextual", maybe_placeholders=True,
-                lexer_callbacks={"NAME": _reject_keyword}, transformer=_ToAst())
+    return make_lark()
+
+
+def make_lark(from_table: bool = True) -> Lark:
+    """The parser, building the syntax tree as it reduces (no parse tree in between): loaded
+    from the generated table of `archdsl.parse_table`, or built from the grammar."""
+    from archdsl import parse_table  # imported here: `python -m archdsl.parse_table` runs it
+
+    runtime = {"lexer_callbacks": {"NAME": _reject_keyword}, "transformer": _ToAst()}
+    return parse_table.load(runtime) if from_table else parse_table.build(runtime)
 
 
 # The file being parsed and its limits, for the transformer the parser was built with.

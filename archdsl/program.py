@@ -64,6 +64,8 @@ class Program:
         self.load_errors: list[Diagnostic] = []  # from loading; `check` reports them too
         self.load_warnings: list[Diagnostic] = []  # about the text itself (archdsl.lint)
         self.checked: dict[str, Graph | GanGraph] = {}  # what `check` elaborated, by name
+        # a check that passed, remembered: the names and the warnings it left
+        self._passed: tuple[list[str], list[Diagnostic]] | None = None
 
     def _repr_markdown_(self) -> str:
         from archdsl.notebook import program
@@ -239,7 +241,11 @@ class Program:
 
     def check(self) -> list[str]:
         """Elaborate every model and gan of the entry file whose parameters all have
-        defaults; raise one SpecError with every error found. Returns the names checked."""
+        defaults; raise one SpecError with every error found. Returns the names checked.
+        A program is immutable: once a check passed, checking again answers from memory."""
+        if self._passed is not None:
+            names, self.warnings = self._passed
+            return list(names)
         diags: list[Diagnostic] = list(self.load_errors)
         if any(d.code in FATAL_LOAD_CODES for d in diags):
             raise SpecError(diags, self.sources)  # checking now would only cascade
@@ -260,6 +266,7 @@ class Program:
         self.load_errors = load_errors
         if diags:
             raise SpecError(diags, self.sources)
+        self._passed = (list(checked), self.warnings)
         return checked
 
 

@@ -156,7 +156,8 @@ class Sym:
             term: Dim = c
             for atom in m:
                 if atom[0] == "sym":
-                    term = term * values.get(atom[1], Sym.symbol(atom[1]))
+                    value = values.get(atom[1])
+                    term = term * (Sym.symbol(atom[1]) if value is None else value)
                 else:
                     inner = atom[1].substitute(values)
                     term = term * (inner // atom[2])

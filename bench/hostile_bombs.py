@@ -198,7 +198,7 @@ def main() -> None:
                   f"{'yes' if cpu <= 1 else 'NO':>7}  {message.split(': ', 1)[1][:100]}")
     if not options.no_scaling:
         print()
-        frontend_scaling.main()
+        frontend_scaling.scaling()
 
 
 if __name__ == "__main__":

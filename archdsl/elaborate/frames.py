@@ -17,6 +17,7 @@ from archdsl.graph import (
     Scope,
     TensorType,
     TrainConfig,
+    construct,
 )
 from archdsl.limits import Limits, raise_hint
 from archdsl.staging import InstanceLog, retyped
@@ -73,7 +74,7 @@ def check_dim_limit(d: Dim, limits: Limits, loc: Loc | None = None) -> None:
 
 class GraphBuilder:
     def __init__(self, name: str, file: str, limits: Limits, counter: list[int]):
-        self.graph = Graph(name=name, file=file)
+        self.graph = Graph.model_construct(name=name, file=file)
         self.limits = limits
         self.steps = counter  # shared across the whole elaboration: bounds total work
 
@@ -90,9 +91,8 @@ class GraphBuilder:
                           hint=raise_hint("max_rank"))
         for d in type_.shape:
             check_dim_limit(d, self.limits)
-        node = Node.model_construct(id=len(nodes), op=op, inputs=[t.node for t in inputs],
-                                    args=args, type=type_, layer=layer, scope=scope, name=None,
-                                    loc=loc)
+        node = construct(Node, id=len(nodes), op=op, inputs=[t.node for t in inputs],
+                         args=args, type=type_, layer=layer, scope=scope, name=None, loc=loc)
         nodes.append(node)
         return Tensor(node.id, type_)
 

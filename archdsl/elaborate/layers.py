@@ -21,6 +21,7 @@ from archdsl.graph import (
     ParamSpec,
     Scope,
     TensorType,
+    construct,
 )
 from archdsl.limits import raise_hint
 from archdsl.ops import REGISTRY
@@ -242,9 +243,8 @@ class Layers:
                                   hint="a layer bound to a name shares its parameters; use a "
                                        "fresh layer for a differently sized input")
             else:
-                g.layers[layer_path] = Layer.model_construct(path=layer_path, op=op.name,
-                                                             args=layer_args, params=params,
-                                                             loc=loc)
+                g.layers[layer_path] = construct(Layer, path=layer_path, op=op.name,
+                                                 args=layer_args, params=params, loc=loc)
         if parts is None:
             t = frame.builder.add(op.name, inputs, norm, out, loc, frame.path, node_layer)
             self.record(frame, Record("node", frame.loop, node=t.node))
@@ -312,10 +312,9 @@ class Layers:
         for name, t in zip(declared, tensors, strict=True):
             frame.env[f" input:{name}"] = t
         g = caller.builder.graph
-        scope_entry = Scope.model_construct(path=path, definition=defn.name, args=dict(params),
-                                            inputs=[t.node for t in tensors],
-                                            input_names=declared, outputs=[], output_names=[],
-                                            loc=loc)
+        scope_entry = construct(Scope, path=path, definition=defn.name, args=dict(params),
+                                inputs=[t.node for t in tensors], input_names=declared,
+                                outputs=[], output_names=[], loc=loc)
         g.scopes.append(scope_entry)
         if self.staging is not None:
             frame.binding = {k: expr_of(v) for k, v in params.items()}
