@@ -18,7 +18,7 @@ CASES = [pytest.param(s, id=s.id, marks=[pytest.mark.slow] if s.slow else []) fo
 
 
 def _outputs(result: object) -> list[np.ndarray]:
-    items = result if isinstance(result, tuple) else (result,)
+    items = result if isinstance(result, (tuple, list)) else (result,)
     return [np.asarray(x) for x in items]
 
 
@@ -62,12 +62,14 @@ def _reference_and_model(g, dtype: str) -> tuple:
     reference = torch_backend.build(g).eval()
     if dtype == "float64":
         reference = reference.double()
-    saved = keras.config.dtype_policy()
+    saved = keras.config.dtype_policy(), keras.config.floatx()
     keras.config.set_dtype_policy(dtype)
+    keras.config.set_floatx(dtype)  # the inputs' dtype
     try:
         model = backend.build(g)
     finally:
-        keras.config.set_dtype_policy(saved)
+        keras.config.set_dtype_policy(saved[0])
+        keras.config.set_floatx(saved[1])
     backend.load_state_dict(model, torch_backend.state_dict(reference))
     return reference, model
 
@@ -100,7 +102,7 @@ def test_gradients_match_pytorch(spec: Spec) -> None:
         sum((t * torch.tensor(w)).sum() for t, w in zip(t_out, weights, strict=True)).backward()
         with tf.GradientTape() as tape:
             out = mine(*xs)
-            out = list(out) if isinstance(out, tuple) else [out]
+            out = list(out) if isinstance(out, (tuple, list)) else [out]
             loss = sum(tf.reduce_sum(o * w) for o, w in zip(out, weights, strict=True))
         grads = _canonical_gradients(mine, tape.gradient(loss, mine.trainable_variables))
         expected = {name: p.grad.numpy() for name, p in ref.named_parameters()}
