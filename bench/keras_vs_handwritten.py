@@ -86,7 +86,9 @@ def measure(case: Case, args: argparse.Namespace) -> list[object]:
     keras.utils.set_random_seed(0)
     generated = archdsl.build(spec, backend="tensorflow", params=case.params)
     handwritten, tracked = case.handwritten(case.params, bind)
-    load_torch_layout(tracked, archdsl.state_dict(generated))
+    state = archdsl.state_dict(generated)  # in the graph's order, as the tracked layers are
+    load_torch_layout(tracked, {layer.key(p): state[layer.key(p)]
+                                for layer in graph.layers.values() for p in layer.params})
 
     rng = np.random.default_rng(0)
     (x,) = random_inputs(graph, bind, rng)
