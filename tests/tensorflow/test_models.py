@@ -164,3 +164,35 @@ def test_fit_memorises_one_batch(spec: Spec) -> None:
                            epochs=50, verbose=0, shuffle=False)
         losses = history.history["loss"]
         assert losses[-1] <= 0.1 * losses[0], losses[::10]
+
+
+def _spec(stem: str) -> Spec:
+    return next(s for s in SPECS if s.path.stem == stem)
+
+
+def test_a_shared_head_fits_every_level_at_every_batch_size() -> None:
+    """Issue 14: one head applied to two pyramid levels, ending in `reshape` by `-1` and by
+    `H * W`, gives PyTorch's numbers at batch sizes other than the one it was built with."""
+    g = graph(_spec("issue14_shared_head"))
+    reference, model = _reference_and_model(g, "float32")
+    rng = np.random.default_rng(0)
+    for batch in (2, 5):
+        xs = [rng.standard_normal((batch, *shape(g, i)[1:])).astype("float32")
+              for i in g.inputs]
+        with torch.no_grad():
+            expected = [t.numpy() for t in reference(*[torch.tensor(x) for x in xs])]
+        got = _outputs(model(*xs))
+        assert [a.shape for a in got] == [(batch, 5, 80)] * 2
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+def test_strings_equal_after_nfkc_stay_distinct() -> None:
+    """Issue 14: `Act("ﬁ")` (a Linear) and `Act("fi")` (a doubling) stay two behaviours."""
+    g = graph(_spec("issue14_nfkc_strings"))
+    model = backend.build(g)
+    (weight_key, bias_key) = g.parameters()
+    state = backend.state_dict(model)
+    x = inputs(g)[0]
+    expected = 2.0 * (x @ state[weight_key].T + state[bias_key])
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-5, atol=1e-6)
