@@ -110,6 +110,10 @@ def build(source: Source | Program, backend: str = "torch", model: str | None = 
     program = load(source, check=False)
     g = graph(program, model, params, trace=True)
     with located(program):
+        if options.get("device") != "meta":  # torch's meta device allocates nothing
+            from archdsl.memory import check_model
+            for side in (g.generator, g.discriminator) if isinstance(g, GanGraph) else (g,):
+                check_model(side, program.limits)
         return registry.get(backend).build(g, **options)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import math
 import sys
 import traceback
 from collections.abc import Callable
@@ -24,7 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_STATE = {"debug": False}
+_STATE: dict[str, Any] = {"debug": False, "limits": None}
 
 
 def _version(value: bool) -> None:
@@ -39,8 +39,22 @@ def _main(
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks of internal "
                                         "errors.")] = False,
+    limit: Annotated[list[str] | None, typer.Option("--limit", help="Raise or lower a resource "
+                                                    "limit of docs/limits.md: --limit "
+                                                    "max_nodes=500000 (repeatable).")] = None,
 ) -> None:
     _STATE["debug"] = debug
+    _STATE["limits"] = parse_limits(limit or [])
+
+
+def parse_limits(items: list[str]) -> Any:
+    from archdsl.limits import Limits
+    values: dict[str, int] = {}
+    for key, value in parse_assignments(items, "--limit").items():
+        if key not in Limits.model_fields:
+            fail(f"--limit: no limit named {key!r}; limits: {', '.join(Limits.model_fields)}")
+        values[key] = parse_count(f"--limit {key}", value, 2**63 - 1)
+    return Limits(**values)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -83,20 +97,34 @@ def parse_assignments(items: list[str], what: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             fail(f"{what} takes NAME=VALUE, got {item!r}")
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the locale could not decode, kept as surrogates
+            fail(f"{what} takes UTF-8 text; {item!r} holds bytes that are not")
         out[key.strip()] = value.strip()
     return out
 
 
 def parse_binds(items: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for key, value in parse_assignments(items, "--bind").items():
-        try:
-            out[key] = int(value.replace("_", ""))
-        except ValueError:
-            fail(f"--bind {key} needs an integer, got {value!r}")
-        if out[key] < 1:
-            fail(f"--bind {key} must be at least 1")
-    return out
+    """--bind values: sizes, so from 1 to the limit on a dimension (docs/limits.md)."""
+    from archdsl.limits import Limits
+    largest = (_STATE["limits"] or Limits()).max_dim
+    return {key: parse_count(f"--bind {key}", value, largest)
+            for key, value in parse_assignments(items, "--bind").items()}
+
+
+def parse_count(what: str, value: str, largest: int) -> int:
+    """A whole number from 1 to `largest`, or a usage error that quotes the value (cut)."""
+    shown = repr(value if len(value) <= 40 else value[:40] + "...")
+    if len(value) > 40:
+        fail(f"{what} takes a whole number from 1 to {largest:,}, not {shown}")
+    try:
+        n = int(value.replace("_", ""))
+    except ValueError:
+        fail(f"{what} needs an integer, got {shown}")
+    if not 1 <= n <= largest:
+        fail(f"{what} takes a whole number from 1 to {largest:,}, not {shown}")
+    return n
 
 
 def check_backend(name: str) -> None:
@@ -105,11 +133,25 @@ def check_backend(name: str) -> None:
         fail(f"--backend is one of {', '.join(BACKENDS)}, not {name!r}")
 
 
-def _search_paths(paths: list[Path] | None) -> list[str]:
-    return [str(p) for p in paths or []]
+def _sources(paths: list[Path] | None) -> dict[str, Any]:
+    """Loading options: the folders imports may come from (--path) and --limit's limits."""
+    return {"search_paths": [str(p) for p in paths or []], "limits": _STATE["limits"]}
 
 
-FileArg = Annotated[Path, typer.Argument(help="A .arch spec.", show_default=False)]
+def _spec_file(path: Path) -> Path:
+    from archdsl.outputs import PathRefused, check_spec_file
+    try:
+        return check_spec_file(path)
+    except PathRefused as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _spec_files(paths: list[Path]) -> list[Path]:
+    return [_spec_file(p) for p in paths]
+
+
+FileArg = Annotated[Path, typer.Argument(help="A .arch spec.", show_default=False,
+                                         callback=_spec_file)]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m",
                                               help="Which model or gan of the file.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a model parameter: "
@@ -123,7 +165,7 @@ PathOpt = Annotated[list[Path] | None, typer.Option("--path", "-I", help="Anothe
 @app.command()
 def check(
     files: Annotated[list[Path], typer.Argument(help="One or more .arch specs.",
-                                                show_default=False)],
+                                                show_default=False, callback=_spec_files)],
     emit_ir: Annotated[str | None, typer.Option("--emit-ir", help="Print the typed graph: "
                                                 "json.")] = None,
     model: ModelOpt = None,
@@ -140,7 +182,7 @@ def check(
         failed = 0
         for f in files:
             try:
-                program = load(str(f), search_paths=_search_paths(path), check=emit_ir is None
+                program = load(f, **_sources(path), check=emit_ir is None
                                and not params and model is None)
                 if emit_ir or params or model:
                     g = program.graph(model, params)
@@ -192,7 +234,7 @@ def analyze(
     def body() -> int:
         from archdsl.api import graph
         from archdsl.cost import analyze_graph, render
-        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        g = graph(file, model, params, **_sources(path))
         report = analyze_graph(g, bind=binds, train=train)
         typer.echo(render(report, fmt, depth))
         return 0
@@ -224,16 +266,19 @@ def compile_(
     if backend == "onnx" and output is None and sys.stdout.isatty():
         fail("an ONNX model is binary: write it to a file with -o model.onnx, or pipe it")
     params = parse_assignments(set_ or [], "--set")
+    if output is not None:
+        _check_output(output, [file])
 
     def body() -> int:
+        from archdsl import weights as weight_files
         from archdsl.api import graph, load, located
         from archdsl.checkpoint import CheckpointError
-        from archdsl.weights import WeightsError, read
-        program = load(str(file), check=False, search_paths=_search_paths(path))
+        from archdsl.weights import WeightsError
+        program = load(file, check=False, **_sources(path))
         g = graph(program, model, params)
         beside = None
         try:
-            options = {} if weights is None else {"weights": read(weights)}
+            options = {} if weights is None else {"weights": weight_files.load(weights)}
             with located(program):
                 if backend == "onnx":
                     content, beside = _onnx(g, output, options)
@@ -244,10 +289,11 @@ def compile_(
         if output is None:
             if isinstance(content, bytes):
                 sys.stdout.buffer.write(content)
+                sys.stdout.buffer.flush()
             else:
-                sys.stdout.write(content)
+                _write_stdout(content)
         else:
-            _write_atomic(output, content)
+            _write_output(output, content, program)
             also = f", its weights in {beside}" if beside else ""
             typer.echo(f"wrote {output} ({backend}, {g.name}){also}", err=True)
         return 0
@@ -269,16 +315,26 @@ def train(
                                               "batch size.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Override the "
                                              "optimizer's learning rate.")] = None,
+    schedule: Annotated[str | None, typer.Option("--schedule", help="Override the spec's "
+                                                 "learning-rate schedule: "
+                                                 "\"Cosine(warmup=100)\", "
+                                                 "\"Step(step_size=300, gamma=0.5)\", "
+                                                 "\"OneCycle(max_lr=0.01)\".")] = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="At most this many "
                                               "optimizer steps and held-out batches per "
                                               "epoch: a quick smoke run.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for checkpoint, "
-                                             "metrics and plots (default runs/<model>).")]
+    early_stop: Annotated[int | None, typer.Option("--early-stop", min=0, metavar="N",
+                                                   help="Stop after N epochs without a "
+                                                   "better held-out metric (0: never).")]
     = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in "
-                                         "--out.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for weights, data order and "
-                                      "dropout.")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The run's folder (default "
+                                             "runs/<spec>/<date_time>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out (by "
+                                         "default the spec's latest run).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run --out "
+                                            "holds.")] = False,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for weights, data split "
+                                             "and order, and dropout (default 0).")] = None,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Processes for data-parallel "
                                        "PyTorch training under torchrun (gloo on CPU, NCCL on "
                                        "GPUs); the batch is the global batch.")] = 1,
@@ -286,7 +342,9 @@ def train(
     set_: SetOpt = None,
     path: PathOpt = None,
 ) -> None:
-    """Train a model on embedded or .npz data, with checkpoints, metrics and a plot."""
+    """Train a model on embedded or .npz data into a run folder of its own: checkpoints,
+    best and last weights (model.safetensors), metrics (CSV, TensorBoard) and curves."""
+    from archdsl import runs, schedules
     check_backend(backend)
     from archdsl.api import TRAINABLE
     if backend not in TRAINABLE:
@@ -295,43 +353,79 @@ def train(
              f"then export: archdsl compile FILE --backend {backend} --weights "
              "runs/<model>/checkpoint.npz -o model.onnx")
     params = parse_assignments(set_ or [], "--set")
+    try:
+        chosen_schedule = schedules.parse(schedule) if schedule is not None else None
+    except ValueError as exc:
+        fail(f"--schedule: {exc}")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        fail(f"--lr takes a positive finite number, not {lr}")
+    if out is not None:
+        from archdsl.outputs import PathRefused, check_output_folder
+        try:
+            check_output_folder(out)
+        except PathRefused as exc:
+            fail(str(exc))
     if nproc > 1:
         if backend != "torch":
             fail("--nproc runs the PyTorch build; use --backend torch")
-        raise typer.Exit(_torchrun(nproc))
+        try:
+            folder = run_folder(file, out, resume)
+            runs.claim(folder, resume, overwrite)
+        except runs.RunError as exc:
+            fail(str(exc))
+        raise typer.Exit(_torchrun(nproc, folder))
+    quiet(backend)
 
     def body() -> int:
         from archdsl.api import graph, load, located
-        program = load(str(file), check=False, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
         with located(program):  # a backend's refusal quotes the spec
-            return trained(graph(program, model, params))
+            g = graph(program, model, params)
+            try:
+                folder = run_folder(file, out, resume)
+            except runs.RunError as exc:
+                fail(str(exc))
+            try:
+                return trained(g, folder, program.limits)
+            finally:
+                if out is None and not resume and not any(folder.iterdir()):
+                    folder.rmdir()  # a fresh folder the run never wrote to
 
-    def trained(g: Any) -> int:
+    def trained(g: Any, folder: Path, limits: Any) -> int:
         from archdsl.checkpoint import CheckpointError
         from archdsl.data import DataError
         from archdsl.graph import GanGraph
         from archdsl.train import fit
-        folder = out or Path("runs") / g.name
         if isinstance(g, GanGraph):
             from archdsl.gan import fit as fit_gan
+            if chosen_schedule or early_stop:
+                fail(f"`{g.name}` is a gan: --schedule and --early-stop apply to models (a "
+                     "gan has no held-out metric, and its two optimizers no schedule yet)")
             try:
                 gan_result = fit_gan(g, file.read_text(encoding="utf-8"), backend, folder,
-                                     epochs=epochs, batch=batch, lr=lr, seed=seed,
-                                     resume=resume, max_steps=steps,
+                                     epochs=epochs, batch=batch, lr=lr, seed=seed or 0,
+                                     resume=resume, max_steps=steps, overwrite=overwrite,
                                      progress=sys.stderr.isatty(),
-                                     log=lambda m: typer.echo(m, err=True))
+                                     log=lambda m: typer.echo(m, err=True), limits=limits)
+            except runs.RunError as exc:
+                fail(str(exc))
             except (CheckpointError, ValueError) as exc:
                 fail(str(exc), 1)
             if gan_result.stopped:
                 typer.echo(f"stopped: {gan_result.stopped}", err=True)
                 return 1
-            typer.echo(f"{g.name}: samples, losses and judge.json in {folder}")
+            sys.stderr.flush()
+            typer.echo(f"{g.name}: samples, losses, model.safetensors and judge.json in "
+                       f"{folder}")
             return 0
         try:
             result = fit(g, file.read_text(encoding="utf-8"), backend, folder, data=data,
                          epochs=epochs, batch=batch, lr=lr, seed=seed, resume=resume,
                          steps=steps, progress=sys.stderr.isatty(),
-                         log=lambda m: typer.echo(m, err=True))
+                         log=lambda m: typer.echo(m, err=True), schedule=chosen_schedule,
+                         early_stop=early_stop, overwrite=overwrite, limits=limits)
+        except runs.RunError as exc:
+            fail(str(exc))
         except (DataError, CheckpointError, ValueError) as exc:
             fail(str(exc), 1)
         from archdsl.train import distributed_rank
@@ -339,9 +433,126 @@ def train(
             return 0  # rank 0 reports for everyone
         if result.stopped:
             typer.echo(f"stopped: {result.stopped}", err=True)
-        typer.echo(f"{g.name}: held-out accuracy {result.accuracy:.2%}, loss {result.loss:.4f} "
-                   f"({backend}); metrics, checkpoint and curves in {folder}")
+        sys.stderr.flush()  # the summary comes after the epochs' lines
+        typer.echo(summary(g.name, backend, result))
         return 1 if result.stopped and "interrupted" not in result.stopped else 0
+
+    run_guarded(body)
+
+
+def run_folder(file: Path, out: Path | None, resume: bool) -> Path:
+    """`--out`, else the spec's latest run (`--resume`) or a new one (runs.py)."""
+    from archdsl import runs
+    if out is not None:
+        return out
+    return runs.latest(file) if resume else runs.new_folder(file)
+
+
+def summary(name: str, backend: str, result: Any) -> str:
+    """The run's outcome: best and last epochs with their held-out metrics, and its files."""
+    from archdsl.weights import BEST, FILE
+    last = result.history[-1] if result.history else None
+    if last is None:
+        return f"{name}: no epoch finished ({backend}); the run is in {result.out}"
+    best = result.best or last
+    classify = best["val_accuracy"] == best["val_accuracy"]  # accuracy is NaN for regression
+
+    def metric(row: dict[str, Any]) -> str:
+        return f"{row['val_accuracy']:.2%} (loss {row['val_loss']:.4f})" if classify else \
+            f"{row['val_loss']:.4f}"
+
+    lines = [f"{name}: best held-out {'accuracy' if classify else 'loss'} {metric(best)} at "
+             f"epoch {best['epoch']}, last {metric(last)} at epoch {last['epoch']} ({backend})"]
+    if result.early_stop:
+        lines.append(f"early stop: {result.early_stop}")
+    lines.append(f"weights: {result.out / BEST / FILE} (best), {result.out / FILE} (last); "
+                 f"metrics.csv, TensorBoard events, checkpoint and curves in {result.out}")
+    return "\n".join(lines)
+
+
+def quiet(*backends: str) -> None:
+    """Keep TensorFlow's start-up logs out of the terminal, unless --debug."""
+    if "tensorflow" in backends and not _STATE["debug"]:
+        from archdsl.quiet import import_tensorflow
+        import_tensorflow()
+
+
+@app.command()
+def predict(
+    file: FileArg,
+    weights: Annotated[Path, typer.Option("--weights", "-w", help="A model.safetensors, or a "
+                                          "run folder (its best weights).",
+                                          show_default=False)],
+    data: Annotated[str | None, typer.Option("--data", help="An .npz with arrays named after "
+                                             "the spec's inputs (labels optional), or an "
+                                             "embedded dataset (its held-out split); by "
+                                             "default the spec's.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Save to FILE.npz "
+                                                "(every output) or FILE.csv (the printed "
+                                                "table) instead of printing.")] = None,
+    backend: BackendOpt = "torch",
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Examples per forward "
+                                       "pass.")] = 256,
+    seed: Annotated[int | None, typer.Option("--seed", help="For an embedded dataset, the "
+                                             "seed of its held-out split (default: the "
+                                             "run's).")] = None,
+    model: ModelOpt = None,
+    set_: SetOpt = None,
+    path: PathOpt = None,
+) -> None:
+    """Run trained weights on data: print the predictions, or save them to .npz or .csv."""
+    check_backend(backend)
+    if output is not None and output.suffix not in (".npz", ".csv"):
+        fail(f"-o must end in .npz or .csv, not {output.name!r}")
+    params = parse_assignments(set_ or [], "--set")
+    quiet(backend)
+
+    def body() -> int:
+        from rich.progress import Progress
+
+        from archdsl import predict as pred
+        from archdsl import weights as w
+        from archdsl.api import graph, load, located
+        from archdsl.data import DataError
+        from archdsl.graph import GanGraph
+        program = load(file, check=False, **_sources(path))
+        g = graph(program, model, params)
+        if isinstance(g, GanGraph):
+            fail(f"`{g.name}` is a gan: predict runs a model; name its generator or "
+                 "discriminator with --model")
+        try:
+            state = w.load(weights)
+            run_seed = int(w.metadata(weights).get("seed", 0))
+            inputs, labels, described = pred.load_data(g, data, run_seed if seed is None
+                                                        else seed)
+        except (w.WeightsError, DataError) as exc:
+            fail(str(exc), 1)
+        source = w.locate(weights)
+        bar = Progress(disable=not sys.stderr.isatty(), transient=True)
+        with located(program), bar:
+            task = bar.add_task(f"predicting with {g.name}", total=len(inputs[0]))
+            try:
+                outputs = pred.predict(g, backend, state, inputs, batch,
+                                       lambda n: bar.update(task, advance=n))
+            except w.WeightsError as exc:
+                fail(f"{source}: {exc}", 1)
+        predictions = pred.Predictions(outputs, (g.train and g.train.loss) or "cross_entropy",
+                                       labels)
+        accuracy = predictions.accuracy()
+        typer.echo(f"{g.name}: {len(inputs[0])} examples of {described} with {backend}, "
+                   f"weights {source}" + (f"; accuracy {accuracy:.2%} against its labels"
+                                          if accuracy is not None else ""), err=True)
+        try:
+            if output is None:
+                typer.echo(pred.render(predictions))
+            else:
+                pred.write(predictions, output)
+                typer.echo(f"wrote {output}", err=True)
+        except ValueError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror or exc}", 1)
+        return 0
 
     run_guarded(body)
 
@@ -363,20 +574,18 @@ def graph_(
     if fmt not in ("svg", "png", "dot", "mmd"):
         fail(f"-o must end in .svg, .png, .dot or .mmd, not {output.name!r}")
     params = parse_assignments(set_ or [], "--set")
+    _check_output(output, [file])
 
     def body() -> int:
-        from archdsl.api import graph
+        from archdsl.api import graph, load
         from archdsl.diagram import GraphvizMissing, render
-        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
+        g = graph(program, model, params)
         try:
             content = render(g, fmt, depth)
         except GraphvizMissing as exc:
             fail(str(exc), 1)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            output.write_text(content, encoding="utf-8")
-        else:
-            output.write_bytes(content)
+        _write_output(output, content, program)
         typer.echo(f"wrote {output}", err=True)
         return 0
 
@@ -396,6 +605,9 @@ def verify(
                                              "(default: the spec's).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    weights: Annotated[Path | None, typer.Option("--weights", "-w", help="Compare with these "
+                                                 "weights (a model.safetensors or a run "
+                                                 "folder) instead of drawn ones.")] = None,
     model: ModelOpt = None,
     set_: SetOpt = None,
     path: PathOpt = None,
@@ -413,21 +625,38 @@ def verify(
         fail(f"--loss is cross_entropy, bce_with_logits, mse or l1, not {loss!r}")
     params = parse_assignments(set_ or [], "--set")
     binds = parse_binds(bind or [])
+    quiet(*chosen)
 
     def body() -> int:
         from rich.console import Console
 
-        from archdsl.api import graph
+        from archdsl.api import graph, load, located
         from archdsl.graph import GanGraph
         from archdsl.verify import render, run
-        g = graph(str(file), model, params, search_paths=_search_paths(path))
+        program = load(file, check=False, **_sources(path))
+        g = graph(program, model, params)
         sides = [g.generator, g.discriminator] if isinstance(g, GanGraph) else [g]
+        from archdsl import weights as w
+        from archdsl.weights import WeightsError
+        state = None
+        if weights is not None:
+            if len(sides) > 1:
+                fail(f"`{g.name}` is a gan: verify the weights of its generator or "
+                     "discriminator with --model")
+            try:
+                state = w.load(weights)
+            except WeightsError as exc:
+                fail(str(exc), 1)
         console = Console(stderr=True)
         ok = True
         for side in sides:
-            with console.status(f"verifying {side.name}") as status:
-                report = run(side, chosen, bind=binds, loss=loss, seed=seed,
-                             progress=lambda m, s=status, n=side.name: s.update(f"{n}: {m}"))
+            with console.status(f"verifying {side.name}") as status, located(program):
+                try:
+                    report = run(side, chosen, bind=binds, loss=loss, seed=seed,
+                                 progress=lambda m, s=status, n=side.name: s.update(
+                                     f"{n}: {m}"), weights=state, limits=program.limits)
+                except WeightsError as exc:
+                    fail(f"--weights {weights}: {exc}", 1)
             typer.echo(report.model_dump_json(indent=2) if fmt == "json" else render(report))
             ok = ok and report.ok
         return 0 if ok else 1
@@ -531,18 +760,19 @@ def schema(
     typer.echo(json.dumps(SCHEMAS[what](), indent=2))
 
 
-def _torchrun(nproc: int) -> int:
-    """Run this same `train` command in `nproc` processes under torchrun (single node)."""
+def _torchrun(nproc: int, folder: Path) -> int:
+    """Run this same `train` command in `nproc` processes under torchrun (single node), all
+    into `folder` (already claimed: its old run replaced if --overwrite said so)."""
     import subprocess
     cleaned: list[str] = []
     args = iter(sys.argv[1:])
     for a in args:
-        if a == "--nproc":
+        if a in ("--nproc", "--out", "-o"):
             next(args, None)
-        elif not a.startswith("--nproc="):
+        elif not a.startswith(("--nproc=", "--out=")) and a != "--overwrite":
             cleaned.append(a)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc_per_node={nproc}", "-m", "archdsl.cli", *cleaned]
+           f"--nproc_per_node={nproc}", "-m", "archdsl.cli", *cleaned, "--out", str(folder)]
     return subprocess.call(cmd)
 
 
@@ -558,14 +788,34 @@ def _onnx(g: Any, output: Path | None, options: dict[str, Any]) -> tuple[bytes, 
     return serialized(export(g, **options), output)
 
 
-def _write_atomic(path: Path, content: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(content if isinstance(content, bytes) else content.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _write_atomic(path: Path, content: str) -> None:
+    from archdsl.checkpoint import write_atomic
+    write_atomic(path, lambda f: f.write(content.encode("utf-8")))
+
+
+def _check_output(output: Path, reading: list[Path]) -> None:
+    """Refuse a bad -o before any work (misuse: exit 2)."""
+    from archdsl.outputs import PathRefused, check_output
+    try:
+        check_output(output, reading)
+    except PathRefused as exc:
+        fail(str(exc))
+
+
+def _write_output(output: Path, content: str | bytes, program: Any) -> None:
+    """Write -o, never over a spec the program read (its imports too)."""
+    from archdsl.outputs import PathRefused, write_output
+    try:
+        write_output(output, content, list(program.scopes))
+    except PathRefused as exc:
+        fail(str(exc))
+
+
+def _write_stdout(text: str) -> None:
+    """Generated modules are UTF-8 whatever the locale's encoding."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.buffer.flush()
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ override it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from archdsl.graph import FLOAT_DTYPES, Graph
-from archdsl.symbolic import Sym
+from archdsl.npz import Archive, ArchiveError, Header, read_npz
+from archdsl.symbolic import Sym, format_shape
 
 NUMPY_DTYPES = {"f16": np.float16, "bf16": np.float32, "f32": np.float32, "f64": np.float64,
                 "i32": np.int32, "i64": np.int64, "bool": np.bool_}
@@ -104,7 +106,7 @@ def load_dataset(name_or_path: str, graph: Graph, seed: int = 0, seq_len: int = 
     if name_or_path in EMBEDDED:
         return _embedded(name_or_path, graph, seed, seq_len, size)
     path = Path(name_or_path)
-    if path.suffix != ".npz" or not path.is_file():
+    if path.suffix != ".npz" or not path.exists():
         raise DataError(f"--data is one of {', '.join(EMBEDDED)} or an existing .npz file, "
                         f"not {name_or_path!r}")
     return load_npz(path, graph, seed)
@@ -241,45 +243,205 @@ def corpus() -> str:
 def load_npz(path: Path, graph: Graph, seed: int) -> Dataset:
     """An .npz whose arrays are named after the spec's inputs plus `target` (`labels` when an
     input is named target), optionally with `test_<name>` arrays for a fixed held-out split.
-    Never unpickles anything."""
+    Names, dtypes, shapes and example counts are checked from the archive's headers before any
+    array is read (archdsl/npz.py; nothing is unpickled), then the values: finite numbers,
+    token ids inside their embedding table."""
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except ValueError as exc:
-        raise DataError(f"{path}: cannot read it without unpickling objects ({exc})") from None
-    except OSError as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    key = label_key(graph)
-    shapes = _input_shapes(graph, {})
-    wanted = [n for n, _, _ in shapes] + [key]
-    missing = [n for n in wanted if n not in arrays]
-    if missing:
-        raise DataError(f"{path}: missing array(s) {', '.join(missing)}; the spec's inputs are "
-                        f"{', '.join(graph.input_names)}, plus `{key}`. Found: "
-                        f"{', '.join(sorted(arrays)) or 'nothing'}")
-    n = len(arrays[key])
-    for name, dtype, dims in shapes:
-        a = arrays[name]
-        want_float = dtype in FLOAT_DTYPES
-        if want_float != np.issubdtype(a.dtype, np.floating) and not (
-                not want_float and np.issubdtype(a.dtype, np.integer)):
-            raise DataError(f"{path}: `{name}` is {a.dtype}; the spec declares {dtype}")
+        with Archive(path) as archive:
+            heads = archive.headers
+            key = label_key(graph)
+            wanted = [*graph.input_names, key]
+            missing = [n for n in wanted if n not in heads]
+            if missing:
+                raise DataError(f"{path}: missing array(s) {', '.join(missing)}; the spec's "
+                                f"inputs are {', '.join(graph.input_names)}, plus `{key}`. "
+                                f"Found: {', '.join(sorted(heads)) or 'nothing'}")
+            given_test = sorted(k for k in heads if k.startswith("test_"))
+            missing_test = [f"test_{k}" for k in wanted if f"test_{k}" not in heads]
+            if given_test and missing_test:
+                raise DataError(f"{path}: has {', '.join(given_test)} but not "
+                                f"{', '.join(missing_test)}: give a test_ array for every input "
+                                "and the labels, or none (then a fifth of the examples is held "
+                                "out)")
+            prefixes = ["", "test_"] if given_test else [""]
+            for prefix in prefixes:
+                _check_headers(path, heads, prefix, graph, key)
+            arrays = archive.read([prefix + k for prefix in prefixes for k in wanted])
+    except ArchiveError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    train = _checked(path, arrays, "", graph, key)
+    if given_test:
+        test = _checked(path, arrays, "test_", graph, key)
+    else:
+        if len(train[key]) < 2:
+            raise DataError(f"{path}: {len(train[key])} example(s); at least 2 are needed to "
+                            "hold some out for evaluation")
+        train, test = _split(train, seed)
+    n = len(train[key])
+    task = "classify" if train[key].ndim == 1 else "sequence"
+    return Dataset(path.name, train, test, task, key, f"{n} examples from {path}")
+
+
+def _check_headers(path: Path, heads: dict[str, Header], prefix: str, graph: Graph, key: str
+                   ) -> None:
+    """Names, dtypes, ranks, sizes and example counts, from the headers alone."""
+    label = heads[prefix + key]
+    if label.ndim == 0:
+        raise DataError(f"{path}: `{prefix}{key}` is a single value; give one label per "
+                        f"example, shape [N] or [N, ...]")
+    if label.dtype.kind not in "biuf":
+        raise DataError(f"{path}: `{prefix}{key}` is {label.dtype}; labels are numbers "
+                        "(class indices or targets)")
+    n = label.shape[0]
+    if n == 0:
+        raise DataError(f"{path}: `{prefix}{key}` holds no examples")
+    for name, dtype, dims in _input_shapes(graph, {}):
+        a = heads[prefix + name]
+        shown = f"`{prefix}{name}`"
+        if a.dtype.kind not in _KINDS[dtype]:
+            raise DataError(f"{path}: {shown} is {a.dtype}; the spec declares {dtype}")
         if a.ndim != len(dims):
-            raise DataError(f"{path}: `{name}` has shape {list(a.shape)}; the spec declares "
+            raise DataError(f"{path}: {shown} has shape {list(a.shape)}; the spec declares "
                             f"rank {len(dims)}: [{', '.join(map(str, dims))}]")
         for axis, (have, want) in enumerate(zip(a.shape, dims, strict=True)):
             if axis and isinstance(want, int) and have != want:
-                raise DataError(f"{path}: `{name}` has shape {list(a.shape)}; the spec declares "
+                raise DataError(f"{path}: {shown} has shape {list(a.shape)}; the spec declares "
                                 f"[{', '.join(map(str, dims))}] (dimension {axis} differs)")
-        if len(a) != n:
-            raise DataError(f"{path}: `{name}` has {len(a)} examples but `{key}` has {n}")
-        arrays[name] = a.astype(NUMPY_DTYPES[dtype])
-    keep = {k: arrays[k] for k in wanted}
-    if all(f"test_{k}" in arrays for k in wanted):
-        test = {k: arrays[f"test_{k}"].astype(keep[k].dtype) for k in wanted}
-        train = keep
-    else:
-        train, test = _split(keep, seed)
-    task = "classify" if arrays[key].ndim == 1 else "sequence"
-    return Dataset(path.name, train, test, task, key, f"{n} examples from {path}")
+        if a.shape[0] != n:
+            raise DataError(f"{path}: {shown} has {a.shape[0]} examples but `{prefix}{key}` has "
+                            f"{n}")
 
+
+def _checked(path: Path, arrays: dict[str, np.ndarray], prefix: str, graph: Graph, key: str
+             ) -> dict[str, np.ndarray]:
+    """The inputs and labels named `prefix + name` (their headers checked), their values
+    checked and the inputs cast to the spec's dtypes."""
+    label = arrays[prefix + key]
+    if label.dtype.kind == "f" and not np.isfinite(label).all():
+        raise DataError(f"{path}: `{prefix}{key}` holds NaN or infinite values")
+    out = {}
+    for name, dtype, _ in _input_shapes(graph, {}):
+        a = arrays[prefix + name]
+        shown = f"`{prefix}{name}`"
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise DataError(f"{path}: {shown} holds NaN or infinite values")
+        if a.dtype.kind in "iu" and a.size:
+            _check_ids(path, shown, a, dtype, _embedding_rows(graph, name))
+        out[name] = a.astype(NUMPY_DTYPES[dtype], copy=False)
+    out[key] = label
+    return out
+
+
+# numpy dtype kinds an array may have for an input of each spec dtype
+_KINDS = {**{d: "f" for d in FLOAT_DTYPES}, "i32": "iu", "i64": "iu", "bool": "b"}
+
+
+def _embedding_rows(graph: Graph, name: str) -> int | None:
+    """The fewest rows of an Embedding that reads input `name` directly, if any does."""
+    node = graph.inputs[graph.input_names.index(name)]
+    rows = [n.args["num"] for n in graph.nodes if n.op == "Embedding" and n.inputs[0] == node]
+    return min(rows, default=None)
+
+
+def _check_ids(path: Path, shown: str, a: np.ndarray, dtype: str, rows: int | None) -> None:
+    lo, hi = int(a.min()), int(a.max())
+    info = np.iinfo(NUMPY_DTYPES[dtype])
+    if lo < info.min or hi > info.max:
+        raise DataError(f"{path}: {shown} holds {lo if lo < info.min else hi}, outside {dtype}")
+    if rows is not None and (lo < 0 or hi >= rows):
+        raise DataError(f"{path}: {shown} holds token id {lo if lo < 0 else hi}; its Embedding "
+                        f"has {rows} rows, so ids are 0 to {rows - 1}")
+
+
+def symbol_sizes(graph: Graph, data: Dataset, batch: int) -> dict[str, int]:
+    """A value for each symbolic dimension: the batch on a batch axis, else the data's size."""
+    sizes = {}
+    for name, source in graph.symbols.items():
+        array = data.train[graph.input_names[source.input]]
+        sizes[name] = batch if source.axis == 0 else int(array.shape[source.axis])
+    return sizes
+
+
+def check_labels(data: Dataset, graph: Graph, loss: str) -> None:
+    """Labels that fit the loss and the model's output, in both splits: class indices inside
+    the output's classes for cross_entropy, 0..1 targets for bce_with_logits, numbers shaped
+    like the output for mse and l1."""
+    out = graph.nodes[graph.outputs[0]].type
+    for split, arrays in (("training", data.train), ("held-out", data.test)):
+        y = arrays[data.label]
+        where = f"the {split} labels (`{data.label}`)"
+        if len(y) == 0:
+            raise DataError(f"{data.name}: no {split} examples")
+        if loss == "cross_entropy":
+            _check_classes(data.name, where, y, out.shape)
+        elif loss == "bce_with_logits":
+            if y.dtype.kind not in "biuf" or (y.size and (y.min() < 0 or y.max() > 1)):
+                raise DataError(f"{data.name}: {where} must lie in [0, 1] for bce_with_logits")
+        elif y.dtype.kind not in "iuf":
+            raise DataError(f"{data.name}: {where} are {y.dtype}; {loss} needs numbers")
+        if loss != "cross_entropy":
+            per = math.prod(d for d in out.shape[1:] if isinstance(d, int))
+            if not any(isinstance(d, Sym) for d in out.shape[1:]) and \
+                    math.prod(y.shape[1:]) != per:
+                raise DataError(f"{data.name}: {where} have shape {list(y.shape)}; the output "
+                                f"is {out} ({per} value(s) per example)")
+
+
+def _check_classes(name: str, where: str, y: np.ndarray, shape: tuple) -> None:
+    if y.dtype.kind not in "iu":
+        raise DataError(f"{name}: {where} are {y.dtype}; cross_entropy needs integer class "
+                        "indices")
+    if y.ndim != len(shape) - 1:
+        raise DataError(f"{name}: {where} have shape {list(y.shape)}; the output "
+                        f"{format_shape(shape)} needs one class index per "
+                        f"{'example' if len(shape) == 2 else 'position'}: rank {len(shape) - 1}")
+    classes = shape[-1]
+    if isinstance(classes, int) and y.size and (y.min() < 0 or y.max() >= classes):
+        bad = int(y.min()) if y.min() < 0 else int(y.max())
+        raise DataError(f"{name}: {where} hold class {bad}; the output has {classes} classes, "
+                        f"so labels are 0 to {classes - 1}")
+
+
+def checked_input(path: Path, name: str, a: np.ndarray, dtype: str, dims: list[int | Sym],
+                  count: tuple[str, int]) -> np.ndarray:
+    """Array `name` of `path` as the spec's input of that name (`dtype`, rank, fixed sizes)
+    with as many examples as array `count[0]` has (`count[1]`), or a DataError."""
+    key, n = count
+    want_float = dtype in FLOAT_DTYPES
+    if want_float != np.issubdtype(a.dtype, np.floating) and not (
+            not want_float and np.issubdtype(a.dtype, np.integer)):
+        raise DataError(f"{path}: `{name}` is {a.dtype}; the spec declares {dtype}")
+    if a.ndim != len(dims):
+        raise DataError(f"{path}: `{name}` has shape {list(a.shape)}; the spec declares "
+                        f"rank {len(dims)}: [{', '.join(map(str, dims))}]")
+    for axis, (have, want) in enumerate(zip(a.shape, dims, strict=True)):
+        if axis and isinstance(want, int) and have != want:
+            raise DataError(f"{path}: `{name}` has shape {list(a.shape)}; the spec declares "
+                            f"[{', '.join(map(str, dims))}] (dimension {axis} differs)")
+    if len(a) != n:
+        raise DataError(f"{path}: `{name}` has {len(a)} examples but `{key}` has {n}")
+    return a.astype(NUMPY_DTYPES[dtype])
+
+
+def load_inputs(path: Path, graph: Graph) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """The spec's inputs from an .npz, every example in the file's order, and its labels
+    (`target`, or `labels` when an input is named target) when it has them: what `archdsl
+    predict` runs on. Sizes are checked from the headers before anything is read."""
+    try:
+        arrays = read_npz(path)
+    except ArchiveError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    missing = [n for n in graph.input_names if n not in arrays]
+    if missing:
+        raise DataError(f"{path}: missing array(s) {', '.join(missing)}; the spec's inputs are "
+                        f"{', '.join(graph.input_names)}. Found: "
+                        f"{', '.join(sorted(arrays)) or 'nothing'}")
+    first = graph.input_names[0]
+    count = (first, len(arrays[first]))
+    inputs = [checked_input(path, name, arrays[name], dtype, dims, count)
+              for name, dtype, dims in _input_shapes(graph, {})]
+    labels = arrays.get(label_key(graph))
+    if labels is not None and len(labels) != count[1]:
+        raise DataError(f"{path}: `{label_key(graph)}` has {len(labels)} examples but "
+                        f"`{first}` has {count[1]}")
+    return inputs, labels

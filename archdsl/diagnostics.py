@@ -13,6 +13,7 @@ form follows LANGUAGE.md section 9:
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from pydantic import BaseModel
@@ -49,6 +50,11 @@ class Diagnostic(BaseModel):
     severity: str = "error"
     notes: list[Note] = []
 
+    def key(self) -> tuple:
+        """What makes two diagnostics the same, as a hashable value (for de-duplication)."""
+        return (self.code, self.message, self.severity, self.label, self.hint, _loc_key(self.loc),
+                tuple((n.message, _loc_key(n.loc)) for n in self.notes))
+
     @property
     def file(self) -> str | None:
         return self.loc.file if self.loc else None
@@ -81,6 +87,10 @@ class Diagnostic(BaseModel):
         return "\n".join(lines)
 
 
+def _loc_key(loc: Loc | None) -> tuple | None:
+    return None if loc is None else (loc.file, loc.line, loc.col, loc.end_line, loc.end_col)
+
+
 class SourceMap:
     """File name -> text, so diagnostics can quote the offending line."""
 
@@ -110,6 +120,12 @@ def _printable(text: str) -> str:
     return "".join(out)
 
 
+def _width(text: str) -> int:
+    """Terminal columns: wide (CJK, fullwidth) characters take two, combining marks none."""
+    return sum(0 if unicodedata.combining(ch) else
+               2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _excerpt(loc: Loc, label: str, sources: SourceMap | None) -> list[str]:
     width = len(str(loc.line))
     pad = " " * width
@@ -119,17 +135,17 @@ def _excerpt(loc: Loc, label: str, sources: SourceMap | None) -> list[str]:
         if label:
             out.append(f"{pad} = {label}")
         return out
-    text = _printable(text)
     start = 0
     if len(text) > 200:  # keep enormous one-line specs readable
         start = max(0, loc.col - 60)
         text = text[start : start + 160]
+    text = _printable(text)
     col = loc.col - start
     end = loc.end_col - start if loc.end_line == loc.line else len(text) + 1
     span = max(1, min(end, len(text) + 1) - col)
     out.append(f"{pad} |")
     out.append(f"{loc.line} | {text}")
-    carets = " " * (col - 1) + "^" * span
+    carets = " " * _width(text[:col - 1]) + "^" * max(1, _width(text[col - 1:col - 1 + span]))
     out.append(f"{pad} | {carets}" + (f" {label}" if label else ""))
     return out
 
@@ -156,10 +172,13 @@ class Reporter:
     def __init__(self, sources: SourceMap) -> None:
         self.sources = sources
         self.diagnostics: list[Diagnostic] = []
+        self._seen: set[tuple] = set()
 
     def add(self, diag: Diagnostic) -> None:
         assert diag.code in CODES, diag.code
-        if diag not in self.diagnostics:
+        key = diag.key()
+        if key not in self._seen:
+            self._seen.add(key)
             self.diagnostics.append(diag)
 
     def error(self, code: str, message: str, loc: Loc | None, label: str = "",
@@ -206,7 +225,10 @@ class Problem(Exception):
 def suggest(name: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate by edit distance, if it is close enough to be a likely typo."""
     best, best_d = None, None
+    within = max(1, len(name) // 3)
     for cand in candidates:
+        if abs(len(cand) - len(name)) > within:  # the distance is at least this
+            continue
         d = _distance(name.lower(), cand.lower())
         if best_d is None or d < best_d:
             best, best_d = cand, d

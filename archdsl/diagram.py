@@ -2,7 +2,8 @@
 
 Each box names its layer and the arguments the spec gave it (`Conv2d(64, kernel=7,
 stride=2)`) with its parameter count; a block drawn as one box shows its arguments and the
-parameters of everything in it. Blocks opened by `depth` frame their insides, so a deep view
+parameters of everything in it. A multi-output op is one box; each part read from it is an
+edge with that part's shape. Blocks opened by `depth` frame their insides, so a deep view
 keeps its structure; a graph wider than it is deep is laid out left to right. A gan is drawn
 as its two models, the generator's sample feeding the discriminator.
 
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 
 from archdsl.cost import human
 from archdsl.graph import GanGraph, Graph, Scope
-from archdsl.layer_args import call_text, show
+from archdsl.layer_args import call_text
+from archdsl.ops.registry import show_value
 from archdsl.symbolic import format_shape
 
 _SKIP = {"param"}
@@ -58,7 +60,7 @@ def _with_params(label: str, n: int) -> str:
 
 
 def _block_label(graph: Graph, scope: Scope) -> str:
-    args = ", ".join(f"{k}={show(v)}" for k, v in scope.args.items())
+    args = ", ".join(f"{k}={show_value(v)}" for k, v in scope.args.items())
     return f"{scope.path}: {scope.definition}({args})"
 
 
@@ -88,6 +90,9 @@ def picture(graph: Graph, depth: int, prefix: str = "", frame: str | None = None
     for node in graph.nodes:
         if node.op in _SKIP:
             continue
+        if node.op == "part":  # one output of the box before: drawn as that box's edge
+            box_of[node.id] = box_of[node.inputs[0]]
+            continue
         chain = [s for s in scopes if node.scope == s or node.scope.startswith(s + ".")]
         if len(chain) >= depth:
             owner = chain[depth - 1]
@@ -110,17 +115,16 @@ def picture(graph: Graph, depth: int, prefix: str = "", frame: str | None = None
                 boxes[bid] = Box(bid, _with_params(label, _params(graph, layer.path)
                                                    if layer else 0), "op", where)
         box_of[node.id] = bid
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, int]] = set()  # one edge per tensor a box reads from another
     for node in graph.nodes:
         if node.id not in box_of:
             continue
         for i in node.inputs:
             src, dst = box_of.get(i), box_of[node.id]
-            if src is None or src == dst or (src, dst) in seen:
+            if src is None or src == dst or (src, dst, i) in seen:
                 continue
-            seen.add((src, dst))
-            read = node if node.op == "part" else graph.nodes[i]  # a part reads one output
-            out.edges.append((src, dst, format_shape(read.type.shape)))
+            seen.add((src, dst, i))
+            out.edges.append((src, dst, format_shape(graph.nodes[i].type.shape)))
     for name, o in zip(graph.output_names, graph.outputs, strict=True):
         oid = f"{prefix}out_{name}"
         boxes[oid] = Box(oid, f"output {name}", "output", frame)

@@ -181,6 +181,18 @@ EXPLANATIONS: dict[str, Explanation] = {
                 + _spec("    input x: [B, 4]\n    output y = x |> Linear(2)\n"),
         fix="block Passthrough(n: int) {\n    input x: [B, F]\n    output y = x\n}\n\n"
             + _spec("    input x: [B, 4]\n    output y = x |> Passthrough(2)\n")),
+    "E0206": Explanation(
+        "`a, b = value` binds one name to each part of a multi-output value, in order: the "
+        "outputs of a block or model with several, the parts of `split` or `chunk`, "
+        "`LSTMCell`'s `(h, c)`, a recurrent layer's `(output, h_n)` or `(output, h_n, c_n)` "
+        "with `return_state=true`. There must be exactly one name per part (the label lists "
+        "the parts; `chunk` may give fewer parts than asked), each name once, and no `_`: "
+        "every part is named. The statement takes no type annotation; check a part with "
+        "`assert` once it is bound. To use one part of a value, index it: `p[0]`.",
+        example=_spec("    input x: [B, T, 96]\n    q, k, v = split(x, 48, dim=2)\n"
+                      "    output y = q + k + v\n"),
+        fix=_spec("    input x: [B, T, 96]\n    q, k, v = split(x, 32, dim=2)\n"
+                  "    output y = q + k + v\n")),
     "E0301": Explanation(
         "A shape written in the spec (`assert x: [...]`, `output y: [...] = ...`, "
         "`name: [...] = ...`) that the checker proves false. Both shapes are shown; the "
@@ -276,14 +288,15 @@ EXPLANATIONS: dict[str, Explanation] = {
         "An `assert cond, \"message\"` whose condition is false for the values it was "
         "checked with; the label shows the names in the condition and their values. Blocks "
         "use it to refuse parameters that would not work.",
-        example="block Attention(d: int, heads: int) {\n"
+        example="block HeadProjection(d: int, heads: int) {\n"
                 "    assert d % heads == 0, \"heads must divide d\"\n"
                 "    input x: [B, T, d]\n    output y = x |> Linear(d)\n}\n\n"
-                + _spec("    input x: [B, T, 100]\n    output y = x |> Attention(100, 3)\n"),
-        fix="block Attention(d: int, heads: int) {\n"
+                + _spec("    input x: [B, T, 100]\n"
+                        "    output y = x |> HeadProjection(100, 3)\n"),
+        fix="block HeadProjection(d: int, heads: int) {\n"
             "    assert d % heads == 0, \"heads must divide d\"\n"
             "    input x: [B, T, d]\n    output y = x |> Linear(d)\n}\n\n"
-            + _spec("    input x: [B, T, 100]\n    output y = x |> Attention(100, 4)\n")),
+            + _spec("    input x: [B, T, 100]\n    output y = x |> HeadProjection(100, 4)\n")),
     "E0405": Explanation(
         "Something that must be known when the spec is checked depends on a symbolic "
         "dimension or is left undecided: a loop count, the condition of an `if`, a size "

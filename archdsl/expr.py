@@ -145,6 +145,20 @@ def neg(a: Any) -> E:
     return Op("neg", (a,))
 
 
+_OPPOSITE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+
+
+def negate(e: E) -> E:
+    """`not e`, written as a person would: `a != b` for `a == b`."""
+    if isinstance(e, Op) and e.op in _OPPOSITE:
+        return Op(_OPPOSITE[e.op], e.args)
+    if isinstance(e, Op) and e.op == "not":
+        return e.args[0]
+    if isinstance(e, Lit) and isinstance(e.value, bool):
+        return Lit(not e.value)
+    return Op("not", (e,))
+
+
 def call(func: str, *args: Any) -> E:
     return Op("call", (func, *(lit(a) for a in args)))
 

@@ -439,7 +439,8 @@ class Formatter:
                   comments: list[Comment]) -> list[str] | None:
         """The statement's lines; None when comments inside it leave it as written."""
         e = self.expr
-        if comments and not isinstance(node, (ast.Assign, ast.Output, ast.Setting, ast.Const)):
+        if comments and not isinstance(node, (ast.Assign, ast.Destructure, ast.Output,
+                                              ast.Setting, ast.Const)):
             return None
         if isinstance(node, ast.Definition):
             head = f"{indent}{node.kind} {node.name}"
@@ -469,6 +470,10 @@ class Formatter:
             declared = getattr(node, "type", None)
             shape = f": {e.type(declared)}" if declared is not None else ""
             return self.binding(f"{indent}{keyword}{name}{shape} = ", node.value, indent,
+                                comments)
+        if isinstance(node, ast.Destructure):
+            shape = f": {e.type(node.type)}" if node.type is not None else ""
+            return self.binding(f"{indent}{', '.join(node.names)}{shape} = ", node.value, indent,
                                 comments)
         raise TypeError(f"cannot print {type(node).__name__}")
 

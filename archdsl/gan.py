@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from archdsl import api, checkpoint, memory, runs, weights
 from archdsl import backends as registry
-from archdsl import checkpoint
 from archdsl.data import digits_images
 from archdsl.graph import GanGraph, Graph, Optimizer
+from archdsl.limits import Limits
 
 GAN_DEFAULTS = {"batch": 64, "epochs": 20, "n_critic": 1, "clip": 0.01}
 ADAM_GAN = Optimizer(name="Adam", args={"lr": 2e-4, "betas": [0.5, 0.999], "eps": 1e-8,
@@ -149,17 +150,25 @@ class GanResult:
 def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | None = None,
         batch: int | None = None, lr: float | None = None, seed: int = 0,
         resume: bool = False, max_steps: int | None = None, judge_samples: int = 1000,
-        progress: bool = True, log: Any = print) -> GanResult:
+        progress: bool = True, log: Any = print, overwrite: bool = False,
+        limits: Limits | None = None) -> GanResult:
+    """Train `gan` into the run folder `out` (runs.py: refused if it holds another run,
+    unless `resume` or `overwrite`)."""
     from archdsl.train import _progress, say
     settings = resolve(gan, epochs, batch, lr, seed)
     real = real_images(gan)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "checkpoint.npz"
+    for side in (gan.generator, gan.discriminator):
+        memory.check_model(side, limits or Limits(), "training")
+    runs.claim(out, resume, overwrite)
+    ckpt = out / runs.CHECKPOINT
+    checkpoint.remove_stale_temporaries(ckpt)
     spec_hash = checkpoint.spec_hash(spec_text, gan.name, gan.params)
     if resume:  # checked before the (slow) build
         if not ckpt.exists():
             raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
         state, meta = checkpoint.load(ckpt)
+        checkpoint.require(meta, ckpt, epoch=int, rng=dict, history=list)
+        checkpoint.require_numbers(meta, ckpt, "history", ("epoch", "d_loss", "g_loss"))
         if meta.get("spec_hash") != spec_hash or meta.get("backend") != backend:
             raise checkpoint.CheckpointError(f"{ckpt} was written for another spec or backend")
     trainer = make_trainer(backend, gan, settings)
@@ -169,8 +178,12 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
     history: list[dict[str, Any]] = []
     start = 0
     if resume:
-        trainer.load_state(state)
-        rng.bit_generator.state = meta["rng"]
+        checkpoint.restore(trainer, state, ckpt)
+        try:
+            rng.bit_generator.state = meta["rng"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise checkpoint.CheckpointError(f"{ckpt}: its meta has no valid rng ({exc})"
+                                             ) from None
         start, history = meta["epoch"], meta["history"]
         log(f"resuming {gan.name} after epoch {start}")
     log(f"training {gan.name} ({settings.loss}) on {len(real)} real digits with {backend}: "
@@ -208,6 +221,11 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
             checkpoint.save(ckpt, trainer.state(), {
                 "spec_hash": spec_hash, "backend": backend, "epoch": epoch + 1,
                 "rng": rng.bit_generator.state, "history": history})
+            weights.save(out / weights.FILE, {
+                **{f"generator.{k}": v for k, v in api.state_dict(trainer.g).items()},
+                **{f"discriminator.{k}": v for k, v in api.state_dict(trainer.d).items()}},
+                {"model": gan.name, "spec_sha256": spec_hash, "backend": backend,
+                 "epoch": str(epoch + 1)})
             say(bar, progress, log, f"epoch {epoch + 1}/{settings.epochs}: D loss "
                 f"{row['d_loss']:.4f}, G loss {row['g_loss']:.4f} ({row['seconds']:.1f} s)")
     if history:
@@ -260,7 +278,7 @@ def trained_judge(seed: int = 0, log: Any = print) -> tuple[Graph, Any, float]:
     if trainer is None:
         log(f"training the judge ({spec.name}, cached in {folder})")
         trainer = fit_classifier(g, text, "torch", folder, data="digits", seed=seed,
-                                 progress=False, log=lambda m: None).trainer
+                                 progress=False, log=lambda m: None, overwrite=True).trainer
     _, accuracy = evaluate(trainer, load_dataset("digits", g, seed=seed), settings)
     return g, trainer, accuracy
 

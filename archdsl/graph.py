@@ -167,9 +167,17 @@ class Optimizer(BaseModel):
     args: dict[str, Any] = {}
 
 
+class Schedule(BaseModel):
+    """A learning-rate schedule of the `train` section (archdsl/schedules.py)."""
+
+    name: Literal["Cosine", "Step", "OneCycle"]
+    args: dict[str, Any] = {}
+
+
 class TrainConfig(BaseModel):
     loss: str | None = None
     optimizer: Optimizer | None = None
+    schedule: Schedule | None = None
     g_optimizer: Optimizer | None = None
     d_optimizer: Optimizer | None = None
     batch: int | None = None
@@ -197,11 +205,15 @@ class Graph(BaseModel):
     # What code generators need beyond the graph (`archdsl.staging.Staging`), present when
     # the graph was elaborated with `trace=True`; never part of the JSON form.
     _staging: Any = PrivateAttr(default=None)
-    _origin: Any = PrivateAttr(default=None)  # (program, name, params) it came from
+    _origin: Any = PrivateAttr(default=None)  # (program, name, params, gan part) it came from
 
     @property
     def staging(self) -> Any:
         return self._staging
+
+    def __eq__(self, other: object) -> bool:
+        """Graphs are equal when they say the same; how they were made is not compared."""
+        return isinstance(other, Graph) and self.__dict__ == other.__dict__
 
     def traced(self) -> Graph:
         """This graph with code records: itself, or elaborated again with `trace=True`."""
@@ -235,6 +247,9 @@ class GanGraph(BaseModel):
     loc: Loc | None = None
     _origin: Any = PrivateAttr(default=None)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GanGraph) and self.__dict__ == other.__dict__
+
     def traced(self) -> GanGraph:
         return self if self.generator.staging is not None else _retrace(self)
 
@@ -244,8 +259,25 @@ def _retrace(g: Graph | GanGraph) -> Any:
         raise ValueError("this graph has no code records and no spec to elaborate again (a "
                          "graph read from JSON): get it from `archdsl.compile`/`archdsl.build`"
                          ", or `program.graph(..., trace=True)`")
-    program, name, params = g._origin
-    return program.graph(name, params, trace=True)
+    program, name, params, part = g._origin
+    again = program.graph(name, params, trace=True)
+    again = getattr(again, part) if part else again
+    _keep_changed_args(g, again)
+    return again
+
+
+def _keep_changed_args(changed: Any, again: Any) -> None:
+    """Arguments a caller changed after elaboration (verify's dropout set to 0) survive the
+    second elaboration; unchanged ones keep their traced sizes."""
+    pairs = [(changed.generator, again.generator), (changed.discriminator, again.discriminator)
+             ] if isinstance(changed, GanGraph) else [(changed, again)]
+    for old, new in pairs:
+        holders = [*zip(old.nodes, new.nodes, strict=True),
+                   *((old.layers[k], v) for k, v in new.layers.items() if k in old.layers)]
+        for before, after in holders:
+            if before.args != after.args:
+                after.args = {k: before.args[k] if before.args.get(k) != v else v
+                              for k, v in after.args.items()}
 
 
 GAN_LOSSES = ("minimax", "nonsaturating", "hinge", "wasserstein", "lsgan")

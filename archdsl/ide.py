@@ -23,10 +23,10 @@ from archdsl.api import load
 from archdsl.cost import human
 from archdsl.diagnostics import Diagnostic, Loc, Problem, SpecError
 from archdsl.graph import GanGraph, Graph, Layer, Node, Scope, TensorType
-from archdsl.layer_args import call_text, signature
+from archdsl.layer_args import call_text
 from archdsl.limits import Limits
 from archdsl.ops import REGISTRY
-from archdsl.ops.registry import REQUIRED, OpDef
+from archdsl.ops.registry import REQUIRED, OpDef, default_text, signature
 from archdsl.parser import KEYWORDS
 from archdsl.program import ParseCache, Program
 from archdsl.symbolic import Dim, Sym, evaluate, format_dim
@@ -96,16 +96,23 @@ def _within(loc: Loc | None, pos: Pos) -> bool:
     return loc is not None and (loc.line, loc.col) <= pos <= (loc.end_line, loc.end_col)
 
 
-def _name_loc(node: ast.Node) -> Loc | None:
-    """The span of the name a statement or item binds."""
+def _name_locs(node: ast.Node) -> dict[str, Loc]:
+    """The names a statement, item, parameter or keyword argument states, each with its span
+    (a destructuring states several; a loop's variable has the loop's span)."""
+    if isinstance(node, ast.Destructure):
+        return dict(zip(node.names, node.name_locs, strict=True))
     if isinstance(node, (ast.Assign, ast.Output, ast.AssertShape, ast.Const, ast.Definition)):
-        return node.name_loc
+        return {node.name: node.name_loc}
     if isinstance(node, (ast.Input, ast.Param, ast.Setting, ast.Keyword)):
-        return Loc(file=node.loc.file, line=node.loc.line, col=node.loc.col,
-                   end_line=node.loc.line, end_col=node.loc.col + len(node.name))
+        return {node.name: Loc(file=node.loc.file, line=node.loc.line, col=node.loc.col,
+                               end_line=node.loc.line, end_col=node.loc.col + len(node.name))}
     if isinstance(node, ast.For):
-        return node.loc
-    return None
+        return {node.var: node.loc}
+    return {}
+
+
+def _on_name(node: ast.Node, pos: Pos) -> bool:
+    return any(_within(loc, pos) for loc in _name_locs(node).values())
 
 
 @dataclass
@@ -126,7 +133,7 @@ class Cursor:
     @property
     def on_name(self) -> bool:
         """On the name a statement, parameter or item binds (not in its value)."""
-        return _within(_name_loc(self.node), (self.span.line, self.span.col))
+        return _on_name(self.node, (self.span.line, self.span.col))
 
 
 def cursor(a: Analysis, pos: Pos) -> Cursor | None:
@@ -146,7 +153,7 @@ def cursor(a: Analysis, pos: Pos) -> Cursor | None:
     stack: list[tuple[ast.Node, tuple[ast.Node, ...]]] = [(i, ()) for i in a.module.items]
     while stack:
         node, parents = stack.pop()
-        inside = _within(node.loc, at) or _within(_name_loc(node), at)
+        inside = _within(node.loc, at) or _on_name(node, at)
         if inside and (best is None or len(parents) >= len(best[1])):
             best = (node, parents)
         stack.extend((c, (*parents, node)) for c in _children(node))
@@ -208,44 +215,75 @@ def _nested(a: Loc | None, b: Loc | None) -> bool:
     return a is not None and b is not None and (_in(a, b) or _in(b, a))
 
 
-def values(inst: Instance, value: ast.Node) -> list[int]:
-    """The tensors (node ids) a statement's value evaluated to in one instance: one for each
-    time it ran (a statement in a loop runs once per iteration). The value of a run is the
-    last tensor it made; a run that made none (`shortcut = ... else x`) is not seen."""
+# A value: its tensors (node ids), each with the name the spec bound it to. One tensor, or
+# every part of a multi-output value (an op's parts, a call's outputs), in order.
+Value = tuple[tuple[int, str | None], ...]
+
+
+def values(inst: Instance, value: ast.Node) -> list[Value]:
+    """What a statement's value evaluated to in one instance: one for each time it ran (a
+    statement in a loop runs once per iteration). The value of a run is the last tensor it
+    made, or all the parts of the multi-output value that tensor is part of; a run that made
+    none (`shortcut = ... else x`) is not seen."""
     nodes, calls = _direct(inst)
-    made = sorted([(n.id, _in(n.loc, value.loc)) for n in nodes if n.op != "input"] +
-                  [(max(s.outputs), _in(s.loc, value.loc)) for s in calls if s.outputs])
-    runs: list[int] = []
+    made: list[tuple[int, bool, Scope | None]] = sorted(
+        [(n.id, _in(n.loc, value.loc), None) for n in nodes if n.op != "input"] +
+        [(max(s.outputs), _in(s.loc, value.loc), s) for s in calls if s.outputs],
+        key=lambda m: m[0])
+    runs: list[tuple[int, Scope | None]] = []
     previous = False
-    for node, mine in made:
+    for node, mine, call in made:
         if mine and previous:
-            runs[-1] = node
+            runs[-1] = (node, call)
         elif mine:
-            runs.append(node)
+            runs.append((node, call))
         previous = mine
-    return runs
+    return [_value(inst.graph, node, call) for node, call in runs]
 
 
-def _bound(inst: Instance, defn: ast.Definition, stmt: ast.Node, depth: int = 0) -> list[int]:
-    """The tensors a binding statement gave its name in one instance. A statement that made
-    no tensor passed one on (`else x`): the name's binding before it, when the value or the
-    branch not made is a bare name."""
+def _value(g: Graph, node: int, call: Scope | None) -> Value:
+    if call is not None:
+        names = call.caller_names or [None] * len(call.outputs)
+        return tuple(zip(call.outputs, names, strict=True))
+    n = g.nodes[node]
+    if n.op != "part":
+        return ((node, n.name),)
+    whole = n.inputs[0]  # its parts follow it
+    return tuple((p.id, p.name) for p in g.nodes[whole + 1:whole + 1 + len(g.nodes[whole].parts)])
+
+
+def _given(stmt: ast.Node, name: str, value: Value) -> tuple[int, ...] | None:
+    """What `name` got of a value: its part by position, in a destructuring; else the one
+    part the spec gave that name (`y = split(x, 2)[0]`), else the whole value."""
+    ids = tuple(i for i, _ in value)
+    if isinstance(stmt, ast.Destructure):
+        return (ids[stmt.names.index(name)],) if len(ids) == len(stmt.names) else None
+    named = [i for i, bound in value if bound == name]
+    return (named[-1],) if len(ids) > 1 and named else ids
+
+
+def _bound(inst: Instance, defn: ast.Definition, stmt: ast.Node, name: str, depth: int = 0
+           ) -> list[tuple[int, ...]]:
+    """The value a binding statement gave `name` in one instance, once per run: a tensor, or
+    the parts of a multi-output value. A statement that made no tensor passed one on
+    (`else x`, `a, b = pair`): the binding before it, when the value or the branch not made
+    is a bare name."""
     if isinstance(stmt, ast.Input):
-        return [inst.inputs[stmt.name]] if stmt.name in inst.inputs else []
+        return [(inst.inputs[stmt.name],)] if stmt.name in inst.inputs else []
     value = getattr(stmt, "value", None)
     if value is None or depth > 8:
         return []
     made = values(inst, value)
-    if made:
-        return made
-    if isinstance(value, ast.IfElse):
-        names = [b for b in (value.then, value.orelse) if isinstance(b, ast.Name)]
-        value = names[0] if len(names) == 1 else value
-    if isinstance(value, ast.Name):
-        before = binding(defn, value.id, (stmt.loc.line, stmt.loc.col))
-        if before is not None and before is not stmt:
-            return _bound(inst, defn, before, depth + 1)
-    return []
+    if not made:
+        if isinstance(value, ast.IfElse):
+            names = [b for b in (value.then, value.orelse) if isinstance(b, ast.Name)]
+            value = names[0] if len(names) == 1 else value
+        if isinstance(value, ast.Name):
+            before = binding(defn, value.id, (stmt.loc.line, stmt.loc.col))
+            if before is not None and before is not stmt:
+                made = [tuple((i, None) for i in ids)
+                        for ids in _bound(inst, defn, before, value.id, depth + 1)]
+    return [ids for ids in (_given(stmt, name, v) for v in made) if ids]
 
 
 def _statements(body: tuple[ast.Node, ...]) -> Iterator[ast.Node]:
@@ -259,10 +297,8 @@ def binding(defn: ast.Definition, name: str, at: Pos) -> ast.Node | None:
     """The statement, parameter or loop whose `name` is the one visible at `at`."""
     found: ast.Node | None = next((p for p in defn.params if p.name == name), None)
     for stmt in _statements(defn.body):
-        loc = _name_loc(stmt)
-        binds = getattr(stmt, "name", None) == name and not isinstance(stmt, ast.AssertShape) \
-            or isinstance(stmt, ast.For) and stmt.var == name
-        if not binds or loc is None:
+        loc = _name_locs(stmt).get(name)
+        if loc is None or isinstance(stmt, ast.AssertShape):
             continue
         if _within(loc, at):
             return stmt
@@ -276,6 +312,13 @@ def binding(defn: ast.Definition, name: str, at: Pos) -> ast.Node | None:
 # ---- what to show -----------------------------------------------------------------------------
 def tensor_type(t: TensorType) -> str:
     return f"{t.dtype}{t}"
+
+
+def _result_type(n: Node) -> str:
+    """A node's result: its tensor's type, or a multi-output op's parts, `(f32[B, H], ...)`."""
+    if len(n.parts) > 1:
+        return f"({', '.join(map(tensor_type, n.parts))})"
+    return tensor_type(n.type)
 
 
 def _grouped(rows: list[tuple[str, str]], what: str, limit: int = 6) -> list[str]:
@@ -409,7 +452,7 @@ def _argument_text(a: Analysis, call: ast.Call, name: str) -> str | None:
         arg = next((x for x in op.args if x.name == name), None)
         if arg is None:
             return None
-        default = "" if arg.default is REQUIRED else f" = {_show(arg.default)}"
+        default = "" if arg.default is REQUIRED else f" = {default_text(arg.default)}"
         return f"`{name}: {arg.kind}{default}`, an argument of `{op.name}`" + \
             (f"\n\n{arg.doc}" if arg.doc else "")
     item = _lookup(a, call.func.id)
@@ -443,8 +486,10 @@ def _binding_text(a: Analysis, defn: ast.Definition, stmt: ast.Node, name: str) 
     rows = []
     layers = []
     for inst in calls:
-        for node in _bound(inst, defn, stmt):
-            rows.append((f"`{name}: {tensor_type(inst.graph.nodes[node].type)}`", inst.label()))
+        for ids in _bound(inst, defn, stmt, name):
+            types = [tensor_type(inst.graph.nodes[i].type) for i in ids]
+            shown = types[0] if len(types) == 1 else f"({', '.join(types)})"
+            rows.append((f"`{name}: {shown}`", inst.label()))
         bound = inst.graph.layers.get(f"{inst.path}.{name}" if inst.path else name)
         if bound is not None:
             layers.append(bound)
@@ -489,7 +534,7 @@ def _callable_text(a: Analysis, name: str, site: ast.Node) -> str | None:
     nodes = [(g, n) for g in a.graphs for n in g.nodes if n.op == name and n.loc is not None
              and _in(n.loc, site.loc)]
     if nodes:
-        rows = [(f"output `{tensor_type(n.type)}`", f"`{n.scope or g.name}`") for g, n in nodes]
+        rows = [(f"output `{_result_type(n)}`", f"`{n.scope or g.name}`") for g, n in nodes]
         return head + "\n\n" + "\n".join(_grouped(rows, "uses"))
     return head
 
@@ -505,7 +550,7 @@ def _layers_text(a: Analysis, layers: list[Layer]) -> str:
             flops = flops + _flops(g, n)
         ins = [tensor_type(g.nodes[i].type) for n in used[:1] for i in n.inputs
                if g.nodes[i].op != "param"]
-        out = tensor_type(used[-1].type) if used else "?"
+        out = _result_type(used[-1]) if used else "?"
         weights = ", ".join(f"{p.name or 'value'} {list(p.shape)}" for p in layer.params
                             if p.kind == "param")
         count = parameter_count(layer)
@@ -569,13 +614,13 @@ def definition(a: Analysis, pos: Pos) -> Loc | None:
         item = _lookup(a, c.parent.func.id)
         if isinstance(item, ast.Definition):
             p = next((x for x in item.params if x.name == c.word), None)
-            return _name_loc(p) if p else None
+            return _name_locs(p)[p.name] if p else None
         return None
     if isinstance(c.item, ast.Definition) and not (isinstance(c.node, ast.Definition)
                                                    and c.on_name):
         stmt = binding(c.item, c.word, (c.span.line, c.span.col))
         if stmt is not None:
-            return _name_loc(stmt)
+            return _name_locs(stmt).get(c.word)
     item = _lookup(a, c.word)
     return item.name_loc if item is not None else None
 
@@ -637,18 +682,25 @@ _DEFINES = re.compile(r"^[ \t]*(block|model|gan|const)\s+([A-Za-z_]\w*)", re.M)
 _HEADER = re.compile(r"^\s*(?:block|model|gan)\s+[A-Za-z_]\w*")
 _BINDS = re.compile(r"^\s*(?:(input|output)\s+)?([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)|"
                     r"^\s*(input)\s+([A-Za-z_]\w*)\s*:|^\s*for\s+([A-Za-z_]\w*)\s+in\b")
+_DESTRUCTURES = re.compile(r"^\s*([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)+)\s*=(?!=)")
 _PARAM = re.compile(r"([A-Za-z_]\w*)\s*:\s*(int|float|bool|str)\b")
 
 
 def _local_names(before: str) -> dict[str, str]:
     """The names bound before the cursor in the definition it is in, read from the text
-    (which rarely parses while it is being typed): parameters, inputs, assignments, loops."""
+    (which rarely parses while it is being typed): parameters, inputs, assignments, the parts
+    of a destructuring, loops."""
     lines = before.split("\n")
     start = next((i for i in range(len(lines) - 1, -1, -1) if _HEADER.match(lines[i])), None)
     if start is None:
         return {}
     names = {m.group(1): f"{m.group(2)} parameter" for m in _PARAM.finditer(lines[start])}
     for line in lines[start + 1:-1]:
+        parts = _DESTRUCTURES.match(line)
+        if parts is not None:
+            for name in re.split(r"\s*,\s*", parts.group(1)):
+                names.setdefault(name, "part")
+            continue
         m = _BINDS.match(line)
         if m is None:
             continue
@@ -696,8 +748,8 @@ def _in_train(before: str) -> bool:
 
 
 def _argument_completion(op: str, name: str, kind: str, default: Any) -> Completion:
-    detail = f"{name}: {kind}" + ("" if default is REQUIRED else f" = {_show(default)}")
-    shown = _show(default) if default is not REQUIRED else name
+    detail = f"{name}: {kind}" + ("" if default is REQUIRED else f" = {default_text(default)}")
+    shown = name if default is REQUIRED or default is None else default_text(default)
     return Completion(f"{name}=", "argument", detail, f"an argument of `{op}`",
                       snippet=f"{name}=${{1:{shown}}}")
 

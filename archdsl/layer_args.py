@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from archdsl.ops import REGISTRY
-from archdsl.ops.registry import REQUIRED, OpDef
-from archdsl.symbolic import Sym, format_dim
+from archdsl.ops.registry import REQUIRED, show_value
 
 
 def compact(v: Any) -> Any:
@@ -40,22 +39,6 @@ def key_args(op: str, args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def show(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, Sym):
-        return format_dim(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(map(show, v)) + "]"
-    if isinstance(v, tuple):
-        return "(" + ", ".join(map(show, v)) + ")"
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
 def args_text(op: str, args: dict[str, Any]) -> str:
     """`64, kernel=7, stride=2`: the first argument by position, the rest by name."""
     decl = REGISTRY.get(op)
@@ -63,9 +46,9 @@ def args_text(op: str, args: dict[str, Any]) -> str:
     parts = []
     for k, v in key_args(op, args).items():
         if decl is not None and k == decl.variadic and isinstance(v, list):
-            parts += map(show, v)  # `Reshape(32, 4, 4)`
+            parts += map(show_value, v)  # `Reshape(32, 4, 4)`
         else:
-            parts.append(show(v) if k == first else f"{k}={show(v)}")
+            parts.append(show_value(v) if k == first else f"{k}={show_value(v)}")
     return ", ".join(parts)
 
 
@@ -73,12 +56,3 @@ def call_text(op: str, args: dict[str, Any]) -> str:
     """`Conv2d(64, kernel=7, stride=2, padding=3, bias=false)`; a bare `ReLU` stays bare."""
     inner = args_text(op, args)
     return f"{op}({inner})" if inner else op
-
-
-def signature(op: OpDef) -> str:
-    """`Conv2d(out, kernel, stride=1, ...)`; a function's tensors first: `concat(x, dim=1)`."""
-    parts = [f"{op.variadic}..."] if op.variadic else []
-    parts += [a.name if a.default is REQUIRED else f"{a.name}={show(a.default)}" for a in op.args]
-    if op.kind == "function":
-        parts = [*op.inputs, *parts]
-    return f"{op.name}({', '.join(parts)})"

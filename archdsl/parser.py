@@ -1,25 +1,28 @@
 """Text -> syntax tree, with every lexical and syntax problem turned into a located diagnostic.
 
 The grammar ships inside the package (`archdsl/grammars/arch.lark`). Parsing is LALR with the
-contextual lexer; the parse tree is built without recursion and converted by Lark's
-non-recursive transformer, so deep nesting cannot overflow Python's stack. Nesting depth and
-input size are bounded before Lark sees the text.
+contextual lexer; the parser builds the syntax tree itself, one node per reduction (no parse
+tree in between, and no recursion, so deep nesting cannot overflow Python's stack). Nesting
+depth, input size and token count are bounded, and numbers and characters checked, by a scan
+before Lark sees the text.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
+from contextvars import ContextVar
 from functools import cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer_NonRecursive, UnexpectedInput, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
+from lark import Lark, Token, Transformer, UnexpectedInput, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
 from archdsl import syntax as ast
 from archdsl.delimiters import explain
 from archdsl.diagnostics import Loc, Problem
-from archdsl.limits import Limits
+from archdsl.limits import Limits, raise_hint
 
 KEYWORDS = frozenset(
     "model block gan train input output assert const import for in range if then else and or "
@@ -54,9 +57,14 @@ def _reject_keyword(tok: Token) -> Token:
 
 @cache
 def _lark() -> Lark:
+    """The parser, building the syntax tree as it reduces (no parse tree in between)."""
     text = resources.files("archdsl.grammars").joinpath("arch.lark").read_text(encoding="utf-8")
-    return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True, lexer_callbacks={"NAME": _reject_keyword})
+    return Lark(text, parser="lalr", lexer="contextual", maybe_placeholders=True,
+                lexer_callbacks={"NAME": _reject_keyword}, transformer=_ToAst())
+
+
+# The file being parsed and its limits, for the transformer the parser was built with.
+_PARSING: ContextVar[tuple[str, Limits]] = ContextVar("archdsl_parsing")
 
 
 def decode(data: bytes, file: str) -> str:
@@ -81,13 +89,19 @@ def _loc_at(text: str, pos: int, file: str, length: int = 1) -> Loc:
     return Loc(file=file, line=line, col=col, end_line=line, end_col=col + length)
 
 
+def normalize_newlines(text: str) -> str:
+    """`\r\n` and a lone `\r` end a line, as in editors and the language server protocol."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def prescan(text: str, file: str, limits: Limits) -> None:
-    """Refuse what the grammar should never see: oversize input, control bytes, deep nesting."""
+    """Refuse what the grammar should never see: oversize input, control bytes, deep nesting,
+    too many tokens, malformed numbers and characters outside the language."""
     if len(text) > limits.max_source_chars:
         raise Problem("E0801", f"the spec is {len(text):,} characters long",
                       loc=Loc(file=file, line=1, col=1, end_line=1, end_col=2),
                       label=f"the limit is {limits.max_source_chars:,}",
-                      hint="raise Limits.max_source_chars if this is intended")
+                      hint=raise_hint("max_source_chars"))
     for pattern, what in ((_CONTROL, "control character"), (_BIDI, "bidirectional control")):
         m = pattern.search(text)
         if m:
@@ -95,60 +109,162 @@ def prescan(text: str, file: str, limits: Limits) -> None:
                           loc=_loc_at(text, m.start(), file),
                           label="not allowed anywhere in a spec, not even in comments",
                           hint="such characters can hide or reorder the text a reader sees")
-    depth = 0
-    word = -1  # where the name being read started (outside strings and comments), or -1
-    in_string = in_comment = False
-    # Binary operators since the last `= , : ( [ {` at each bracket depth. A chain of n of
-    # them nests at least n / 4 deep (four precedence levels), so a chain far beyond the
-    # depth limit is refused before Lark spends seconds parsing it.
+    _scan_tokens(text, file, limits)
+
+
+# The scan's tokens: comments (skipped), strings, names, runs that start like a number (checked
+# against the grammar's INT and FLOAT), brackets, the operators and words that nest an
+# expression one level deeper, and the separators that end one.
+_SCAN = re.compile(r"""
+    (?P<comment>\#[^\n]*)
+  | (?P<string>"(?:[^"\\\n]|\\[^\n])*"?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<number>\.?[0-9](?:[0-9A-Za-z_.]|(?<=[eE])[+-])*)
+  | (?P<open>[(\[{])
+  | (?P<close>[)\]}])
+  | (?P<op>\|>|\*\*|//|[=!<>]=|[-+*/@%<>.|])
+  | (?P<reset>[=,:])
+  | (?P<other>[^ \t\n\r\f])
+""", re.VERBOSE)
+_NESTING_WORDS = frozenset({"not", "if", "and", "or"})
+
+
+def _scan_tokens(text: str, file: str, limits: Limits) -> None:
+    """One pass over the tokens, bounding what would make Lark or the checker slow.
+
+    Each bracket level counts the operators, nesting words, attribute dots and brackets since
+    its last `= , : { }`: a chain of n of them nests at least n / 4 deep (a term takes at most
+    four: an operator, a call's bracket, ...), so a chain far beyond the depth limit is refused
+    before Lark spends seconds parsing it."""
+    number = _number_pattern()
+    depth = tokens = 0
     chain = [0]
     longest = 4 * limits.max_nesting
-    for pos, ch in enumerate(text):
-        if in_comment:
-            in_comment = ch != "\n"
-        elif in_string:
-            if ch == '"' or ch == "\n":
-                in_string = False
-        elif ch.isascii() and (ch.isalnum() or ch == "_"):
-            if word < 0 and not ch.isdigit():
-                word = pos
-            if word >= 0 and pos - word >= limits.max_name_chars:
-                raise Problem("E0801", "a name longer than the limit",
-                              loc=_loc_at(text, word, file, limits.max_name_chars),
-                              label=f"more than {limits.max_name_chars:,} characters",
-                              hint="raise Limits.max_name_chars if this is intended")
+    for m in _SCAN.finditer(text):
+        kind = m.lastgroup
+        if kind == "comment":
             continue
-        elif ch == "#":
-            in_comment = True
-        elif ch == '"':
-            in_string = True
-        elif ch in "([{":
-            depth += 1
-            chain.append(0)
-            if depth > limits.max_nesting:
-                raise Problem("E0801", "brackets nested too deeply", loc=_loc_at(text, pos, file),
-                              label=f"nesting depth {depth} exceeds the limit of "
-                                    f"{limits.max_nesting}")
-        elif ch in ")]}":
+        tokens += 1
+        if tokens > limits.max_tokens:
+            raise Problem("E0801", f"the spec has more than {limits.max_tokens:,} tokens",
+                          loc=_loc_at(text, m.start(), file, m.end() - m.start()),
+                          label="the limit is reached here",
+                          hint=raise_hint("max_tokens"))
+        if kind == "name":
+            if m.end() - m.start() > limits.max_name_chars:
+                raise Problem("E0801", "a name longer than the limit",
+                              loc=_loc_at(text, m.start(), file, limits.max_name_chars),
+                              label=f"more than {limits.max_name_chars:,} characters",
+                              hint=raise_hint("max_name_chars"))
+            if m.group() not in _NESTING_WORDS:
+                continue
+        elif kind == "number":
+            if not number.fullmatch(m.group()):
+                raise _malformed_number(m.group(), _loc_at(text, m.start(), file,
+                                                           m.end() - m.start()))
+            continue
+        elif kind == "string":
+            if m.end() - m.start() - 2 > limits.max_string_chars:
+                raise Problem("E0801", "a string longer than the limit",
+                              loc=_loc_at(text, m.start(), file, 1),
+                              label=f"more than {limits.max_string_chars:,} characters",
+                              hint=raise_hint("max_string_chars"))
+            continue
+        elif kind == "reset":
+            chain[-1] = 0
+            continue
+        elif kind == "close":
             depth -= 1
             if len(chain) > 1:
                 chain.pop()
-        elif ch in "=,:":
-            chain[-1] = 0
-        elif ch in "+-*/@%|":
-            chain[-1] += 1
-            if chain[-1] > longest:
-                raise Problem("E0801", "an expression nested too deeply",
-                              loc=_loc_at(text, pos, file),
-                              label=f"more than {longest:,} operators in one chain",
-                              hint="split the expression into several statements")
-        word = -1
+            if m.group() == "}":  # the end of a body ends its last statement
+                chain[-1] = 0
+            continue
+        elif kind == "other":
+            if not m.group().isascii():
+                raise _foreign_character(m.group(), _loc_at(text, m.start(), file))
+            continue
+        chain[-1] += 1  # an operator, a nesting word, or a bracket opening
+        if chain[-1] > longest:
+            raise Problem("E0801", "an expression nested too deeply",
+                          loc=_loc_at(text, m.start(), file, m.end() - m.start()),
+                          label=f"more than {longest:,} operators in one chain",
+                          hint="split the expression into several statements")
+        if kind == "open":
+            depth += 1
+            chain.append(0)
+            if depth > limits.max_nesting:
+                raise Problem("E0801", "brackets nested too deeply",
+                              loc=_loc_at(text, m.start(), file),
+                              label=f"nesting depth {depth} exceeds the limit of "
+                                    f"{limits.max_nesting}", hint=raise_hint("max_nesting"))
+            if m.group() == "{":
+                chain[-2] = 0
+
+
+@cache
+def _number_pattern() -> re.Pattern[str]:
+    """The grammar's own number literals, as one pattern."""
+    patterns = {t.name: t.pattern.to_regexp() for t in _lark().terminals}
+    return re.compile(f"(?:{patterns['INT']})|(?:{patterns['FLOAT']})")
+
+
+def _malformed_number(token: str, loc: Loc) -> Problem:
+    lower = token.lower()
+    hint = None
+    if re.match(r"0[xob]", lower):
+        label = "hexadecimal, octal and binary numbers are not part of the language"
+        try:
+            hint = f"write it in decimal: `{int(token, 0)}`"
+        except ValueError:
+            hint = "write it in decimal"
+    elif "__" in token or re.search(r"_(?![0-9])|(?<![0-9])_", token):
+        label = "`_` may only stand between two digits"
+        hint = "e.g. `1_000`"
+    elif re.search(r"[0-9.]e[+-]?$", lower):
+        label = "an exponent needs digits"
+        hint = "e.g. `1e-3`"
+    elif token.count(".") > 1:
+        label = "a number has one decimal point at most"
+    elif ".e" in lower:
+        label = "a digit must follow the decimal point"
+        hint = "e.g. `1.0e5`"
+    else:
+        label = "a number runs into letters"
+        hint = "put a space or an operator between a number and a name"
+    return Problem("E0003", "a malformed number", loc=loc, label=label, hint=hint)
+
+
+# Letters of other scripts that look like ASCII ones: a name that holds one reads correctly
+# and still fails to match.
+_LOOKALIKES = dict(zip("аеорсухіјѕԁһӏԛԝАВЕКМНОРСТХІЈЅαοντΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+                       "aeopcyxijsdhlqwABEKMHOPCTXIJSaovtABEZHIKMNOPTYX", strict=True))
+
+
+def _foreign_character(ch: str, loc: Loc) -> Problem:
+    """A character outside ASCII where only names, numbers and symbols may stand."""
+    code = f"U+{ord(ch):04X} {unicodedata.name(ch, '')}".rstrip()
+    message = f"unexpected character `{ch}` ({code})" if ch.isprintable() else \
+        f"unexpected character {code}"
+    folded = unicodedata.normalize("NFKC", ch)
+    lookalike = _LOOKALIKES.get(ch) or (folded if folded.isascii() and folded.isprintable()
+                                        and folded != ch else None)
+    if ch.isspace() or (lookalike is not None and lookalike.isspace()):
+        return Problem("E0002", message, loc=loc, label="a space that is not ASCII",
+                       hint="replace it with a plain space")
+    if lookalike:
+        return Problem("E0002", message, loc=loc, label=f"it looks like `{lookalike}` but is "
+                       "not ASCII", hint=f"retype it as `{lookalike}`")
+    return Problem("E0002", message, loc=loc, label="not part of the language",
+                   hint="names are ASCII letters, digits and `_`; other text belongs in strings "
+                        "or comments" if ch.isalpha() else None)
 
 
 def parse(text: str, file: str, limits: Limits) -> ast.Module:
     prescan(text, file, limits)
+    token = _PARSING.set((file, limits))
     try:
-        tree = _lark().parse(text)
+        items = _lark().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_problem(exc, text, file) from None
     except _KeywordAsName as exc:
@@ -157,12 +273,8 @@ def parse(text: str, file: str, limits: Limits) -> ast.Module:
             "E0103", f"`{tok}` is a keyword and cannot be used as a name",
             loc=_tok_loc(file, tok), label="a name is expected here",
             hint=f"rename it, e.g. `{tok}_`") from None
-    try:
-        items = _ToAst(file, limits).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, Problem):
-            raise exc.orig_exc from None
-        raise
+    finally:
+        _PARSING.reset(token)
     module = ast.Module(file=file, items=list(items))
     _check_expression_depth(module, limits)
     return module
@@ -293,11 +405,16 @@ def _unquote(tok: Token, file: str) -> str:
 
 
 @v_args(inline=True)
-class _ToAst(Transformer_NonRecursive):
-    def __init__(self, file: str, limits: Limits):
-        super().__init__()
-        self.file = file
-        self.limits = limits
+class _ToAst(Transformer):
+    """Called by the parser at each reduction, for the file `_PARSING` names."""
+
+    @property
+    def file(self) -> str:
+        return _PARSING.get()[0]
+
+    @property
+    def limits(self) -> Limits:
+        return _PARSING.get()[1]
 
     def _loc(self, *parts: object) -> Loc:
         return _span(self.file, *parts)

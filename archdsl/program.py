@@ -17,13 +17,15 @@ from archdsl.elaborate import (
     GraphBuilder,
     check_gan_pairing,
 )
+from archdsl.elaborate.training import train_section
 from archdsl.graph import GAN_LOSSES, GanGraph, Graph
-from archdsl.limits import Limits
+from archdsl.limits import Limits, raise_hint
 from archdsl.lint import lint
 from archdsl.names import check_class_name
 from archdsl.ops import REGISTRY
-from archdsl.parser import decode, parse
-from archdsl.values import LayerClass, LayerValue, Skip, a_kind
+from archdsl.outputs import PathRefused, open_regular
+from archdsl.parser import decode, normalize_newlines, parse
+from archdsl.values import LayerClass, LayerValue, Skip, a_kind, with_article
 
 Source = str | bytes | os.PathLike
 
@@ -116,7 +118,9 @@ class Program:
                    if self.scope.definitions.get(n, None) is not None
                    and self.scope.definitions[n].kind in ("model", "gan")]
             msg = (f"{self.entry} defines no model or gan" if not own else
-                   f"{self.entry} defines several models: choose one with --model")
+                   f"{self.entry} defines several models: choose one with --model" if targets
+                   else f"every model of {self.entry} is used by another: choose one with "
+                        "--model")
             raise SpecError([Diagnostic(
                 code="E0601", message=msg,
                 label=f"candidates: {', '.join(targets or own)}" if own else "",
@@ -150,10 +154,13 @@ class Program:
         self.warnings = self.load_warnings + reporter.warnings
         reporter.raise_if_errors()
         assert result is not None
+        result._origin = (self, name, params, None)
+        if isinstance(result, GanGraph):
+            result.generator._origin = (self, name, params, "generator")
+            result.discriminator._origin = (self, name, params, "discriminator")
         for g in (result.generator, result.discriminator) if isinstance(result, GanGraph) \
                 else (result,):
             g._staging = elab.staging
-        result._origin = (self, name, params)
         return result
 
     def _gan(self, defn: ast.Definition, params: dict[str, Any], elab: Elaborator,
@@ -165,7 +172,8 @@ class Program:
         for stmt in defn.body:
             try:
                 if isinstance(stmt, ast.Train):
-                    frame.train = elab.train_section(stmt, frame)
+                    frame.train = train_section(stmt, "gan", lambda e: elab.ev(e, frame),
+                                                reporter)
                 elif isinstance(stmt, ast.Assign) and stmt.type is None:
                     if stmt.name not in GAN_SETTINGS:
                         raise Problem("E0605", f"`{stmt.name}` is not a gan setting",
@@ -237,6 +245,7 @@ class Program:
             raise SpecError(diags, self.sources)  # checking now would only cascade
         load_errors, self.load_errors = self.load_errors, []
         checked = []
+        seen = {x.key() for x in diags}
         for d in self.definitions:
             if d.kind not in ("model", "gan") or not all(p.has_default for p in d.params):
                 continue
@@ -244,7 +253,10 @@ class Program:
                 self.checked[d.name] = self.graph(d.name)
                 checked.append(d.name)
             except SpecError as err:
-                diags += [x for x in err.diagnostics if x not in diags]
+                for x in err.diagnostics:
+                    if x.key() not in seen:
+                        seen.add(x.key())
+                        diags.append(x)
         self.load_errors = load_errors
         if diags:
             raise SpecError(diags, self.sources)
@@ -278,24 +290,30 @@ def _coerce(p: ast.Param, v: Any) -> Any:
             return v.lower() == "true"
     except ValueError:
         pass
-    raise Problem("E0402", f"parameter `{p.name}` is a {p.type}", loc=p.loc,
+    raise Problem("E0402", f"parameter `{p.name}` is {with_article(p.type)}", loc=p.loc,
                   label=f"cannot read {v!r} as {p.type}")
 
 
 def _referenced_names(d: ast.Definition) -> set[str]:
+    """Names `d` reads from the file's scope: not its parameters or the names it binds."""
     names: set[str] = set()
+    local = {p.name for p in d.params}
     stack: list[Any] = list(d.body) + [p.default for p in d.params if p.default is not None]
     while stack:
         n = stack.pop()
         if isinstance(n, ast.Name):
             names.add(n.id)
+        elif isinstance(n, (ast.Assign, ast.Input, ast.Output)):
+            local.add(n.name)
+        elif isinstance(n, ast.For):
+            local.add(n.var)
         for attr in getattr(n, "__slots__", ()):
             child = getattr(n, attr, None)
             if isinstance(child, ast.Node):
                 stack.append(child)
             elif isinstance(child, tuple):
                 stack.extend(c for c in child if isinstance(c, ast.Node))
-    return names
+    return names - local
 
 
 # ---- loading files ------------------------------------------------------------------------
@@ -338,6 +356,7 @@ class Loader:
 
     def load_text(self, display: str, real: str | None, text: str, stack: tuple[str, ...]
                   ) -> FileScope:
+        text = normalize_newlines(text)
         self.sources.add(display, text)
         scope = FileScope(display)
         self.scopes[display] = scope
@@ -411,7 +430,8 @@ class Loader:
                 stack: tuple[str, ...], first: dict[str, Loc]) -> None:
         if len(self.scopes) >= self.limits.max_imports:
             self.reporter.error("E0801", "too many imported files", item.loc,
-                                label=f"more than {self.limits.max_imports}")
+                                label=f"more than {self.limits.max_imports}",
+                                hint=raise_hint("max_imports"))
             return
         problem = file_name_problem(item.path)
         if problem is not None:
@@ -429,7 +449,7 @@ class Loader:
                                 if link else "imports stay inside the root spec's folder",
                                 hint="pass more search paths to allow another folder")
             return
-        real = next((c for c in allowed if os.path.isfile(c)), None)
+        real = next((c for c in allowed if os.path.exists(c)), None)
         if real is None:
             self.reporter.error("E0501", f"cannot find `{item.path}`", item.loc,
                                 label="no such file next to this spec",
@@ -489,12 +509,16 @@ def _inside(path: str, root: str) -> bool:
 
 def _read(real: str, limits: Limits, loc: Loc | None) -> bytes | Problem:
     try:
-        size = os.path.getsize(real)
-        if size > limits.max_source_chars * 4:
-            return Problem("E0801", f"the file is {size:,} bytes", loc=loc,
-                           label=f"the limit is {limits.max_source_chars * 4:,}")
-        with open(real, "rb") as f:
+        with open_regular(real) as f:  # a FIFO swapped in after a check is refused, not read
+            size = os.fstat(f.fileno()).st_size
+            if size > limits.max_source_chars * 4:
+                return Problem("E0801", f"the file is {size:,} bytes", loc=loc,
+                               label=f"the limit is {limits.max_source_chars * 4:,}",
+                               hint=raise_hint("max_source_chars"))
             return f.read()
+    except PathRefused as exc:
+        return Problem("E0501", f"cannot read `{os.path.basename(real)}`", loc=loc,
+                       label=str(exc), hint="a spec is a regular file")
     except OSError as exc:
         return Problem("E0501", f"cannot read the file: {exc.strerror}", loc=loc)
 

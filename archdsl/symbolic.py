@@ -4,6 +4,11 @@ A dimension is a plain `int` when it is known and a `Sym` otherwise. `Sym` overl
 integer operators, so one shape rule serves both: `(h + 2 * p - k) // s + 1` is an `int` for
 `h = 28` and a `Sym` for `h = Sym.symbol("H")`. Results are kept in a canonical form (sorted
 terms, constants folded into `int`), so two dimensions are equal exactly when their forms are.
+
+Every `Sym` stays small enough to compare, hash and print at once: at most `MAX_TERMS` terms of
+degree at most `MAX_DEGREE`, coefficients below `MAX_COEFFICIENT` in magnitude and floor
+divisions nested at most `MAX_NESTING` deep. An operation whose result would exceed one raises
+`SymbolicLimit` (docs/limits.md); no real shape comes near these bounds.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ Dim = Union[int, "Sym"]
 Atom = tuple
 Monomial = tuple[Atom, ...]
 
+MAX_TERMS = 256
+MAX_DEGREE = 16
+MAX_COEFFICIENT = 2**128
+MAX_NESTING = 32
+
 
 def _atom_key(atom: Atom) -> str:
     return atom[1] if atom[0] == "sym" else f"~({atom[1]})//{atom[2]}"
@@ -27,13 +37,16 @@ def _atom_key(atom: Atom) -> str:
 class Sym:
     """An integer expression over symbols; build with `Sym.symbol` and arithmetic."""
 
-    __slots__ = ("terms", "_hash")
+    __slots__ = ("terms", "_hash", "nesting")
 
     def __init__(self, terms: dict[Monomial, int]):
         self.terms: tuple[tuple[Monomial, int], ...] = tuple(
             sorted(((m, c) for m, c in terms.items() if c != 0), key=lambda t: _mono_key(t[0]))
         )
         self._hash = hash(self.terms)
+        # floor divisions nested inside this expression (0 for a polynomial of symbols)
+        self.nesting: int = max((a[1].nesting + 1 for m, _ in self.terms for a in m
+                                 if a[0] == "fdiv"), default=0)
 
     @staticmethod
     def symbol(name: str) -> Sym:
@@ -53,6 +66,7 @@ class Sym:
             return 0
         if list(terms) == [()]:
             return terms[()]
+        _check_bounds(terms)
         return Sym(terms)
 
     # -- arithmetic ---------------------------------------------------------------------
@@ -160,6 +174,20 @@ class SymbolicError(ValueError):
     """An operation that has no exact symbolic result."""
 
 
+class SymbolicLimit(SymbolicError):
+    """A symbolic size beyond the bounds of the module docstring."""
+
+
+def _check_bounds(terms: dict[Monomial, int]) -> None:
+    if len(terms) > MAX_TERMS:
+        raise SymbolicLimit(f"a symbolic size with more than {MAX_TERMS} terms")
+    for m, c in terms.items():
+        if len(m) > MAX_DEGREE:
+            raise SymbolicLimit(f"a symbolic size of degree more than {MAX_DEGREE}")
+        if abs(c) >= MAX_COEFFICIENT:
+            raise SymbolicLimit("a symbolic size with a coefficient of 2**128 or more")
+
+
 def _mono_key(m: Monomial) -> tuple:
     return (-len(m), [_atom_key(a) for a in m])
 
@@ -184,6 +212,8 @@ def floordiv(x: Dim, n: int) -> Dim:
         return out + rest // n
     if n == 1:
         return x
+    if rest.nesting >= MAX_NESTING:
+        raise SymbolicLimit(f"floor divisions nested more than {MAX_NESTING} deep")
     outside[(("fdiv", rest, n),)] = outside.get((("fdiv", rest, n),), 0) + 1
     return Sym._make(outside)
 

@@ -2,18 +2,23 @@
 
 The loop owns data, epochs, progress, metrics and checkpoints; each backend supplies a small
 trainer (`backends/<name>/training.py`, class `Trainer`) that takes one optimisation step on a
-batch of NumPy arrays, predicts, and exports or restores its whole state (weights, optimizer,
-RNG) as plain arrays. Resuming replays the interrupted epoch's shuffle and skips the batches
-already done, so an interrupted run continues bit-for-bit.
+batch of NumPy arrays, predicts, exports its weights in PyTorch's layout, takes a schedule's
+learning rate, and exports or restores its whole state (weights, optimizer, RNG) as plain
+arrays. Resuming replays the interrupted epoch's shuffle and skips the batches already done,
+so an interrupted run continues bit-for-bit.
+
+A run writes into a folder of its own (runs.py): the checkpoint, the last and best epochs'
+weights (weights.py), the metrics and TensorBoard events (run_log.py).
 """
 
 from __future__ import annotations
 
-import json
 import math
+import os
 import signal
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,11 +26,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from archdsl import backends as registry
-from archdsl import checkpoint
-from archdsl.data import Dataset, default_dataset, load_dataset
-from archdsl.graph import Graph, Optimizer, TrainConfig
+from archdsl import checkpoint, memory, runs, schedules, weights
+from archdsl.data import Dataset, check_labels, default_dataset, load_dataset, symbol_sizes
+from archdsl.graph import Graph, Optimizer, Schedule, TrainConfig
+from archdsl.limits import Limits
+from archdsl.run_log import TensorBoard, write_metrics
 
 DEFAULTS = {"loss": "cross_entropy", "batch": 64, "epochs": 5}
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy")  # what the plot reads
 
 
 @dataclass
@@ -41,11 +49,13 @@ class Settings:
     seed: int = 0
     rank: int = 0
     world: int = 1  # > 1 under torchrun: each rank trains on its shard of every batch
+    schedule: Schedule | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve(graph: Graph, epochs: int | None = None, batch: int | None = None,
-            lr: float | None = None, seed: int = 0, label: str = "target") -> Settings:
+            lr: float | None = None, seed: int = 0, label: str = "target",
+            schedule: Schedule | None = None) -> Settings:
     cfg = graph.train or TrainConfig()
     opt = cfg.optimizer or Optimizer(name="Adam", args={"lr": 1e-3, "betas": (0.9, 0.999),
                                                          "eps": 1e-8, "weight_decay": 0.0})
@@ -54,7 +64,8 @@ def resolve(graph: Graph, epochs: int | None = None, batch: int | None = None,
     return Settings(loss=cfg.loss or DEFAULTS["loss"], optimizer=opt,
                     batch=batch or cfg.batch or DEFAULTS["batch"],
                     epochs=epochs if epochs is not None else (cfg.epochs or DEFAULTS["epochs"]),
-                    inputs=list(graph.input_names), label=label, seed=seed)
+                    inputs=list(graph.input_names), label=label, seed=seed,
+                    schedule=schedule or cfg.schedule)
 
 
 class Trainer(Protocol):
@@ -62,6 +73,16 @@ class Trainer(Protocol):
     def predict(self, batch: dict[str, np.ndarray]) -> np.ndarray: ...
     def state(self) -> dict[str, np.ndarray]: ...
     def load_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The model's canonical state dict: PyTorch's keys and layouts."""
+
+    def set_hyperparameters(self, lr: float, momentum: float | None = None) -> None:
+        """A schedule's values for the next step; `momentum` is SGD's momentum or Adam's
+        beta1 (None: leave it)."""
+
+    def hyperparameters(self) -> dict[str, float]:
+        """`{"lr": ..., "momentum": ...}` as the optimizer holds them now."""
 
 
 def make_trainer(backend: str, graph: Graph, settings: Settings) -> Trainer:
@@ -143,25 +164,75 @@ def plot(history: list[dict[str, Any]], path: Path) -> None:
 
 
 # ---- the loop -----------------------------------------------------------------------------
+def monitored(loss: str) -> str:
+    """The held-out metric that picks a run's best epoch: the accuracy of a classification
+    loss, else the loss itself."""
+    return "val_accuracy" if loss in ("cross_entropy", "bce_with_logits") else "val_loss"
+
+
+def best_epoch(history: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """The row of the first epoch with the best `key` (higher accuracy, lower loss)."""
+    best = None
+    for row in history:
+        value = row[key]
+        if value != value:  # NaN
+            continue
+        if best is None or (value > best[key] if key == "val_accuracy" else value < best[key]):
+            best = row
+    return best
+
+
 @dataclass
 class Result:
     history: list[dict[str, Any]]
-    accuracy: float
+    accuracy: float  # the last epoch's held-out accuracy and loss
     loss: float
     out: Path
     stopped: str | None = None
     trainer: Any = None
+    best: dict[str, Any] | None = None  # the best epoch's row of `history`
+    early_stop: str | None = None  # why `--early-stop` ended the run before its last epoch
 
 
 def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None = None,
         epochs: int | None = None, batch: int | None = None, lr: float | None = None,
-        seed: int = 0, resume: bool = False, seq_len: int = 32, progress: bool = True,
-        log: Any = print, steps: int | None = None) -> Result:
-    """Train `graph` with `backend`, writing checkpoint, metrics and curves to `out`.
-    `steps` (a smoke run) caps the optimizer steps of each epoch and the held-out batches."""
+        seed: int | None = None, resume: bool = False, seq_len: int = 32,
+        progress: bool = True, log: Any = print, steps: int | None = None,
+        schedule: Schedule | None = None, early_stop: int | None = None,
+        overwrite: bool = False, limits: Limits | None = None) -> Result:
+    """Train `graph` with `backend` into the run folder `out` (runs.py: refused if it holds
+    another run, unless `resume` or `overwrite`). `steps` (a smoke run) caps the optimizer
+    steps of each epoch and the held-out batches; `schedule` overrides the spec's;
+    `early_stop` ends the run after that many epochs without a better held-out metric;
+    `limits` bound the parameters (docs/limits.md) before anything is allocated.
+    Resuming, the options left as None take the interrupted run's values (`seed` 0 when
+    neither gives one)."""
     from archdsl.data import label_key
     spec_hash = checkpoint.spec_hash(spec_text, graph.name, graph.params)
-    settings = resolve(graph, epochs, batch, lr, seed, label_key(graph))
+    ckpt = out / runs.CHECKPOINT
+    options = {"data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed,
+               "steps": steps, "early_stop": early_stop,
+               "schedule": schedule.model_dump() if schedule else None}
+    if resume:
+        if not ckpt.exists():
+            raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
+        state, meta = checkpoint.load(ckpt)
+        checkpoint.require(meta, ckpt, epoch=int, step=int, shuffle_state=dict, history=list,
+                           epoch_losses=list)
+        checkpoint.require_numbers(meta, ckpt, "history", HISTORY_KEYS)
+        checkpoint.require_numbers(meta, ckpt, "epoch_losses")
+        if meta.get("spec_hash") != spec_hash:
+            raise checkpoint.CheckpointError(
+                f"{ckpt} was written for a different spec, model or --set values (they "
+                "changed since); start a new run with another --out, or drop --resume")
+        if meta.get("backend") != backend:
+            raise checkpoint.CheckpointError(f"{ckpt} is a {meta.get('backend')} checkpoint")
+        options = {k: v if v is not None else meta.get("options", {}).get(k)
+                   for k, v in options.items()}
+    seed = options["seed"] or 0
+    steps, early_stop = options["steps"], options["early_stop"]
+    settings = resolve(graph, options["epochs"], options["batch"], options["lr"], seed,
+                       label_key(graph), options["schedule"] and Schedule(**options["schedule"]))
     settings.rank, settings.world = distributed_rank()
     if settings.world > 1:
         if backend != "torch":
@@ -172,58 +243,74 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
     lead = settings.rank == 0
     if not lead:
         progress, log = False, (lambda message: None)
-    dataset_name = data or (graph.train.data if graph.train and graph.train.data else None) \
-        or default_dataset(graph)
+    dataset_name = options["data"] or (graph.train.data if graph.train and graph.train.data
+                                       else None) or default_dataset(graph)
     dataset = load_dataset(dataset_name, graph, seed=seed, seq_len=seq_len)
+    check_labels(dataset, graph, settings.loss)
+    memory.check_training(graph, limits or Limits(),
+                          symbol_sizes(graph, dataset, settings.batch))
+    steps_per_epoch = max(1, len(dataset) // settings.batch)
+    if steps is not None:
+        steps_per_epoch = min(steps_per_epoch, steps)
+    plan = schedules.plan(settings.schedule, settings.optimizer,
+                          steps_per_epoch * settings.epochs)
+    if lead:
+        runs.claim(out, resume, overwrite)
+        checkpoint.remove_stale_temporaries(ckpt)
     trainer = make_trainer(backend, graph, settings)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "checkpoint.npz"
-    metrics = out / "metrics.jsonl"
+    key = monitored(settings.loss)
     history: list[dict[str, Any]] = []
     shuffle = np.random.default_rng(seed)
     start_epoch, skip = 0, 0
     done: list[float] = []  # losses of the steps an interrupted epoch has taken
     if resume:
-        if not ckpt.exists():
-            raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
-        state, meta = checkpoint.load(ckpt)
-        if meta.get("spec_hash") != spec_hash:
-            raise checkpoint.CheckpointError(
-                f"{ckpt} was written for a different spec, model or --set values (they "
-                "changed since); start a new run with another --out, or drop --resume")
-        if meta.get("backend") != backend:
-            raise checkpoint.CheckpointError(f"{ckpt} is a {meta.get('backend')} checkpoint")
-        trainer.load_state(state)
-        shuffle.bit_generator.state = meta["shuffle_state"]
+        checkpoint.restore(trainer, state, ckpt)
+        try:
+            shuffle.bit_generator.state = meta["shuffle_state"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise checkpoint.CheckpointError(f"{ckpt}: its meta has no valid shuffle_state "
+                                             f"({exc})") from None
         start_epoch, skip = meta["epoch"], meta["step"]
-        history = meta.get("history", [])
-        done = meta.get("epoch_losses", [])
+        history = meta["history"]
+        done = meta["epoch_losses"]
+        if lead:  # rows written after the checkpoint (a kill in between) are not run yet
+            write_metrics(out, history)
         log(f"resuming {graph.name} at epoch {start_epoch + 1}, step {skip}")
     log(f"training {graph.name} on {dataset.name} ({dataset.description}) with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.optimizer.name} "
-        f"lr={settings.optimizer.args.get('lr')}")
+        f"lr={settings.optimizer.args.get('lr')}"
+        + (f", {schedules.describe(plan.schedule)} over {plan.total} steps" if plan else ""))
 
     def save(epoch: int, step: int, shuffle_state: dict[str, Any],
              losses: list[float] | None = None) -> None:
-        if not lead:
-            return
+        best = best_epoch(history, key)
         checkpoint.save(ckpt, trainer.state(), {
             "spec_hash": spec_hash, "backend": backend, "epoch": epoch, "step": step,
             "shuffle_state": shuffle_state, "history": history, "model": graph.name,
-            "dataset": dataset.name, "epoch_losses": [float(v) for v in losses or []]})
+            "dataset": dataset.name, "epoch_losses": [float(v) for v in losses or []],
+            "options": options,
+            "best": best and {"epoch": best["epoch"], "loss": best["val_loss"],
+                              "accuracy": None if key == "val_loss" else best[key]}})
 
-    steps_per_epoch = max(1, len(dataset) // settings.batch)
     # a smoke run (`steps`) evaluates `steps` training-sized batches
     held_out_batch = settings.batch if steps else eval_batch(graph, dataset, settings.batch)
-    if steps is not None:
-        steps_per_epoch = min(steps_per_epoch, steps)
-    stopped = None
+    stopped = early = None
     bar = _progress(progress)
-    with bar, _StopBetweenSteps() as ctrl_c:
+    with ExitStack() as cleanup:
+        cleanup.enter_context(bar)
+        ctrl_c = cleanup.enter_context(_StopBetweenSteps())
+        events = TensorBoard(out, steps_per_epoch * start_epoch + skip) if lead else None
+        if events:
+            cleanup.callback(events.close)
         task = bar.add_task(graph.name, total=steps_per_epoch * settings.epochs,
                             completed=steps_per_epoch * start_epoch + skip, loss=float("nan"),
                             rate=0.0)
         for epoch in range(start_epoch, settings.epochs):
+            best = best_epoch(history, key)
+            if early_stop and best and history[-1]["epoch"] - best["epoch"] >= early_stop:
+                early = (f"no better held-out {key[4:]} for {early_stop} epoch"
+                         f"{'s' if early_stop > 1 else ''} after epoch {best['epoch']}")
+                break
             shuffle_state = shuffle.bit_generator.state
             t0 = time.perf_counter()
             losses, done = done, []
@@ -238,12 +325,17 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
                         continue
                     if ctrl_c.pressed:
                         raise KeyboardInterrupt
+                    t = epoch * steps_per_epoch + step
+                    if plan:
+                        trainer.set_hyperparameters(*plan.at(t))
                     value = trainer.step(b)
                     if not math.isfinite(value):
                         raise NonFiniteLoss(f"the loss became {value} at epoch {epoch + 1}, "
                                             f"step {step + 1}")
                     losses.append(value)
                     taken += 1
+                    if events:
+                        events.scalars(t + 1, step_scalars(value, trainer, plan))
                     rate = taken * settings.batch / (time.perf_counter() - t0)
                     bar.update(task, advance=1, loss=value, rate=rate)
             except KeyboardInterrupt:
@@ -251,7 +343,8 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
                     stopped = f"interrupted twice; the last checkpoint is kept in {ckpt}" \
                         if ckpt.exists() else "interrupted twice; no checkpoint was written"
                     break
-                save(epoch, step, shuffle_state, losses)
+                if lead:
+                    save(epoch, step, shuffle_state, losses)
                 stopped = f"interrupted; saved {ckpt} (resume with --resume)"
                 break
             except NonFiniteLoss as exc:
@@ -265,21 +358,51 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
             seconds = time.perf_counter() - t0
             row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else
                    float("nan"), "val_loss": val_loss, "val_accuracy": val_acc,
-                   "seconds": round(seconds, 3),
+                   "lr": trainer.hyperparameters()["lr"], "seconds": round(seconds, 3),
                    "examples_per_s": round(taken * settings.batch / seconds, 1)}
             history.append(row)
-            with open(metrics, "a" if epoch or resume else "w", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+            if events:
+                events.epoch((epoch + 1) * steps_per_epoch, row)
             save(epoch + 1, 0, shuffle.bit_generator.state)
+            improved = best_epoch(history, key) is row
+            keep_weights(out, trainer.weights(), {
+                "model": graph.name, "spec_sha256": spec_hash, "backend": backend,
+                "seed": str(seed), "epoch": str(row["epoch"]), "val_loss": repr(row["val_loss"]),
+                "val_accuracy": repr(row["val_accuracy"])}, improved)
+            write_metrics(out, history)
             say(bar, progress, log, f"epoch {epoch + 1}/{settings.epochs}: train loss "
                 f"{row['train_loss']:.4f}, held-out loss {val_loss:.4f}, accuracy "
-                f"{val_acc:.2%} ({seconds:.1f} s)")
+                f"{val_acc:.2%}" + (" (best)" if improved and len(history) > 1 else "")
+                + (f", lr {row['lr']:.3g}" if plan else "") + f" ({seconds:.1f} s)")
     if hasattr(trainer, "close"):
         trainer.close()
     if history and lead:
         plot(history, out / "curves.png")
     last = history[-1] if history else {"val_accuracy": float("nan"), "val_loss": float("nan")}
-    return Result(history, last["val_accuracy"], last["val_loss"], out, stopped, trainer)
+    return Result(history, last["val_accuracy"], last["val_loss"], out, stopped, trainer,
+                  best_epoch(history, key), early)
+
+
+def step_scalars(loss: float, trainer: Trainer, plan: schedules.Plan | None
+                 ) -> dict[str, float]:
+    """What TensorBoard gets after each step: the loss, the learning rate the optimizer
+    holds, and the momentum when the schedule cycles it."""
+    rates = trainer.hyperparameters()
+    out = {"train/loss": loss, "train/lr": rates["lr"]}
+    if plan and plan.cycles_momentum:
+        out["train/momentum"] = rates["momentum"]
+    return out
+
+
+def keep_weights(out: Path, state: dict[str, np.ndarray], metadata: dict[str, str],
+                 best: bool) -> None:
+    """The epoch's weights as the run's last (`model.safetensors`); when `best`, its weights
+    and checkpoint as the run's best too (`best/`)."""
+    path = out / weights.FILE
+    weights.save(path, state, metadata)
+    if best:
+        checkpoint.copy_atomic(path, out / weights.BEST / weights.FILE)
+        checkpoint.copy_atomic(out / runs.CHECKPOINT, out / weights.BEST / runs.CHECKPOINT)
 
 
 def say(bar: Any, progress: bool, log: Any, message: str) -> None:
@@ -315,7 +438,6 @@ class _StopBetweenSteps:
 
 def distributed_rank() -> tuple[int, int]:
     """(rank, world size) when launched by torchrun, else (0, 1)."""
-    import os
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 

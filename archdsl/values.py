@@ -74,6 +74,12 @@ class OptimizerValue:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleClass:
+    name: str
+    kind_name = "schedule"
+
+
+@dataclass(frozen=True, slots=True)
 class ParamRef:
     """`layer.out_proj` on the way to `layer.out_proj.weight`."""
 
@@ -97,8 +103,12 @@ class Skip(Exception):
 
 def a_kind(v: Any) -> str:
     """`an int`, `a tensor`: the kind of a value with its article, for messages."""
-    k = kind_of(v)
-    return ("an " if k[0] in "aeiou" else "a ") + k
+    return with_article(kind_of(v))
+
+
+def with_article(word: str) -> str:
+    """`an int`, `a float`."""
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def kind_of(v: Any) -> str:

@@ -18,8 +18,11 @@ import numpy as np
 from pydantic import BaseModel, computed_field
 
 from archdsl import backends as registry
+from archdsl import memory
 from archdsl.graph import Graph, Optimizer
+from archdsl.limits import Limits
 from archdsl.symbolic import Sym
+from archdsl.weights import WeightsError
 
 TOLERANCE = {"output": 1e-4, "loss": 1e-4, "gradient": 1e-4, "input gradient": 1e-4,
              "running stats": 1e-4, "after SGD": 1e-4, "after Adam": 1e-4}
@@ -207,14 +210,26 @@ def harness(backend: str, graph: Graph, **kw: Any) -> Any:
 def run(graph: Graph, backends: list[str], bind: dict[str, int] | None = None,
         loss: str | None = None, seed: int = 0,
         progress: Callable[[str], None] = lambda message: None,
-        tolerances: dict[str, float] = TOLERANCE) -> Report:
+        tolerances: dict[str, float] = TOLERANCE,
+        weights: dict[str, np.ndarray] | None = None, limits: Limits | None = None) -> Report:
+    """Compare `backends` with the float64 reference on drawn canonical weights, or on
+    `weights` (a trained state dict; WeightsError when it does not fit the graph); `limits`
+    bound the parameters before anything is allocated."""
     g = without_dropout(graph)
     values = default_bind(g, bind)
+    memory.check_training(g, limits or Limits(), values)  # before any backend allocates
     rng = np.random.default_rng(seed)
     progress("reference: NumPy float64")
     ref = harness("numpy", g, dtype=np.float64)
-    weights = canonical_weights(ref, rng)
-    ref.load(weights)
+    if weights is None:
+        weights = canonical_weights(ref, rng)
+    else:
+        weights = {k: np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f"
+                   else np.asarray(v) for k, v in weights.items()}
+    try:
+        ref.load(weights)
+    except ValueError as exc:  # trained weights of another model
+        raise WeightsError(str(exc)) from None
     inputs = make_inputs(g, values, rng)
     loss = loss or (g.train.loss if g.train and g.train.loss else "cross_entropy")
     ref_eval = ref.forward(inputs, train=False)

@@ -22,10 +22,14 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
-def options(doc: str | None) -> argparse.Namespace:
-    """Parse the shared flags, then pin threads through the environment."""
+def options(doc: str | None,
+            more: Callable[[argparse.ArgumentParser], object] = lambda parser: None
+            ) -> argparse.Namespace:
+    """Parse the shared flags (and those `more` adds), then pin threads through the
+    environment."""
     parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    more(parser)
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes and few rounds: checks the script runs, times nothing")
     parser.add_argument("--threads", type=int, default=1,

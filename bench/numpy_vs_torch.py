@@ -1,6 +1,6 @@
 """Training-step time of the NumPy build against the PyTorch CPU build of the same spec.
 
-    python bench/numpy_vs_torch.py [--quick] [--threads N]
+    python bench/numpy_vs_torch.py [--quick] [--threads N] [--only TEXT] [--profile]
 
 Times one step of each backend's trainer (`backends/<b>/training.py`, what `archdsl train`
 runs: forward, loss, backward and the optimizer step), interleaved, for every spec in
@@ -8,20 +8,27 @@ specs/ (the large ones narrowed with spec parameters) and for one-op models (a c
 a dense layer, an LSTM, attention, pooling, normalisation...). The ceiling is the machine's
 float32 matrix-product rate in each library. GFLOP/s counts a training step as 3 times the
 forward FLOPs of `archdsl.analyze` (the backward pass costs about twice the forward), so
-rows dominated by elementwise work sit far below the ceiling on both sides.
+rows dominated by elementwise work sit far below the ceiling on both sides; "of ceiling" is
+NumPy's GFLOP/s as a share of NumPy's own 1024x1024 matrix-product rate.
 """
 
 # ruff: noqa: E402  (the thread variables must be set before numpy and torch are imported)
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
+import pstats
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from _timing import chosen, interleave, machine, options, pin_torch, print_table
 
-OPTIONS = options(__doc__)
+OPTIONS = options(__doc__, lambda parser: parser.add_argument(
+    "--profile", action="store_true",
+    help="after each row, print where 10 NumPy steps spend their time (cProfile, by own time)"))
 
 import numpy as np
 import torch
@@ -76,6 +83,8 @@ def one_op(input_type: str, layer: str) -> str:
 
 OP_ROWS = [Row(name, one_op(t, layer), bind, loss="mse") for name, t, layer, bind in [
     ("Conv2d 3x3, 32->32, 32x32", "[B, 32, 32, 32]", "Conv2d(32, 3, padding=1)", {"B": 16}),
+    ("Conv2d 3x3, 256->256, 4x4", "[B, 256, 4, 4]", "Conv2d(256, 3, padding=1)", {"B": 8}),
+    ("Conv2d 1x1, 256->64, 16x16", "[B, 256, 16, 16]", "Conv2d(64, 1)", {"B": 8}),
     ("ConvTranspose2d 4x4/2, 32->16", "[B, 32, 16, 16]", "ConvTranspose2d(16, 4, stride=2, "
      "padding=1)", {"B": 16}),
     ("Linear 512->512", "[B, 512]", "Linear(512)", {"B": 256}),
@@ -92,24 +101,28 @@ OP_ROWS = [Row(name, one_op(t, layer), bind, loss="mse") for name, t, layer, bin
 ]]
 
 
-def columns(t: dict[str, float], flops: int) -> list[object]:
-    """ms per step of each side, their ratio, and each side's GFLOP/s (- if no FLOPs)."""
+def columns(t: dict[str, float], flops: int, ceiling: float) -> list[object]:
+    """ms per step of each side, their ratio, each side's GFLOP/s and NumPy's share of its
+    `ceiling` GFLOP/s (- where there are no FLOPs)."""
     rates = [flops / t[side] / 1e9 if flops else "-" for side in ("numpy", "torch")]
-    return [1e3 * t["numpy"], 1e3 * t["torch"], t["numpy"] / t["torch"], *rates]
+    share = f"{100 * rates[0] / ceiling:.0f}%" if flops else "-"
+    return [1e3 * t["numpy"], 1e3 * t["torch"], t["numpy"] / t["torch"], *rates, share]
 
 
-def matmul_rows(args: argparse.Namespace) -> list[list[object]]:
-    """The float32 n x n matrix product in each library: the ceiling for the rows below."""
+def matmul_row(args: argparse.Namespace) -> tuple[list[object], float]:
+    """The float32 n x n matrix product in each library, and NumPy's GFLOP/s there: the
+    ceiling for the rows below."""
     n = 128 if args.quick else 1024
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     t = interleave({"numpy": lambda: a @ b, "torch": lambda: ta @ tb},
                    *((2, 1, 1) if args.quick else (9, 5, 2)), args.clock)
-    return [[f"matmul {n}x{n} (ceiling)", "-", *columns(t, 2 * n**3)]]
+    ceiling = 2 * n**3 / t["numpy"] / 1e9
+    return [f"matmul {n}x{n} (ceiling)", "-", *columns(t, 2 * n**3, ceiling)], ceiling
 
 
-def measure(row: Row, args: argparse.Namespace) -> list[object]:
+def measure(row: Row, args: argparse.Namespace, ceiling: float) -> list[object]:
     graph = spec_graph(row.source, row.model, row.params)
     bind = sizes(graph, QUICK_BIND if args.quick else row.bind)
     settings = resolve(graph, label=label_key(graph))
@@ -125,20 +138,38 @@ def measure(row: Row, args: argparse.Namespace) -> list[object]:
     t = interleave({b: lambda tr=tr: tr.step(batch) for b, tr in trainers.items()},
                    *((1, 1, 1) if args.quick else (7, 1, 2)), args.clock)
     flops = 3 * archdsl.analyze(row.source, row.model, row.params, bind=bind).total.flops
-    return [row.name, describe(bind), *columns(t, flops)]
+    if args.profile:
+        profile(row.name, lambda: trainers["numpy"].step(batch))
+    return [row.name, describe(bind), *columns(t, flops, ceiling)]
+
+
+def profile(name: str, step: Callable[[], object], steps: int = 10) -> None:
+    """The functions 10 steps spend the most CPU time in, themselves (NumPy's calls count in
+    the kernel that makes them), per step."""
+    profiler = cProfile.Profile(time.process_time)
+    profiler.runcall(lambda: [step() for _ in range(steps)])
+    stats = pstats.Stats(profiler)
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:12]  # type: ignore[attr-defined]
+    print(f"\nNumPy {name}: ms per step in each function's own code (of "
+          f"{1e3 * stats.total_tt / steps:.2f} ms profiled)")  # type: ignore[attr-defined]
+    for (path, line, fn), (_, calls, own, _, _) in rows:
+        print(f"  {1e3 * own / steps:8.3f}  {fn} ({Path(path).name}:{line}, {calls // steps}/step)")
 
 
 def main() -> None:
     pin_torch(OPTIONS.threads)
     print(f"numpy {np.__version__}, torch {torch.__version__}; {machine(OPTIONS)}")
-    header = ["", "input", "numpy ms", "torch ms", "ratio", "numpy GFLOP/s", "torch GFLOP/s"]
+    header = ["", "input", "numpy ms", "torch ms", "ratio", "numpy GFLOP/s", "torch GFLOP/s",
+              "of ceiling"]
+    ceiling_row, ceiling = matmul_row(OPTIONS)
     for title, rows in (("specs", SPEC_ROWS), ("one op", OP_ROWS)):
         print()
         header[0] = title
-        table = [measure(row, OPTIONS) for row in chosen(rows, OPTIONS)]
-        print_table(header, (matmul_rows(OPTIONS) if title == "specs" else []) + table)
+        table = [measure(row, OPTIONS, ceiling) for row in chosen(rows, OPTIONS)]
+        print_table(header, ([ceiling_row] if title == "specs" else []) + table)
     print("\nratio: NumPy time / PyTorch time (lower is better; the target is 3 or less on "
-          "convolutional and dense specs)")
+          "convolutional and dense specs)\nof ceiling: NumPy GFLOP/s / NumPy's own 1024x1024 "
+          "matrix-product GFLOP/s (the goal is 50% or more on convolutional specs)")
 
 
 if __name__ == "__main__":

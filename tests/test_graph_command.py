@@ -123,10 +123,22 @@ def test_several_models_get_a_clear_answer(tmp_path):
 
 
 def test_each_output_of_a_multi_output_op_carries_its_own_shape(tmp_path):
+    """The op is one box; each part read is an edge out of it with that part's shape (no box
+    for the IR's `part` nodes), even when one op reads several parts of it."""
     spec = tmp_path / "split.arch"
     spec.write_text("model M {\n    input x: [B, 10]\n    a, b = split(x, [4, 6], dim=1)\n"
-                    "    output y = concat([b, a], dim=1)\n}\n")
-    out = tmp_path / "net.mmd"
+                    "    h, c = LSTMCell(8)(a)\n"
+                    "    output y = concat([b, a, h * c], dim=1)\n}\n")
+    out = tmp_path / "net.dot"
     assert runner.invoke(app, ["graph", str(spec), "-o", str(out)]).exit_code == 0
-    text = out.read_text()
-    assert '-->|"[B, 4]"|' in text and '-->|"[B, 6]"|' in text
+    dot = pydot.graph_from_dot_data(out.read_text())[0]
+    labels = {n.get_name(): (n.get_label() or "").strip('"') for n in dot.get_nodes()}
+    assert not [label for label in labels.values() if label.startswith("part")], labels
+    edges = [(labels[e.get_source()], labels[e.get_destination()], e.get_label().strip('"'))
+             for e in dot.get_edges()]
+    split = next(label for label in labels.values() if label.startswith("split"))
+    cell = next(label for label in labels.values() if "LSTMCell" in label)
+    concat = next(label for label in labels.values() if label.startswith("concat"))
+    assert (split, concat, "[B, 4]") in edges and (split, concat, "[B, 6]") in edges
+    assert (split, cell, "[B, 4]") in edges
+    assert [e for e in edges if e[:2] == (cell, "mul")] == [(cell, "mul", "[B, 8]")] * 2

@@ -1,6 +1,7 @@
 """The wheel carries everything the installed command needs: grammar, templates, kernels,
 specs and data, under the `archdsl` package (so it works from any directory)."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,8 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_ships_grammar_backends_specs_and_data(tmp_path):
+    # From a copy without the checkout's own `build/`, whose stale files a wheel would take.
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(
+        ".*", "build", "dist", "runs", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+                    "-w", str(tmp_path), str(tree)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("archdsl-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     required = ["archdsl/grammars/arch.lark", "archdsl/grammars/arch.tmLanguage.json",
@@ -23,11 +28,10 @@ def test_wheel_ships_grammar_backends_specs_and_data(tmp_path):
                 "archdsl/backends/numpy/kernels/conv.py", "archdsl/cli.py"]
     missing = [n for n in required if n not in names]
     assert not missing, missing
-    backends = ROOT / "backends"
-    sources = {p.relative_to(backends).as_posix() for p in backends.rglob("*.py")
-               if "__pycache__" not in p.parts}
-    shipped = {n[len("archdsl/backends/"):] for n in names if n.startswith("archdsl/backends/")}
-    assert sources <= shipped, sorted(sources - shipped)
+    for folder, package in (("backends", "archdsl/backends/"), ("archdsl", "archdsl/")):
+        sources = {package + p.relative_to(ROOT / folder).as_posix()
+                   for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts}
+        assert sources <= names, sorted(sources - names)
     assert not any(n.startswith(("backends/", "grammars/", "tests/")) for n in names)
 
 

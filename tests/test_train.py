@@ -97,7 +97,8 @@ def test_resume_continues_bit_for_bit(backend, tagger, tmp_path):
     graph, data = tagger
     straight = quiet_fit(graph, SEQ, backend, tmp_path / "a", data)
     quiet_fit(graph, SEQ, backend, tmp_path / "b", data, epochs=1)
-    resumed = quiet_fit(graph, SEQ, backend, tmp_path / "b", data, resume=True)
+    # a resumed run keeps its options (epochs=1) unless given again
+    resumed = quiet_fit(graph, SEQ, backend, tmp_path / "b", data, resume=True, epochs=3)
     assert_same_state(tmp_path / "a", tmp_path / "b")
     assert without_timing(resumed.history) == without_timing(straight.history)
 
@@ -175,7 +176,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(backend, tiny, tmp
     graph, data = tiny
     quiet_fit(graph, MLP, backend, tmp_path / "run", data, epochs=1)
     # a step of Adam moves every weight by about lr: the next logits overflow float32
-    result = quiet_fit(graph, MLP, backend, tmp_path / "run", data, resume=True, lr=1e30)
+    result = quiet_fit(graph, MLP, backend, tmp_path / "run", data, resume=True, lr=1e30,
+                       epochs=3)
     assert result.stopped and "the loss became" in result.stopped
     assert "at epoch 2, step 2" in result.stopped and "last good checkpoint" in result.stopped
     state, meta = checkpoint.load(tmp_path / "run" / "checkpoint.npz")

@@ -67,20 +67,27 @@ def test_a_wrong_backend_is_caught(monkeypatch):
 
 
 def test_a_raised_tolerance_still_catches_a_wrong_gradient(monkeypatch):
-    """Where float32 noise raises tolerances (ResNet-20's train-mode gradients), they stay
-    far below the errors of a wrong backward pass: every gradient 1% off fails."""
+    """Where float32 noise raises tolerances (ResNet-20's train-mode gradients, where a ReLU
+    input within rounding of zero may flip and move a BatchNorm's gradients by about 0.1%,
+    raising its tolerance to about 1%), they stay below the errors of a wrong backward pass:
+    every gradient 10% off fails, and gradients without such noise fail at 1% off."""
     from archdsl.backends.torch import harness as torch_harness
     real = torch_harness.Harness.gradients
+    skew = {"factor": 1.10}
 
     def skewed(self, inputs, target, loss):
         value, grads, input_grads = real(self, inputs, target, loss)
-        return value, {k: g * 1.01 for k, g in grads.items()}, input_grads
+        return value, {k: g * skew["factor"] for k, g in grads.items()}, input_grads
 
     monkeypatch.setattr(torch_harness.Harness, "gradients", skewed)
-    report = run(archdsl.load(ROOT / "specs" / "resnet_block.arch").graph(), ["torch"])
-    gradients = [r for r in report.rows if r.check == "gradient"]
+    graph = archdsl.load(ROOT / "specs" / "resnet_block.arch").graph()
+    gradients = [r for r in run(graph, ["torch"]).rows if r.check == "gradient"]
     assert any(r.tolerance > TOLERANCE["gradient"] for r in gradients)
     assert all(not r.ok for r in gradients if r.max_abs > 0)
+    skew["factor"] = 1.01
+    gradients = [r for r in run(graph, ["torch"]).rows if r.check == "gradient"]
+    assert all(not r.ok for r in gradients if r.max_abs > 0 and r.tolerance < 0.005)
+    assert sum(not r.ok for r in gradients) > len(gradients) / 2
 
 
 def test_cli_exit_status_and_json(tmp_path):

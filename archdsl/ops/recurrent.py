@@ -98,7 +98,9 @@ def _flops(op: str):
 for _op in GATES:
     register(OpDef(
         name=_op, kind="layer", category="recurrent",
-        args=(Arg("hidden", "int", min=1), Arg("layers", "int", 1, min=1),
+        # `layers` bounded like a repeat (Limits.max_repeat's default): its parameters are
+        # listed one by one, so layers=2**40 would exhaust memory before any other check
+        args=(Arg("hidden", "int", min=1), Arg("layers", "int", 1, min=1, max=10_000),
               Arg("bidirectional", "bool", False), Arg("return_sequences", "bool", True),
               Arg("dropout", "float", 0.0, min=0, max=1, max_exclusive=True),
               Arg("return_state", "bool", False)),

@@ -205,20 +205,42 @@ def bind_args(op: OpDef, positional: list[Any], keywords: dict[str, Any],
 
 
 def _signature_hint(op: OpDef) -> str:
-    parts = []
-    for a in op.args:
-        parts.append(a.name if a.default is REQUIRED else f"{a.name}={show_value(a.default)}")
-    if op.variadic:
-        parts.insert(0, f"{op.variadic}...")
-    return f"`{op.name}({', '.join(parts)})`"
+    return f"`{signature(op)}`"
+
+
+def signature(op: OpDef) -> str:
+    """`Conv2d(out, kernel, stride=1, ...)`; a function's tensors first: `concat(x, dim=1)`."""
+    parts = [f"{op.variadic}..."] if op.variadic else []
+    parts += [a.name if a.default is REQUIRED else f"{a.name}={default_text(a.default)}"
+              for a in op.args]
+    if op.kind == "function":
+        parts = [*op.inputs, *parts]
+    return f"{op.name}({', '.join(parts)})"
+
+
+def default_text(default: Any) -> str:
+    """A declared default as a spec writes it (`1`, `0.0`, `1e-05`, `"zeros"`, `true`); `…`
+    for an argument absent by default, whose absence means something of its own (a pooling's
+    `stride` is its kernel, `Attention`'s `kv_heads` its `heads`)."""
+    if default is None:
+        return "…"
+    return repr(default) if isinstance(default, float) else show_value(default)
 
 
 def show_value(v: Any) -> str:
-    """A value as a spec writes it: `true`, `"same"`, `(1, 2)`."""
+    """A value as a spec writes it: `true`, `"same"`, `(1, 2)`, `[3, 3]`, `H/2`."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
         return f'"{v}"'
+    if isinstance(v, Sym):
+        return format_dim(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(map(show_value, v)) + "]"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(map(show_value, v)) + ")"
+    if isinstance(v, float):
+        return f"{v:g}"
     return str(v)
 
 
@@ -274,7 +296,7 @@ def check_arg(op: str, decl: Arg, v: Any) -> Any:
 
 def _check_range(op: str, decl: Arg, v: float) -> None:
     lo, hi = decl.min, decl.max
-    bad = (lo is not None and v < lo) or (
+    bad = (lo is not None and (v <= 0 if lo == POSITIVE else v < lo)) or (
         hi is not None and (v >= hi if decl.max_exclusive else v > hi))
     if bad:
         if lo is not None and hi is not None:

@@ -132,6 +132,10 @@ def _expand_shape(a: dict, ins: list[TensorType]) -> TensorType:
     if len(target) < x.rank:
         raise Problem("E0303", "`expand` cannot drop dimensions",
                       label=f"{fmt(x)} to {format_shape(target)}")
+    for t in target:
+        if isinstance(t, int) and t < 1 and t != -1:
+            raise Problem("E0403", "sizes given to `expand` must be positive, or -1 to keep a "
+                          "dimension", label=f"got {format_shape(target)}")
     out = []
     lead = len(target) - x.rank
     for i, t in enumerate(target):
@@ -195,7 +199,8 @@ def reduce_norm(op: str):
             if isinstance(x, bool) or not isinstance(x, int):
                 raise Problem("E0402", f"`dim` of `{op}` must be an integer or a list of them",
                               label=f"got {x!r}")
-        dims = None if d is None else [normalize_axis(op, x, r, ins[0]) for x in items]
+        # PyTorch reads `dim=[]` as every dimension, as if `dim` were not given
+        dims = None if not items else [normalize_axis(op, x, r, ins[0]) for x in items]
         if dims is not None and len(set(dims)) != len(dims):
             raise Problem("E0307", f"a dimension repeated in `{op}`",
                           label=f"got {d} for the tensor {fmt(ins[0])}")
@@ -234,7 +239,8 @@ for _name in ("mean", "sum"):
 
 
 def _slice_text(item: list) -> str:
-    return ":".join("" if v is None else str(v) for v in item).rstrip(":") or ":"
+    start, stop, step = ("" if v is None else str(v) for v in item)
+    return f"{start}:{stop}" + (f":{step}" if step else "")
 
 
 def _index_shape(a: dict, ins: list[TensorType]) -> TensorType:
@@ -257,6 +263,7 @@ def _index_shape(a: dict, ins: list[TensorType]) -> TensorType:
         if isinstance(n, int):
             out.append(len(range(*slice(start, stop, step).indices(n))))
             continue
+        _check_unclamped(item, n, step)
         s: Dim = 0 if start is None else (n + start if start < 0 else start)
         e: Dim = n if stop is None else (n + stop if stop < 0 else stop)
         length = ceildiv(e - s, step)
@@ -270,6 +277,25 @@ def _index_shape(a: dict, ins: list[TensorType]) -> TensorType:
         if isinstance(d, int) and d < 1:
             raise Problem("E0309", "the slice selects nothing", label=f"result {format_shape(out)}")
     return x.with_shape(out + list(x.shape[len(items):]))
+
+
+def _check_unclamped(item: list, n: Sym, step: int) -> None:
+    """On a symbolic dimension a slice's length is computed as if its bounds lay inside it.
+    PyTorch cuts a bound that passes an end, so a dimension shorter than the bounds need gives
+    another length: refused when that happens for a size at which the slice is not empty.
+    (Cut lengths only shrink with the size, so the sizes just below the need decide.)"""
+    start, stop = item[0], item[1]
+    need = max(abs(b) for b in (start, stop, 0) if b is not None)
+    for short in range(max(1, need - min(step, 64) - 1), need):
+        clamped = len(range(*slice(start, stop, step).indices(short)))
+        s = 0 if start is None else (short + start if start < 0 else start)
+        e = short if stop is None else (short + stop if stop < 0 else stop)
+        if clamped > 0 and clamped != -((s - e) // step):
+            raise Problem("E0405", f"the slice {_slice_text(item)} of the symbolic "
+                          f"`{format_dim(n)}` has no fixed length",
+                          label=f"PyTorch cuts it short when `{format_dim(n)}` is below "
+                                f"{need}",
+                          hint="declare that dimension as a number in the input's type")
 
 
 register(OpDef(name="getitem", kind="function", category="shape", args=(Arg("index", "any"),),

@@ -33,7 +33,7 @@ def _keep(stmts: list[Stmt], kinds: tuple[type, ...]) -> list[Stmt]:
         elif isinstance(s, If):
             then, orelse = _keep(s.then, kinds), _keep(s.orelse, kinds)
             if _substantial(then) or _substantial(orelse):
-                out.append(If(s.cond, then, orelse, s.uses))
+                out.append(If(s.cond, then, orelse, s.uses, s.negated))
         elif isinstance(s, For):
             body = _keep(s.body, kinds)
             if _substantial(body):
@@ -63,7 +63,7 @@ def _prune_into(stmts: list[Stmt], needed: set[str]) -> list[Stmt]:
             then = _prune_into(s.then, needed)
             orelse = _prune_into(s.orelse, needed)
             needed |= s.uses
-            out.append(If(s.cond, then, orelse, s.uses))
+            out.append(If(s.cond, then, orelse, s.uses, s.negated))
         elif isinstance(s, For):  # an iteration may read what the one before assigned
             inner = needed | tokens_of(s.body)
             body = _prune_into(s.body, inner)
@@ -186,7 +186,8 @@ class Method:
         if isinstance(s, If):
             cond = self.text(s.cond)
             if not s.then:
-                return [f"{pad}if not ({cond}):", *self.lines(s.orelse, depth + 1)]
+                negated = self.text(s.negated) if s.negated else f"not ({cond})"
+                return [f"{pad}if {negated}:", *self.lines(s.orelse, depth + 1)]
             lines = [f"{pad}if {cond}:", *self.lines(s.then, depth + 1)]
             if s.orelse:
                 lines += [f"{pad}else:", *self.lines(s.orelse, depth + 1)]

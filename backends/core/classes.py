@@ -58,6 +58,7 @@ class If:
     then: list[Stmt]
     orelse: list[Stmt]
     uses: frozenset[str] = frozenset()  # the names the condition reads
+    negated: str = ""  # the condition's negation, for an `if` whose `then` is empty
 
 
 @dataclass

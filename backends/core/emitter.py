@@ -20,7 +20,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from archdsl import syntax as ast
-from archdsl.expr import E, Lit, Op, Var, binary, call, expr_of, lit, neg, render, substitute
+from archdsl.expr import (
+    E,
+    Lit,
+    Op,
+    Traced,
+    Var,
+    binary,
+    call,
+    expr_of,
+    lit,
+    neg,
+    negate,
+    render,
+    substitute,
+)
 from archdsl.graph import Node, TensorType
 from archdsl.names import attribute_ok
 from archdsl.ops import REGISTRY
@@ -201,6 +215,7 @@ class Emitter:
         self.taken = set(_all_names(definition)) | gen.reserved
         self.temps = 0
         self.via: str | None = None
+        self.owner: dict[int, InstanceLog] = {}  # node id -> the instance it was made in
         self.unpack: list[str] | None = None  # the names a destructuring binds
         self.runtime: list[str] = []
         self.later: dict[int, set[str]] = {}
@@ -217,8 +232,24 @@ class Emitter:
             found = log.at(site, kind, self.loop_key)
             real = [r for r in found if not r.shadow]
             if real or found:
+                for r in real or found:
+                    self.owner[r.node] = log
                 return real or found
         return []
+
+    def consistent(self, given: dict[str, E], node: Node) -> dict[str, E]:
+        """The arguments as the spec wrote them, but where one no longer gives the value
+        the graph holds (a graph changed after elaboration, as verify's without dropout),
+        the graph's value: the graph is what runs."""
+        log = self.owner.get(node.id, self.log)
+        out = dict(given)
+        for name, e in given.items():
+            have = node.args.get(name)
+            if isinstance(have, (bool, int, float, str)) and not isinstance(have, Traced):
+                value = _evaluate(e, log, self.loops)
+                if value is not None and type(value) is type(have) and value != have:
+                    out[name] = Lit(have)
+        return out
 
     def record(self, site: ast.Node, kind: str) -> Record:
         found = self.records(site, kind)
@@ -250,7 +281,7 @@ class Emitter:
         if kind == "param":
             return token("p", name)
         if kind == "size":
-            return token("s", name)
+            return token("s", self.var(name))
         if kind == "local":
             return token("l", self.var(name))
         return self.var(name)
@@ -294,7 +325,7 @@ class Emitter:
             self.statement(stmt)
         inputs = [(n, t.type) for n, t in self.log.inputs]
         outputs = [(n, t.type) for n, t in self.log.outputs]
-        sizes = [s for s in self._declared_sizes() if self.kinds.get(s) == "size"]
+        sizes = self._declared_sizes()
         shapes = {n: _plain(self.shape(t)) for n, t in (*inputs, *outputs)}
         return ClassCode(
             definition=defn, kind=defn.kind, name="", params=params, sizes=sizes,
@@ -330,11 +361,12 @@ class Emitter:
         return out
 
     def _declared_sizes(self) -> list[str]:
+        """The Python names of the sizes the inputs' types name, in order."""
         out: list[str] = []
         for stmt in self.defn.body:
             if isinstance(stmt, ast.Input):
-                out += [d.id for d in stmt.type.dims if isinstance(d, ast.Name)
-                        and d.id in self.size_reads and d.id not in out]
+                out += [self.var(d.id) for d in stmt.type.dims if isinstance(d, ast.Name)
+                        and self.kinds.get(d.id) == "size" and self.var(d.id) not in out]
         return out
 
     # -- statements -------------------------------------------------------------------------------
@@ -388,7 +420,7 @@ class Emitter:
             if isinstance(d, ast.Name) and self.kinds.get(d.id) is None \
                     and self.gen.is_free(self.defn, d.id):
                 self.kinds[d.id] = "size"
-                self.size_reads.setdefault(d.id, (index, axis))
+                self.size_reads.setdefault(self.var(d.id), (index, axis))
                 got = actual.type.shape[axis]
                 if isinstance(got, Sym) and len(got.symbols()) == 1 and \
                         str(got) == next(iter(got.symbols())):
@@ -584,7 +616,7 @@ class Emitter:
             other_body, _ = self._branch(second, var)
         then, orelse = (taken_body, other_body) if rec.taken else (other_body, taken_body)
         code = self.text(cond)
-        self.out.append(If(code, then, orelse, _uses(code)))
+        self.out.append(If(code, then, orelse, _uses(code), self.text(negate(cond))))
         self.kinds[var] = self.kinds.get(var, "tensor")
         return Tensor(var, taken.type)
 
@@ -661,8 +693,8 @@ class Emitter:
             make = self.block_make(child, layer.given, current, layer.keywords)
             return make, Tensor("", rec.outputs[0].type)
         node = self.node(self.record(p, "node").node)
-        site = OpSite(REGISTRY[node.op], node, [t.type for t in current], [], layer.given,
-                      None, self.text, self.temp)
+        site = OpSite(REGISTRY[node.op], node, [t.type for t in current], [],
+                      self.consistent(layer.given, node), None, self.text, self.temp)
         return self.target.as_module(site), Tensor("", node.type)
 
     def _other_logs_have(self, site: ast.Node) -> bool:
@@ -843,7 +875,8 @@ class Emitter:
             spec = self.staging.layer(self.graph, node.layer or "")
             op = REGISTRY[spec.op]
             ins = [self.node(i).type for i in node.inputs]
-            site = OpSite(op, node, ins, [], layer.given, ref, self.text, self.temp)
+            site = OpSite(op, node, ins, [], self.consistent(layer.given, node), ref, self.text,
+                          self.temp)
             make = self.target.construct(site)
             self.out.append(self._module(attr, parts, make, op, layer.depth))
         return ref
@@ -873,7 +906,8 @@ class Emitter:
         xs = [t.code for t in inputs]
         reusable = bool(inputs) and inputs[0].temp and REGISTRY.get(inputs[0].op) is not None \
             and REGISTRY[inputs[0].op].output_reusable
-        site = OpSite(op, node, [t.type for t in inputs], xs, given, module, self.text,
+        site = OpSite(op, node, [t.type for t in inputs], xs, self.consistent(given, node),
+                      module, self.text,
                       self.temp, reusable=reusable)
         low = self.target.forward(site)
         low = low if isinstance(low, Lowered) else Lowered(low)
@@ -984,8 +1018,8 @@ class Emitter:
                 spec = self.staging.layer(self.graph, node.layer or "")
                 op = REGISTRY[spec.op]
                 makes.append(self.target.construct(OpSite(
-                    op, node, [t.type for t in current], [], layer.given, None, self.text,
-                    self.temp)))
+                    op, node, [t.type for t in current], [], self.consistent(layer.given, node),
+                    None, self.text, self.temp)))
                 path = node.layer or ""
                 current = [Tensor("", node.type)]
         out_type = current[0].type
@@ -1035,6 +1069,18 @@ def _value(e: E, em: Emitter) -> int:
                 if lp.var == name:
                     env[name] = lp.value
     return int(evaluate(substitute(e, em.subst) if em.subst else e, env))
+
+
+def _evaluate(e: E, log: InstanceLog, loops: list[_Loop]) -> Any:
+    """`e`'s value in one instance, or None where it reads a name the instance does not
+    hold (a local of the spec)."""
+    from archdsl.expr import evaluate
+    env = {k: (int(v) if isinstance(v, Traced) else v) for k, v in log.params.items()}
+    env.update({lp.var: lp.value for lp in loops})
+    try:
+        return evaluate(e, env)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
 
 
 def _names(e: E) -> set[Any]:

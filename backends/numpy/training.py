@@ -61,8 +61,22 @@ class Trainer:
         self.model.eval()
         return outputs(self.model(*self._inputs(batch)))[0].astype(np.float32)
 
+    def weights(self) -> dict[str, np.ndarray]:
+        return state_dict(self.model)
+
+    def set_hyperparameters(self, lr: float, momentum: float | None = None) -> None:
+        self.optimizer.lr = lr
+        if momentum is not None and hasattr(self.optimizer, "betas"):
+            self.optimizer.betas = (momentum, self.optimizer.betas[1])
+        elif momentum is not None:
+            self.optimizer.momentum = momentum
+
+    def hyperparameters(self) -> dict[str, float]:
+        o = self.optimizer
+        return {"lr": o.lr, "momentum": o.betas[0] if hasattr(o, "betas") else o.momentum}
+
     def state(self) -> dict[str, np.ndarray]:
-        return {**{f"model/{k}": v for k, v in state_dict(self.model).items()},
+        return {**{f"model/{k}": v for k, v in self.weights().items()},
                 **{f"optim/{k}": v for k, v in self.optimizer.state().items()},
                 "rng/numpy": rng_state(self.model.rng)}
 

@@ -416,10 +416,7 @@ def _arithmetic(s: Site) -> str:
     """Operands are cast to the result's dtype first, as PyTorch's type promotion computes
     (an integer tensor times 0.5, or divided by anything, is f32)."""
     op, dtype = s.node.op, s.out.dtype
-    if dtype == "bool":
-        if op not in _LOGICAL or len(s.xs) == 1:
-            raise Refusal(f"ONNX has no `{_ARITHMETIC[op]}` of booleans"
-                          + (" with a number" if len(s.xs) == 1 else ""))
+    if dtype == "bool":  # the checker lets only + and * of two bool tensors stay bool
         return s.op(_LOGICAL[op], *s.xs)
     xs = [s.cast(x, t.dtype, dtype) for x, t in zip(s.xs, s.ins, strict=True)]
     if len(xs) == 1:
@@ -429,9 +426,7 @@ def _arithmetic(s: Site) -> str:
 
 
 def _neg(s: Site) -> str:
-    if s.out.dtype == "bool":
-        raise Refusal("ONNX has no negation of booleans (nor has PyTorch)")
-    return s.op("Neg", s.x)
+    return s.op("Neg", s.x)  # the checker refuses `-` of a bool tensor, as PyTorch does
 
 
 LOWER: dict[str, Rule] = {

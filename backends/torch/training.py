@@ -71,8 +71,24 @@ class Trainer:
         out = out[0] if isinstance(out, tuple) else out
         return out.float().numpy()
 
+    def weights(self) -> dict[str, np.ndarray]:
+        return state_dict(self.model)
+
+    def set_hyperparameters(self, lr: float, momentum: float | None = None) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+            if momentum is not None and "betas" in group:
+                group["betas"] = (momentum, group["betas"][1])
+            elif momentum is not None:
+                group["momentum"] = momentum
+
+    def hyperparameters(self) -> dict[str, float]:
+        group = self.optimizer.param_groups[0]
+        return {"lr": group["lr"],
+                "momentum": group["betas"][0] if "betas" in group else group["momentum"]}
+
     def state(self) -> dict[str, np.ndarray]:
-        out = {f"model/{k}": v for k, v in state_dict(self.model).items()}
+        out = {f"model/{k}": v for k, v in self.weights().items()}
         for i, s in self.optimizer.state_dict()["state"].items():
             for name, value in s.items():
                 out[f"optim/{i}/{name}"] = torch.as_tensor(value).numpy().copy()

@@ -307,3 +307,53 @@ def specs(draw, max_stages: int = 5) -> str:
                                         or x == "l1" and "Softmax" in lines[-1])]
     lines.append(f"train {{ loss = \"{draw(st.sampled_from(losses))}\" }}")
     return "model Fuzz {\n" + "".join(f"    {line}\n" for line in lines) + "}\n"
+
+
+# Names and strings that made generated code go wrong once (issue 14): long names make long
+# lines in repeats and loops, and strings that Python's identifier normalisation (NFKC) makes
+# equal, or that are not identifiers at all, must stay apart.
+LONG_NAMES = ("ResidualProjectionBlockWithAVeryLongNameIndeed", "Mix")
+LONG_PARAMS = ("expansion_factor_of_the_hidden_layer", "e")
+STRINGS = ('"relu"', '"tanh"', '"ﬁ"', '"fi"', '"x²"', '"é"', '"a b"', '""')
+
+
+@st.composite
+def structured_specs(draw) -> str:
+    """Blocks around small stacks: a block with long names repeated (`* n`) and looped, chosen
+    between by a string argument, and one bound block applied to feature maps of two sizes
+    whose body reshapes with the sizes of each call (`[B, out, -1]`, `[B, out, H * W]`)."""
+    name, param = draw(st.sampled_from(LONG_NAMES)), draw(st.sampled_from(LONG_PARAMS))
+    width, expand = draw(st.integers(2, 5)), draw(st.integers(1, 3))
+    first, second = draw(st.sampled_from(STRINGS)), draw(st.sampled_from(STRINGS))
+    repeat, loops = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    out, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    (h1, w1), (h2, w2) = [(draw(st.integers(1, 4)), draw(st.integers(1, 4))) for _ in range(2)]
+    last = draw(st.sampled_from(["-1", "H * W"]))
+    return f"""block {name}(width: int, {param}: int, act: str = "relu") {{
+    input x: [B, F]
+    h = x |> Linear(width * {param}) |> Linear(F)
+    h = if act == {first} then tanh(h) else (h |> ReLU)
+    output y = x + h
+}}
+
+block Head(out: int) {{
+    input x: [B, C, H, W]
+    y = x |> Conv2d(out, 1)
+    output z = reshape(y, [B, out, {last}]) |> Tanh
+}}
+
+model Fuzz {{
+    input a: [B, {width}]
+    input p: [B, {c}, {h1}, {w1}]
+    input q: [B, {c}, {h2}, {w2}]
+    x = a |> {name}({width}, {expand}, act={second}) * {repeat}
+    for i in range({loops}) {{
+        x = x |> {name}({width}, i + 1)
+    }}
+    head = Head({out})
+    y = concat([reshape(head(p), [B, {out * h1 * w1}]), reshape(head(q), [B, {out * h2 * w2}])],
+               dim=1)
+    output z: [B, {width + out * (h1 * w1 + h2 * w2)}] = concat([x, y], dim=1)
+    train {{ loss = "mse" }}
+}}
+"""

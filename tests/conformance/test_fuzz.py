@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from fuzz_specs import specs
+from fuzz_specs import specs, structured_specs
 from hypothesis import HealthCheck, given, settings
 
 import archdsl
@@ -34,6 +34,23 @@ def test_random_specs_agree_in_every_backend(text):
     assert_backends_agree(text)
 
 
+@settings(max_examples=max(EXAMPLES // 5, 10), derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(text=structured_specs())
+def test_blocks_repeated_looped_and_shared_across_sizes_agree(text):
+    """What caught issue 14's generator bugs: long names in repeats and loops, string
+    arguments, and one block applied to two sizes."""
+    assert_backends_agree(text)
+
+
 @pytest.mark.parametrize("path", REGRESSIONS, ids=lambda p: p.stem)
 def test_regression(path):
     assert_backends_agree(path)
+
+
+@pytest.mark.parametrize("path", REGRESSIONS, ids=lambda p: p.stem)
+def test_regression_at_another_batch_size(path):
+    """A size fixed when the module was built shows only at another batch size."""
+    report = run(archdsl.load(path).graph(), list(BACKENDS), bind={"B": 3})
+    assert not report.errors, report.errors
+    assert all(r.ok for r in report.rows)

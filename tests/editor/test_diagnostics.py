@@ -14,6 +14,7 @@ import pytest
 
 import archdsl
 from archdsl.color import paint, wanted
+from archdsl.formatter import format_text
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "frontend" / "golden"
@@ -61,6 +62,26 @@ def test_pipe_after_if_warns_unless_bracketed() -> None:
     assert [(w.code, w.loc.line, w.loc.col) for w in program.warnings] == [("W0001", 3, 36)]
     graph = program.graph()
     assert program.warnings and graph.nodes
+
+
+def test_pipe_after_if_warns_in_a_destructuring_too() -> None:
+    """In the value a destructuring splits, and in the argument of a multi-output function;
+    fmt's brackets silence it and keep the graph."""
+    spec = ("model Net(pre: bool = false) {\n    input x: [B, 8]\n"
+            "    a, b = split(if pre then x else x * 2.0 |> ReLU, 4, dim=1)\n"
+            "    c, d = if pre then split(x, 4, dim=1) else chunk(x, 2, dim=1)\n"
+            "    e, f = if pre then x else x * 2.0 |> Linear(8) |> Halves\n"
+            "    output y = a + b + c + d + e + f\n}\n\n"
+            "block Halves {\n    input x: [B, D]\n    lo, hi = chunk(x, 2, dim=1)\n"
+            "    output a = lo\n    output b = hi\n}\n")
+    program = archdsl.load(spec)
+    lines = spec.split("\n")
+    assert [(w.code, w.loc.line, w.loc.col) for w in program.warnings] == [
+        ("W0001", 3, lines[2].index("|>") + 1), ("W0001", 5, lines[4].index("|>") + 1)]
+    formatted = archdsl.load(format_text(spec))
+    assert formatted.warnings == []
+    assert [(n.op, n.inputs, n.type) for n in formatted.graph().nodes] == \
+        [(n.op, n.inputs, n.type) for n in program.graph().nodes]
 
 
 # ---- colour -------------------------------------------------------------------------------------

@@ -8,9 +8,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import golden_cases
 import pytest
 from contract import EXAMPLE_FILES
 from frontend.test_frontend_properties import COMMON, SENTENCES
@@ -25,9 +27,10 @@ from archdsl.parser import decode, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted((Path(__file__).parent / "fmt").glob("*.arch"))
-SPECS = sorted((ROOT / "specs").glob("*.arch"))
-CORPORA = [ROOT / "tests" / "frontend" / "golden", *sorted(
-    p for p in (ROOT / "tests" / "hostile" / "corpus").iterdir() if p.is_dir())]
+SPECS = sorted((ROOT / "specs").rglob("*.arch"))
+GOLDEN = ROOT / "tests" / "frontend" / "golden"
+HOSTILE = ROOT / "tests" / "hostile" / "corpus"
+COMMAND_LINES = HOSTILE / "cli"
 
 
 def _parses(path: Path) -> str | None:
@@ -39,14 +42,49 @@ def _parses(path: Path) -> str | None:
     return text
 
 
-def _parseable(case: Path) -> bool:
-    files = [case] if case.is_file() else sorted(case.rglob("*.arch"))
-    return any(_parses(f) is not None for f in files if not f.is_symlink())
+@dataclass(frozen=True)
+class CorpusSpec:
+    """A spec of a corpus: `entry`, loaded from the folder that holds `case` (one file, or
+    the folder of files it needs)."""
+
+    case: Path
+    entry: Path
+
+    @property
+    def id(self) -> str:
+        return self.entry.relative_to(self.case.parent.parent).with_suffix("").as_posix()
 
 
-# fmt refuses a file that does not parse, so only cases with a parseable file can change
-CORPUS_CASES = [c for folder in CORPORA for c in sorted(folder.iterdir())
-                if (c.suffix == ".arch" or c.is_dir()) and _parseable(c)]
+def _spec_cases(folder: Path) -> list[CorpusSpec]:
+    """A folder of spec cases (the golden one, a hostile category): a spec, or a folder whose
+    entry is its `main.arch`."""
+    return [CorpusSpec(c, golden_cases.entry(c)) for c in golden_cases.cases(folder)]
+
+
+def _command_line_specs() -> list[CorpusSpec]:
+    """The command-line corpus: a case is a command line, not a spec. Its specs are the
+    `.arch` files in its folder and in `_shared` (which cases copy in): each one is loaded
+    on its own, beside the files of its folder."""
+    return [CorpusSpec(f.parent, f) for d in sorted(COMMAND_LINES.iterdir()) if d.is_dir()
+            for f in sorted(d.glob("*.arch")) if not f.is_symlink()]
+
+
+def _spec_files(case: Path) -> list[Path]:
+    return [case] if case.is_file() else sorted(
+        f for f in case.rglob("*.arch") if not f.is_symlink())
+
+
+def _corpus() -> list[CorpusSpec]:
+    folders = [GOLDEN, *sorted(p for p in HOSTILE.iterdir() if p.is_dir() and p != COMMAND_LINES)]
+    specs = [s for folder in folders for s in _spec_cases(folder)] + _command_line_specs()
+    # fmt refuses a file that does not parse, so only specs with a parseable file can change
+    return [s for s in specs if any(_parses(f) is not None for f in _spec_files(s.case))]
+
+
+CORPUS = _corpus()
+# every parseable file of the corpora, entries or not (an imported `lib.arch`)
+CORPUS_FILES = sorted({f for spec in CORPUS for f in _spec_files(spec.case)
+                       if _parses(f) is not None})
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
@@ -93,32 +131,16 @@ def _meaning(entry: Path) -> Any:
     return graphs, [(w.code, w.message) for w in program.warnings if w.code != "W0001"]
 
 
-def _formatted_copy(case: Path, into: Path) -> Path:
-    """A copy of the case with every parseable `.arch` file in it formatted."""
+def _formatted_copy(case: Path, into: Path) -> None:
+    """A copy of the case in `into` with every parseable `.arch` file in it formatted."""
     if case.is_dir():
         shutil.copytree(case, into / case.name, symlinks=True)
-        files = [p for p in (into / case.name).rglob("*.arch") if not p.is_symlink()]
     else:
         shutil.copy(case, into / case.name)
-        files = [into / case.name]
-    for f in files:
+    for f in _spec_files(into / case.name):
         text = _parses(f)
         if text is not None:
             f.write_text(format_text(text), encoding="utf-8")
-    return into / case.name
-
-
-def _entry(case: Path) -> Path:
-    return case if case.is_file() else sorted(case.rglob("main.arch"))[0]
-
-
-def _same_meaning(case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(case.parent)
-    before = _meaning(_entry(case).relative_to(case.parent))
-    formatted = _formatted_copy(case, tmp_path)
-    monkeypatch.chdir(tmp_path)
-    after = _meaning(_entry(formatted).relative_to(tmp_path))
-    assert after == before
 
 
 @pytest.mark.parametrize("spec", SPECS + EXAMPLE_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -135,14 +157,21 @@ def test_formatting_keeps_the_typed_graph(spec: Path, tmp_path: Path,
     assert graphs and (graphs, before[1]) == before
 
 
-@pytest.mark.parametrize("case", CORPUS_CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_formatting_keeps_the_corpus_meaning(case: Path, tmp_path: Path,
+@pytest.mark.parametrize("spec", CORPUS, ids=lambda s: s.id)
+def test_formatting_keeps_the_corpus_meaning(spec: CorpusSpec, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    _same_meaning(case, tmp_path, monkeypatch)
+    entry = spec.entry.relative_to(spec.case.parent)
+    monkeypatch.chdir(spec.case.parent)
+    before = _meaning(entry)
+    _formatted_copy(spec.case, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert _meaning(entry) == before
 
 
 def test_most_of_the_corpus_is_covered() -> None:
-    assert len(CORPUS_CASES) > 100
+    folders = {s.entry.relative_to(ROOT).parts[:4] for s in CORPUS}
+    assert len(CORPUS) > 100 and len(CORPUS_FILES) > len(CORPUS)
+    assert ("tests", "hostile", "corpus", "cli") in folders  # the command lines' specs too
 
 
 # ---- idempotent, and every sentence of the grammar keeps its tree -----------------------------
@@ -151,13 +180,13 @@ def _tree(node: Any) -> Any:
         return [_tree(i) for i in node.items]
     if isinstance(node, ast.Node):
         return (type(node).__name__, *((s, _tree(getattr(node, s))) for s in node.__slots__
-                                       if not s.endswith("loc") and s != "file"))
+                                       if not s.endswith(("loc", "locs")) and s != "file"))
     if isinstance(node, tuple):
         return tuple(_tree(x) for x in node)
     return node
 
 
-@pytest.mark.parametrize("spec", SPECS + EXAMPLE_FILES + [c for c in CORPUS_CASES if c.is_file()],
+@pytest.mark.parametrize("spec", SPECS + EXAMPLE_FILES + CASES + CORPUS_FILES,
                          ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_idempotent_and_the_same_tree(spec: Path) -> None:
     text = _parses(spec)

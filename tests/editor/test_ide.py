@@ -79,6 +79,75 @@ def test_definition_and_hover_of_a_constant(tmp_path: Path) -> None:
     assert found is not None and "const WIDTH = 64" in found.markdown
 
 
+MULTI = """\
+block Halves(d: int) {
+    input x: [B, T, D]
+    lo, hi = chunk(x, 2, dim=2)
+    output a = lo |> Linear(d)
+    output b = hi
+}
+
+model Net {
+    input x: [B, 8, 16]
+    p, q = split(x, [4, 12], dim=2)
+    h, c = LSTMCell(32)(p[:, 0])
+    first, second = Halves(6)(x)
+    pair = split(q, [5, 7], dim=2)
+    u, v = pair
+    w = split(q, [5, 7], dim=2)[1]
+    for i in range(2) {
+        left, right = chunk(first, 2, dim=2)
+        first = concat([right, left], dim=2)
+    }
+    output y = concat([p, q, second, u, v, w, first], dim=2)
+    output state = h + c
+}
+"""
+
+# (line, word, n-th on the line, what the hover holds, (line, column) of the definition)
+DESTRUCTURED = [
+    (3, "hi", 0, "`hi: f32[B, 8, 8]`", (3, 9)),
+    (5, "hi", 0, "`hi: f32[B, 8, 8]`", (3, 9)),
+    (10, "q", 0, "`q: f32[B, 8, 12]`", (10, 8)),
+    (11, "c", 0, "`c: f32[B, 32]`", (11, 8)),
+    (21, "c", 0, "`c: f32[B, 32]`", (11, 8)),
+    (12, "second", 0, "`second: f32[B, 8, 8]`", (12, 12)),
+    (20, "second", 0, "`second: f32[B, 8, 8]`", (12, 12)),
+    (13, "pair", 0, "`pair: (f32[B, 8, 5], f32[B, 8, 7])`", (13, 5)),
+    (14, "v", 0, "`v: f32[B, 8, 7]`", (14, 8)),
+    (15, "w", 0, "`w: f32[B, 8, 7]`", (15, 5)),
+    (17, "right", 0, "`right: f32[B, 8, 3]` (all 2 calls)", (17, 15)),
+    (18, "left", 0, "`left: f32[B, 8, 3]` (all 2 calls)", (17, 9)),
+    (20, "first", 0, "`first: f32[B, 8, 6]`", (18, 9)),
+]
+
+
+@pytest.mark.parametrize(("line", "word", "nth", "shows", "defined"), DESTRUCTURED,
+                         ids=lambda v: str(v))
+def test_hover_and_definition_of_destructured_names(line: int, word: str, nth: int, shows: str,
+                                                    defined: tuple[int, int],
+                                                    tmp_path: Path) -> None:
+    path = tmp_path / "multi.arch"
+    path.write_text(MULTI)
+    a = analyze(str(path), MULTI)
+    assert a.diagnostics == []
+    found = hover(a, _position(path, line, word, nth))
+    assert found is not None and shows in found.markdown, found and found.markdown
+    loc = definition(a, _position(path, line, word, nth))
+    assert loc is not None and (loc.line, loc.col) == defined
+    assert MULTI.split("\n")[loc.line - 1][loc.col - 1:loc.end_col - 1] == word
+
+
+def test_hover_on_a_multi_output_op_shows_every_part(tmp_path: Path) -> None:
+    path = tmp_path / "multi.arch"
+    path.write_text(MULTI)
+    a = analyze(str(path), MULTI)
+    cell = hover(a, _position(path, 11, "LSTMCell"))
+    assert cell is not None and "→ `(f32[B, 32], f32[B, 32])`" in cell.markdown
+    split = hover(a, _position(path, 10, "split"))
+    assert split is not None and "output `(f32[B, 8, 4], f32[B, 8, 12])`" in split.markdown
+
+
 def test_completion_by_context() -> None:
     def labels(text: str, line: int, col: int) -> set[str]:
         return {c.label for c in completions(analyze("/tmp/doc.arch", text), (line, col))}
@@ -89,6 +158,17 @@ def test_completion_by_context() -> None:
     assert {"Linear", "relu", "Head", "x", "n", "p"} <= inside and "model" not in inside
     assert {"loss", "optimizer", "batch"} <= labels("model M {\n    train {\n        \n", 3, 9)
     assert {"n=", "p="} <= labels(body.replace("x |> ", "x |> Head("), 3, 19)
+    parts = "model M {\n    input x: [B, 8]\n    a, b = split(x, 4, dim=1)\n    y = \n"
+    assert {"a", "b", "x"} <= labels(parts, 4, 9)
+
+
+def test_an_argument_absent_by_default_is_offered_without_a_value() -> None:
+    """`MaxPool2d`'s `stride` defaults to its kernel: completion never writes `None`."""
+    text = "model M {\n    input x: [B, 3, 8, 8]\n    y = x |> MaxPool2d(2, \n"
+    items = {c.label: c for c in completions(analyze("/tmp/doc.arch", text), (3, 27))}
+    assert items["stride="].detail == "stride: ints = …"
+    assert items["stride="].snippet == "stride=${1:stride}"
+    assert items["padding="].snippet == "padding=${1:0}"
 
 
 def test_an_unchanged_import_is_not_parsed_again(tmp_path: Path) -> None:

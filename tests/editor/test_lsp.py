@@ -23,6 +23,8 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 import archdsl
 from archdsl.formatter import format_text
+from archdsl.ops import REGISTRY
+from archdsl.ops.registry import REQUIRED
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -202,6 +204,27 @@ async def test_go_to_definition(client: LanguageClient, folder: Path) -> None:
     assert found.range.start.line + 1 < line and "y = " in text.split("\n")[found.range.start.line]
 
 
+SPLIT = """model Net {
+    input x: [B, 8, 16]
+    q, k = split(x, [4, 12], dim=2)
+    output y = concat([k, q], dim=2)
+}
+"""
+
+
+async def test_hover_and_definition_of_a_destructured_name(client: LanguageClient,
+                                                           folder: Path) -> None:
+    uri = open_doc(client, folder / "split.arch", SPLIT)
+    assert await diagnostics(client, uri, lambda ds: not ds) == ()
+    assert "`k: f32[B, 8, 12]`" in await hover_text(client, uri, at(SPLIT, 4, "k"))
+    assert "`q: f32[B, 8, 4]`" in await hover_text(client, uri, at(SPLIT, 3, "q"))
+    found = await client.text_document_definition_async(lsp.DefinitionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), position=at(SPLIT, 4, "k")))
+    bound = at(SPLIT, 3, "k")  # the `k` of `q, k = ...`
+    assert isinstance(found, lsp.Location) and found.range == lsp.Range(
+        start=bound, end=lsp.Position(line=bound.line, character=bound.character + 1))
+
+
 async def _complete(client: LanguageClient, uri: str, position: lsp.Position
                     ) -> dict[str, lsp.CompletionItem]:
     result = await client.text_document_completion_async(lsp.CompletionParams(
@@ -215,14 +238,53 @@ async def test_completion_of_layers_and_their_arguments(client: LanguageClient,
     text = "model Net {\n    input x: [B, 3, 32, 32]\n    h = x |> Conv2d(16, \n}\n"
     uri = open_doc(client, folder / "typing.arch", text)
     items = await _complete(client, uri, lsp.Position(line=2, character=9))
-    assert items["Conv2d"].detail == ("Conv2d(out, kernel, stride=1, padding=0, dilation=1, "
-                                      "groups=1, bias=true)")
+    assert items["Conv2d"].detail == _signature("Conv2d")
+    assert 'padding_mode="zeros")' in items["Conv2d"].detail  # LANGUAGE.md 10.3
     assert items["Conv2d"].insert_text == "Conv2d(${1:out}, ${2:kernel})"
     assert items["relu"].kind == lsp.CompletionItemKind.Function
     assert items["x"].kind == lsp.CompletionItemKind.Variable
     items = await _complete(client, uri, lsp.Position(line=2, character=24))
     assert items["stride="].detail == "stride: ints = 1"
     assert items["padding="].detail == "padding: padding = 0"
+    assert items["padding_mode="].insert_text == 'padding_mode=${1:"zeros"}'
+
+
+def _signature(name: str) -> str:
+    """An op's signature as its declaration says: a function's tensors, then the required
+    arguments, then the others with their defaults as a spec writes them (`…`: none)."""
+    def literal(v: object) -> str:
+        if v is None:
+            return "…"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return f'"{v}"' if isinstance(v, str) else repr(v)
+
+    op = REGISTRY[name]
+    args = [a.name if a.default is REQUIRED else f"{a.name}={literal(a.default)}"
+            for a in op.args]
+    variadic = [f"{op.variadic}..."] if op.variadic else []
+    tensors = list(op.inputs) if op.kind == "function" else []
+    return f"{name}({', '.join(tensors + variadic + args)})"
+
+
+async def test_completion_offers_every_layer_and_function(client: LanguageClient,
+                                                          folder: Path) -> None:
+    """Section 10's layers and functions among them, each with its declared signature; a
+    function's snippet asks for its tensors, a layer's for its required arguments."""
+    text = "model Net {\n    input x: [B, 8, 16]\n    h = x |> \n}\n"
+    uri = open_doc(client, folder / "every_op.arch", text)
+    items = await _complete(client, uri, lsp.Position(line=2, character=13))
+    kinds = {"layer": lsp.CompletionItemKind.Class, "function": lsp.CompletionItemKind.Function}
+    public = [op for op in REGISTRY.values()
+              if not op.meta.get("internal") and op.name not in ("input", "param")]
+    assert {"RMSNorm", "Attention", "LSTMCell", "GroupNorm", "where", "split", "chunk",
+            "masked_fill", "randn_like"} <= {op.name for op in public}
+    for op in public:
+        assert items[op.name].kind == kinds[op.kind], op.name
+        assert items[op.name].detail == _signature(op.name), op.name
+    assert items["where"].insert_text == "where(${1:cond}, ${2:a}, ${3:b})"
+    assert items["Attention"].insert_text == "Attention(${1:heads})"
+    assert "None" not in items["Attention"].detail  # kv_heads=… (its heads), not None
 
 
 async def test_completion_in_an_example(client: LanguageClient, folder: Path) -> None:

@@ -69,9 +69,9 @@ model Net {  # comments may follow any token
 }
 """,
         outputs={"y": "f32[B, 4]", "z": "f32[B, 4]"}, params=8,
-        layer_args={"dropout_0": {"p": 0.1}, "layernorm_0": {"eps": 0.001},
-                    "dropout_1": {"p": 0.25}, "leakyrelu_0": {"slope": 0.25},
-                    "dropout_2": {"p": 0.5}},
+        layer_args={"drop1": {"p": 0.1}, "ln": {"eps": 0.001},
+                    "drop2": {"p": 0.25}, "leakyrelu": {"slope": 0.25},
+                    "drop3": {"p": 0.5}},
         node_args={"z": {"scalar": 2.0}},
     ),
     Case(
@@ -90,8 +90,8 @@ model Net {
 """,
         outputs={"y": "f32[B, 144]"}, params=112 + 148,
         ops=("Conv2d", "Conv2d", "Flatten", "relu", "tanh", "relu"),
-        layer_args={"conv2d_0": {"padding": [[1, 1], [1, 1]]},
-                    "conv2d_1": {"padding": [[0, 0], [0, 0]]}},
+        layer_args={"conv1": {"padding": [[1, 1], [1, 1]]},
+                    "conv2": {"padding": [[0, 0], [0, 0]]}},
     ),
     Case(
         "booleans",
@@ -102,7 +102,7 @@ model Net {
 }
 """,
         outputs={"y": "f32[B, 2]"}, params=12 + 6 + 2,
-        layer_args={"linear_0": {"bias": False}, "linear_1": {"bias": True}},
+        layer_args={"fc1": {"bias": False}, "fc2": {"bias": True}},
     ),
     Case(
         "tuples_and_lists",
@@ -118,7 +118,7 @@ model Net {
 """,
         outputs={"a": "f32[B, 2, 9, 5]", "b": "f32[B, 7, 2]", "c": "f32[B, 4, 6]"},
         params=(2 * 1 * 3 * 5 + 2) + (7 * 6 * 3 + 7),
-        param_shapes={"conv2d_0.weight": (2, 1, 3, 5), "conv1d_0.weight": (7, 6, 3)},
+        param_shapes={"conv1.weight": (2, 1, 3, 5), "conv2.weight": (7, 6, 3)},
     ),
     Case(
         "every_dtype",
@@ -200,7 +200,7 @@ model Net() {
 """,
         model="Net",
         outputs={"y": "f32[B, 1]"}, params=(8 * 6 + 6) + (6 + 1),
-        param_shapes={"encoder_0.linear_0.weight": (6, 8), "linear_0.weight": (1, 6)},
+        param_shapes={"encoder.fc.weight": (6, 8), "fc.weight": (1, 6)},
     ),
     Case(
         "statements",
@@ -329,9 +329,9 @@ model Net {
 """,
         outputs={"y": "f32[B, 4]"}, params=6 * 20,
         ops=("Linear",) * 3 + ("Linear", "ReLU", "add") * 3,
-        param_shapes={"linear_0.0.weight": (4, 4), "linear_0.2.weight": (4, 4),
-                      "res_0.0.linear_0.weight": (4, 4), "res_0.1.linear_0.weight": (4, 4),
-                      "res_1.linear_0.weight": (4, 4)},
+        param_shapes={"fc.0.weight": (4, 4), "fc.2.weight": (4, 4),
+                      "res1.0.fc.weight": (4, 4), "res1.1.fc.weight": (4, 4),
+                      "res2.fc.weight": (4, 4)},
     ),
     Case(
         "apply_to_several_inputs_positionally_and_by_name",
@@ -351,9 +351,9 @@ model Net {
 }
 """,
         outputs={"y": "f32[B, 3]"}, params=3 * (12 + 3 + 18 + 3),
-        param_shapes={"mix_0.linear_0.weight": (3, 4), "mix_0.linear_1.weight": (3, 6),
-                      "mix_1.linear_0.weight": (3, 6), "mix_1.linear_1.weight": (3, 4),
-                      "mix_2.linear_0.weight": (3, 4), "mix_2.linear_1.weight": (3, 6)},
+        param_shapes={"mix1.fc1.weight": (3, 4), "mix1.fc2.weight": (3, 6),
+                      "mix2.fc1.weight": (3, 6), "mix2.fc2.weight": (3, 4),
+                      "mix3.fc1.weight": (3, 4), "mix3.fc2.weight": (3, 6)},
     ),
     Case(
         "tensor_operators",
@@ -403,14 +403,15 @@ model Net {
         "indexing_and_slices",
         """model Net {
     input x: [B, T, 8]
+    input y: [B, 16, 8]
     output last = x[:, -1]
-    output first4 = x[:, 0:4]
+    output first4 = y[:, 0:4]
     output tail = x[:, 1:]
     output inner = x[:, 1:-1, 2]
     output every2 = x[:, ::2]
     output stepped = x[:, :, 1:7:3]
     output one = x[0]
-    output trailing = x[:, -3:, :]
+    output trailing = y[:, -3:, :]
 }
 """,
         outputs={"last": "f32[B, 8]", "first4": "f32[B, 4, 8]", "tail": "f32[B, T - 1, 8]",
@@ -648,10 +649,10 @@ def test_construct(case: Case, tmp_path: Path) -> None:
 def _read_back(expr: str, value: Any) -> tuple[str, str, str]:
     """A spec that turns the value of `expr` into something the graph shows."""
     if isinstance(value, bool):
-        return f"x |> Linear(if {expr} then 1 else 2)", "linear_0", "out"
+        return f"x |> Linear(if {expr} then 1 else 2)", "fc", "out"
     if isinstance(value, float):
-        return f"x |> Dropout({expr})", "dropout_0", "p"
-    return f"x |> Linear({expr})", "linear_0", "out"
+        return f"x |> Dropout({expr})", "drop", "p"
+    return f"x |> Linear({expr})", "fc", "out"
 
 
 @pytest.mark.parametrize(("expr", "value"), SCALARS, ids=[e for e, _ in SCALARS])

@@ -850,14 +850,15 @@ SHARING = [
     ("l = Linear(8)\n    h = x\n    for i in range(3) {\n        h = h |> l\n    }\n"
      "    output y = h", ["l.weight", "l.bias"], {"l": 3}),
     ("enc = Enc(8)\n    output y = x |> enc |> enc",
-     ["enc.linear_0.weight", "enc.linear_0.bias"], {"enc.linear_0": 2}),
+     ["enc.fc.weight", "enc.fc.bias"], {"enc.fc": 2}),
     ("output y = x |> Linear(8) |> Linear(8)",
-     ["linear_0.weight", "linear_0.bias", "linear_1.weight", "linear_1.bias"],
-     {"linear_0": 1, "linear_1": 1}),
+     ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"],
+     {"fc1": 1, "fc2": 1}),
     ("gain = Gain()\n    output y = x |> gain |> gain", ["gain.g"], {"gain.g": 2}),
 ]
 ENC = ("block Enc(d: int) {\n    input x: [B, d]\n    output y = tanh(x |> Linear(d))\n}\n\n"
-       "block Gain() {\n    input x: [B, D]\n    g = Parameter([D])\n    output y = x * g\n}\n\n")
+       "block Gain() {\n    input x: [B, D]\n    g = Parameter([D])\n    output y = x * g\n}\n\n"
+       "block Pass() {\n    input x: [B, D]\n    output y = x |> Identity\n}\n\n")
 
 
 @pytest.mark.parametrize(("body", "keys", "uses"), SHARING, ids=[b for b, _, _ in SHARING])
@@ -880,16 +881,20 @@ def test_a_shared_layer_must_fit_every_input() -> None:
     assert "[B, 4]" in info.value.diagnostics[0].label
 
 
-PATHS = [
-    ("x |> Linear(8) * 3", ["linear_0.0", "linear_0.1", "linear_0.2"]),
-    ("x |> 2 * Enc(8)", ["enc_0.0.linear_0", "enc_0.1.linear_0"]),
-    ("x |> blocks", ["blocks.0.linear_0", "blocks.1.linear_0"], "blocks = Enc(8) * 2"),
-    ("h", ["l.0", "linear_0.0", "l.1", "linear_0.1"],
+PATHS = [  # archdsl/sites.py: names from where layers are written (docs/codegen.md)
+    ("x |> Linear(8) * 3", ["fc.0", "fc.1", "fc.2"]),
+    ("x |> 2 * Enc(8)", ["enc.0.fc", "enc.1.fc"]),
+    ("x |> blocks", ["blocks.0.fc", "blocks.1.fc"], "blocks = Enc(8) * 2"),
+    ("h", ["l.0", "fc.0", "l.1", "fc.1"],
      "h = x\n    for i in range(2) {\n        l = Linear(8)\n"
      "        h = h |> l |> Linear(8)\n    }"),
-    ("h", ["enc_0.0.linear_0", "enc_0.1.linear_0", "enc_0.2.linear_0"],
+    ("h", ["enc.0.fc", "enc.1.fc", "enc.2.fc"],
      "h = x\n    for i in range(3) {\n        h = h |> Enc(8)\n    }"),
-    ("x |> Enc(8) |> Enc(8) |> Linear(8)", ["enc_0.linear_0", "enc_1.linear_0", "linear_0"]),
+    ("x |> Enc(8) |> Enc(8) |> Linear(8)", ["enc1.fc", "enc2.fc", "fc"]),
+    ("y", ["shortcut.0", "shortcut.1", "fc"],
+     "shortcut = if true then x |> Linear(8) |> LayerNorm else x\n"
+     "    y = shortcut |> Linear(8)"),
+    ("x |> Pass()", ["pass_.identity"]),  # `pass` is Python's: the name gets a `_`
 ]
 
 

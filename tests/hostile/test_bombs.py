@@ -1,5 +1,6 @@
 """Each resource bomb of bench/hostile_bombs.py is refused with its code, at a location inside
-the spec (the bench times them; this only checks what they are refused with)."""
+the spec, and each data bomb with its message (the bench times them; this only checks what
+they are refused with)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,21 @@ BOMBS = _bench()
 
 @pytest.mark.parametrize("name", BOMBS.BOMBS)
 def test_bomb_is_refused_with_its_code(name: str) -> None:
-    make, code = BOMBS.BOMBS[name]
+    make, code, how = BOMBS.BOMBS[name]
     text = make()
     with pytest.raises(archdsl.SpecError) as info:
-        archdsl.load(text)
+        program = archdsl.load(text)
+        if how == "build":
+            archdsl.build(program, backend="numpy")
     assert info.value.codes[0] == code, str(info.value)[:2000]
     assert info.value.diagnostics[0].loc is not None
     assert_located(info.value, text)
+
+
+@pytest.mark.parametrize("name", BOMBS.DATA_BOMBS)
+def test_data_bomb_is_refused_from_its_headers(name: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(BOMBS, "BOMB_MB", 16)  # the same refusal as 1,200 MB, quicker to write
+    write, phrase = BOMBS.DATA_BOMBS[name]
+    write(tmp_path / "bomb.npz")
+    assert phrase in BOMBS.refuse_data(tmp_path / "bomb.npz")

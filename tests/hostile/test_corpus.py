@@ -35,7 +35,9 @@ def test_case(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_categories_are_the_folders() -> None:
-    assert sorted(p.name for p in CORPUS.iterdir()) == sorted(CATEGORIES)
+    """Spec cases by category, plus the command-line cases (test_cli_corpus.py) and the
+    specs that must compile (test_compile_corpus.py)."""
+    assert sorted(p.name for p in CORPUS.iterdir()) == sorted([*CATEGORIES, "cli", "compile"])
     for c in CATEGORIES:
         assert len(golden_cases.cases(CORPUS / c)) >= 4, f"{c}: too few cases to show coverage"
         assert not golden_cases.stale_outs(CORPUS / c)

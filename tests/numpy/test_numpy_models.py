@@ -82,8 +82,11 @@ def test_train_mode_matches_torch_float64(g: Graph) -> None:
 # float32 tolerances (train, eval) where 1e-4 is out of reach for any float32 implementation:
 # ResNet-50's 53 BatchNorms over a batch of 3 amplify rounding (PyTorch's own float32 gradients
 # are 2% from its float64 ones), and one ReLU input of 1e-9 changing sign in float32 moves the
-# first layer's gradient by 1e-3.
-F32_TOL = {"resnet50": (1e-1, 1e-2)}
+# first layer's gradient by 1e-3. In ResNet-20 (resnet_block) two ReLU inputs lie within 1.1e-6
+# of zero in float64 (the next is 3e-4 away): float32 rounding of the convolutions before them,
+# which depends on the order of their sums, decides their side, and a flipped one moves the
+# BatchNorm gradients upstream by 1e-2.
+F32_TOL = {"resnet50": (1e-1, 1e-2), "resnet_block": (3e-2, 1e-4)}
 
 
 @pytest.mark.parametrize("g", GRAPHS)
@@ -145,17 +148,16 @@ def test_state_dict_round_trip_and_errors() -> None:
     g = archdsl.load(ROOT / "specs" / "cnn_digits.arch").graph()
     a, b = nb.build(g, seed=0), nb.build(g, seed=1)
     state = nb.state_dict(a)
-    assert list(state) == ["conv2d_0.weight", "conv2d_0.bias", "conv2d_1.weight",
-                           "conv2d_1.bias", "conv2d_2.weight", "conv2d_2.bias",
-                           "linear_0.weight", "linear_0.bias", "linear_1.weight",
-                           "linear_1.bias"]
+    assert list(state) == ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+                           "conv3.weight", "conv3.bias", "fc1.weight", "fc1.bias",
+                           "fc2.weight", "fc2.bias"]
     nb.load_state_dict(b, {k: torch.tensor(v) for k, v in state.items()})
     x = np.random.default_rng(0).standard_normal((2, 1, 28, 28))
     np.testing.assert_array_equal(a(x), b(x))
-    bad = {**state, "extra.weight": np.zeros(1), "linear_1.bias": np.zeros(3)}
-    del bad["conv2d_0.weight"]
-    with pytest.raises(ValueError, match=r"missing keys: conv2d_0.weight; unexpected keys: "
-                                         r"extra.weight; shape mismatches: linear_1.bias: "
+    bad = {**state, "extra.weight": np.zeros(1), "fc2.bias": np.zeros(3)}
+    del bad["conv1.weight"]
+    with pytest.raises(ValueError, match=r"missing keys: conv1.weight; unexpected keys: "
+                                         r"extra.weight; shape mismatches: fc2.bias: "
                                          r"expected \[10\], got \[3\]"):
         nb.load_state_dict(b, bad)
 

@@ -58,10 +58,10 @@ def test_gradients_accumulate_until_zeroed(digits: nb.Model) -> None:
     x = np.random.default_rng(0).standard_normal((2, 1, 28, 28))
     for _ in range(2):
         digits.backward(np.ones_like(digits(x)))
-    twice = digits.grads()["linear_1.bias"].copy()
+    twice = digits.grads()["fc2.bias"].copy()
     digits.zero_grad()
     digits.backward(np.ones_like(digits(x)))
-    np.testing.assert_allclose(twice, 2 * digits.grads()["linear_1.bias"], rtol=1e-6)
+    np.testing.assert_allclose(twice, 2 * digits.grads()["fc2.bias"], rtol=1e-6)
 
 
 def test_token_ids_out_of_range_are_refused() -> None:

@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 from torch import nn
-from torch_cases import SPECS, spec_graph
+from torch_cases import ROOT, SPECS, spec_graph
 
 import archdsl
 from archdsl.backends.torch import generate
@@ -135,3 +137,35 @@ def test_a_shared_block_is_one_submodule_for_every_call() -> None:
     source = generate(archdsl.load(text).graph(trace=True))
     assert source.count("class Squash") == 1
     assert "self.s(a)" in source and "self.s(b)" in source
+
+
+def _module(spec: str) -> Any:
+    source = archdsl.compile(ROOT / "specs" / spec, backend="torch")
+    namespace: dict[str, Any] = {}
+    exec(compile(source, spec, "exec"), namespace)
+    return source, namespace
+
+
+def test_one_class_per_block_definition() -> None:
+    """ResNet-50's sixteen bottlenecks, of four widths and two strides, share one class."""
+    source, names = _module("resnet50.arch")
+    classes = [line.split("(")[0][6:] for line in source.splitlines()
+               if line.startswith("class ")]
+    assert classes == ["Bottleneck", "ResNet50"]
+    model = names["ResNet50"](classes=10, size=64)
+    assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 10)
+
+
+def test_a_block_class_builds_for_values_the_spec_never_used() -> None:
+    """The class is written for any valid values: its constructor takes the block's
+    parameters and the input sizes its layers are built from."""
+    _, names = _module("resnet_block.arch")
+    block = names["BasicBlock"](C=8, channels=24, stride=2)
+    assert block(torch.zeros(2, 8, 16, 16)).shape == (2, 24, 8, 8)
+    same = names["BasicBlock"](C=24, channels=24)
+    assert same.shortcut is None and same(torch.zeros(1, 24, 5, 5)).shape == (1, 24, 5, 5)
+
+
+def test_the_model_reads_its_parameters() -> None:
+    _, names = _module("cnn_digits.arch")
+    assert names["DigitsCNN"](classes=5)(torch.zeros(2, 1, 28, 28)).shape == (2, 5)

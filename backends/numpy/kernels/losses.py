@@ -31,8 +31,10 @@ def bce_with_logits(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def mse(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    d = x - y
-    return float((d * d).mean()), (2 * d / x.size).astype(x.dtype)
+    d = (x - y).astype(x.dtype, copy=False)
+    value = float((d * d).mean())
+    d *= 2 / x.size
+    return value, d
 
 
 def l1(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

@@ -1,29 +1,46 @@
 """Max and average pooling (1-d, 2-d), adaptive average pooling and global average pooling.
 
-Pooling works on one strided view per kernel offset (see `conv.regions`): max pooling keeps
-a running maximum, and both backward passes add each offset's share back with one strided add
-per offset, so overlapping windows accumulate.
+Pooling works on one strided view per kernel offset (`windows.regions`): the forward passes
+keep a running maximum or sum, and both backward passes put each offset's share back with one
+strided add per offset, so overlapping windows accumulate. Windows that do not overlap
+(stride >= kernel, the common case) are written instead of added, and when they tile the
+whole input nothing is zeroed first.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import Kernel
-from .conv import pad, regions, windows
+from .windows import out_size, pad, regions
 
 
-def _geometry(a, xp: np.ndarray) -> tuple[list[tuple], list[list[int]]]:
-    out = [(m - k) // s + 1 for m, k, s in zip(xp.shape[2:], a["kernel"], a["stride"],
-                                                strict=True)]
-    return list(regions(a["kernel"], a["stride"], [1] * len(out), out)), \
-        [[-q, -q] for q in a["padding"]]
+def _regions(a, padded: tuple[int, ...]) -> list[tuple]:
+    ones = [1] * len(a["kernel"])
+    out = out_size(padded[2:], a["kernel"], a["stride"], ones)
+    return list(regions(a["kernel"], a["stride"], ones, out))
+
+
+def _scatter(a, padded: tuple[int, ...], shares, dtype) -> np.ndarray:
+    """dL/dx from each kernel offset's share of dL/dy (one per region of the padded input)."""
+    apart = all(s >= k for s, k in zip(a["stride"], a["kernel"], strict=True))
+    tiled = apart and all(s == k and m % k == 0
+                          for m, s, k in zip(padded[2:], a["stride"], a["kernel"], strict=True))
+    dxp = (np.empty if tiled else np.zeros)(padded, dtype)
+    for ix, share in zip(_regions(a, padded), shares, strict=True):
+        if apart:
+            dxp[ix] = share
+        else:
+            dxp[ix] += share
+    return pad(dxp, [[-q, -q] for q in a["padding"]])
 
 
 def _maxpool_fwd(a, p, xs, ctx):
     (x,) = xs
     xp = pad(x, [[q, q] for q in a["padding"]], -np.inf)
-    index, _ = _geometry(a, xp)
+    index = _regions(a, xp.shape)
     y = xp[index[0]].copy()
     for ix in index[1:]:
         np.maximum(y, xp[ix], out=y)
@@ -33,32 +50,31 @@ def _maxpool_fwd(a, p, xs, ctx):
 def _maxpool_back(dy, cache):
     """Each window's gradient goes to its first maximum, the element PyTorch picks."""
     a, xp, y = cache
-    dxp = np.zeros(xp.shape, dy.dtype)
-    index, unpad = _geometry(a, xp)
     taken = np.zeros(y.shape, bool)
-    for ix in index:
-        first = (xp[ix] == y) & ~taken
-        taken |= first
-        dxp[ix] += dy * first
-    return [pad(dxp, unpad)], {}
+
+    def shares():
+        for ix in _regions(a, xp.shape):
+            first = (xp[ix] == y) & ~taken
+            taken[...] |= first
+            yield dy * first
+    return [_scatter(a, xp.shape, shares(), dy.dtype)], {}
 
 
 def _avgpool_fwd(a, p, xs, ctx):
     (x,) = xs
-    n = len(a["kernel"])
     xp = pad(x, [[q, q] for q in a["padding"]])  # padded zeros count (count_include_pad)
-    win = windows(xp, a["kernel"], a["stride"], [1] * n)
-    return win.mean(axis=tuple(range(-n, 0))), (a, xp.shape)
+    index = _regions(a, xp.shape)
+    y = xp[index[0]].copy()
+    for ix in index[1:]:
+        y += xp[ix]
+    y *= 1 / len(index)
+    return y, (a, xp.shape)
 
 
 def _avgpool_back(dy, cache):
-    a, shape = cache
-    dxp = np.zeros(shape, dy.dtype)
-    index, unpad = _geometry(a, dxp)
-    share = dy / len(index)
-    for ix in index:
-        dxp[ix] += share
-    return [pad(dxp, unpad)], {}
+    a, padded = cache
+    share = dy * (1 / math.prod(a["kernel"]))
+    return [_scatter(a, padded, [share] * math.prod(a["kernel"]), dy.dtype)], {}
 
 
 def _bins(n_in: int, n_out: int, dtype) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Ops that move elements without arithmetic, and the reductions mean and sum."""
+"""Ops that move elements without arithmetic (flatten, reshape, transpose, permute, expand,
+concat, stack, indexing, unsqueeze, squeeze), and the reductions mean and sum."""
 
 from __future__ import annotations
 
@@ -73,8 +74,27 @@ def _reduce(mean: bool) -> Kernel:
     return Kernel(forward, backward)
 
 
+def _stack_fwd(a, p, xs, ctx):
+    return np.stack(xs, axis=a["dim"]), (a["dim"], len(xs))
+
+
+def _stack_back(dy, cache):
+    dim, n = cache
+    return [np.take(dy, i, axis=dim) for i in range(n)], {}
+
+
+def _flattened(a, x) -> tuple[int, ...]:
+    """torch.flatten(x, start, end): dimensions start..end (inclusive) as one."""
+    s = x.shape or (1,)
+    return (*s[:a["start"]], -1, *s[a["end"] + 1:])
+
+
 KERNELS: dict[str, Kernel] = {
     "Flatten": _reshaping(lambda a, x: (x.shape[0], -1)),
+    "flatten": _reshaping(_flattened),
+    "unsqueeze": _reshaping(lambda a, x: np.expand_dims(x, a["dim"]).shape),
+    "squeeze": _reshaping(lambda a, x: np.squeeze(x, a["dim"]).shape),
+    "stack": Kernel(_stack_fwd, _stack_back),
     "Reshape": _reshaping(lambda a, x: (x.shape[0], *a["dims"])),
     "reshape": _reshaping(lambda a, x: a["shape"]),
     "transpose": Kernel(_transpose_fwd,

@@ -1,0 +1,60 @@
+"""Geometry shared by convolution and pooling: padding, output sizes, each kernel offset's
+strided region, and the moves between channels-first and channels-last layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+Pads = list[list[int]]
+
+
+def pad(x: np.ndarray, pads: Pads, value: float = 0.0, start: int | None = None
+        ) -> np.ndarray:
+    """Pad (or, for negative amounts, crop) the spatial dims by [before, after] pairs: the
+    trailing ones, or those from `start` on (1 for channels-last arrays)."""
+    start = x.ndim - len(pads) if start is None else start
+    around = [(0, 0)] * x.ndim
+    around[start:start + len(pads)] = [(max(b, 0), max(e, 0)) for b, e in pads]
+    if any(b or e for b, e in around):
+        x = np.pad(x, around, constant_values=value)
+    if any(b < 0 or e < 0 for b, e in pads):
+        crop = [slice(None)] * x.ndim
+        crop[start:start + len(pads)] = [slice(max(-b, 0), n - max(-e, 0)) for (b, e), n
+                                         in zip(pads, x.shape[start:], strict=False)]
+        x = x[tuple(crop)]
+    return x
+
+
+def out_size(padded, kernel, stride, dilation) -> list[int]:
+    """A convolution's (or a pooling's) output size from its padded input size."""
+    return [(n - d * (k - 1) - 1) // s + 1
+            for n, k, s, d in zip(padded, kernel, stride, dilation, strict=True)]
+
+
+def regions(kernel, stride, dilation, out, lead: int = 2, first: int = 0):
+    """For each kernel offset, the strided index of the padded input it meets at every output
+    (the spatial dims follow `lead` others; the outputs start at `first` on the first one)."""
+    starts = [first] + [0] * (len(kernel) - 1)
+    for offset in np.ndindex(*kernel):
+        yield (*[slice(None)] * lead, *(slice(i * d + f * s, i * d + s * (f + m - 1) + 1, s)
+                                        for i, d, s, m, f
+                                        in zip(offset, dilation, stride, out, starts,
+                                               strict=True)))
+
+
+def to_last(x: np.ndarray, pads: Pads) -> np.ndarray:
+    """(B, C, *size) -> contiguous (B, *padded size, C), zeros around (negative pads crop)."""
+    inner = tuple(slice(max(-b, 0), m - max(-e, 0))
+                  for (b, e), m in zip(pads, x.shape[2:], strict=True))
+    size = [m + b + e for m, (b, e) in zip(x.shape[2:], pads, strict=True)]
+    grows = any(b > 0 or e > 0 for b, e in pads)
+    out = (np.zeros if grows else np.empty)((x.shape[0], *size, x.shape[1]), x.dtype)
+    at = tuple(slice(max(b, 0), max(b, 0) + s.stop - s.start)
+               for (b, _), s in zip(pads, inner, strict=True))
+    out[(slice(None), *at)] = np.moveaxis(x[(slice(None), slice(None), *inner)], 1, -1)
+    return out
+
+
+def to_first(y: np.ndarray) -> np.ndarray:
+    """(B, *size, C) -> contiguous (B, C, *size)."""
+    return np.ascontiguousarray(np.moveaxis(y, -1, 1))
