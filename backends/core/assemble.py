@@ -116,8 +116,9 @@ def spell_expr(e: Expr, names: Speller, classes: dict[str, str]) -> Expr:
     if isinstance(e, str):
         return spell(e, names, classes)
     if isinstance(e, Call):
-        return Call(spell(e.func, names, classes),
-                    tuple(spell_expr(a, names, classes) for a in e.args))
+        func = spell(e.func, names, classes) if isinstance(e.func, str) else \
+            spell_expr(e.func, names, classes)
+        return Call(func, tuple(spell_expr(a, names, classes) for a in e.args))
     if isinstance(e, Seq):
         return Seq(tuple(spell_expr(a, names, classes) for a in e.items), e.open, e.close,
                    e.prefix)

@@ -151,6 +151,25 @@ class OpSite:
     def dim(self, d: Any) -> str:
         return self.text(d)
 
+    def keyword(self, name: str, default: Any, keyword: str | None = None) -> list[str]:
+        """`[keyword=value]` when the spec gives the argument a value other than `default`
+        (a literal equal to it, of its type, counts as not given), else `[]`."""
+        given = self.given.get(name)
+        if given is None or (isinstance(given, Lit) and given.value == default and
+                             type(given.value) is type(default)):
+            return []
+        return [f"{keyword or name}={self.text(given)}"]
+
+    def ints(self, name: str) -> str:
+        """A size argument as written (`3`, `(3, 5)`), or its resolved value, compacted to
+        one number when every dimension has it."""
+        if name in self.given:
+            return self.text(self.given[name])
+        v = self.args[name]
+        if isinstance(v, list) and len(set(map(int, v))) == 1:
+            return self.text(v[0])
+        return self.text(tuple(v) if isinstance(v, list) else v)
+
 
 @dataclass
 class Lowered:

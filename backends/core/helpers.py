@@ -12,15 +12,18 @@ from importlib import resources
 
 @cache
 def sources(package: str, filename: str) -> dict[str, str]:
-    """Top-level classes and functions of `package/filename`, by name, in file order."""
+    """Top-level classes and functions of `package/filename` (with their decorators), by
+    name, in file order."""
     return definitions(resources.files(package).joinpath(filename).read_text(encoding="utf-8"))
 
 
 def definitions(text: str) -> dict[str, str]:
-    """Top-level classes and functions of Python source `text`, by name, in order."""
-    tree = ast.parse(text)
-    return {n.name: ast.get_source_segment(text, n) or "" for n in tree.body
-            if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    """Top-level classes and functions of Python source `text` (with their decorators), by
+    name, in order."""
+    lines = text.splitlines()
+    return {n.name: "\n".join(lines[min([n.lineno, *(d.lineno for d in n.decorator_list)]) - 1:
+                                     n.end_lineno])
+            for n in ast.parse(text).body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
 
 
 def needed(code: str, package: str, filename: str, extra: dict[str, str] | None = None

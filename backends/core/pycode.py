@@ -17,9 +17,10 @@ INDENT = "    "
 
 @dataclass(frozen=True)
 class Call:
-    """`func(args...)`; an argument may be `"name=value"` or a nested expression."""
+    """`func(args...)`; an argument may be `"name=value"` or a nested expression. `func` may
+    itself be a call: `layers.Dense(4)(x)`."""
 
-    func: str
+    func: str | Call
     args: tuple[Expr, ...] = ()
 
 
@@ -110,7 +111,7 @@ def flat(e: Expr) -> str:
     if isinstance(e, str):
         return e
     if isinstance(e, Call):
-        return f"{e.func}({', '.join(flat(a) for a in e.args)})"
+        return f"{flat(e.func)}({', '.join(flat(a) for a in e.args)})"
     if isinstance(e, Seq):
         inner = ", ".join(flat(a) for a in e.items)
         if e.open == "(" and len(e.items) == 1 and not _grouping(e):
@@ -142,7 +143,23 @@ def layout(head: str, e: Expr, tail: str = "", indent: int = 0) -> list[str]:
     line = f"{pad}{head}{flat(e)}{tail}"
     if len(line) <= WIDTH or isinstance(e, str):
         return [line]
+    if isinstance(e, Call) and isinstance(e.func, Call):
+        # `f(a)(b)`: split the last brackets if what precedes them fits on the first line;
+        # else split f's, `(b)` trailing (the formatter's right-hand split omitting trailers)
+        if len(f"{pad}{head}{flat(e.func)}(") <= WIDTH:
+            return layout(head, Call(flat(e.func), e.args), tail, indent)
+        return layout(head, e.func, f"({', '.join(flat(a) for a in e.args)}){tail}", indent)
     if isinstance(e, Chain):
+        last = e.operands[-1]
+        if len(e.ops) == 1 and isinstance(last, Call):
+            # `a + f(b)`: one operator and a call last: the formatter splits the call's
+            # brackets, keeping the operator on the first line, when that line fits
+            lines = layout(f"{head}{flat(e.operands[0])} {e.ops[0]} ", last, tail, indent)
+            if len(lines[0]) <= WIDTH:
+                return lines
+        inner = f"{pad}{INDENT}{flat(e)}"
+        if len(inner) <= WIDTH:
+            return [f"{pad}{head}(", inner, f"{pad}){tail}"]
         body = [*layout("", e.operands[0], "", indent + 1)]
         for op, operand in zip(e.ops, e.operands[1:], strict=True):
             body += layout(f"{op} ", operand, "", indent + 1)
@@ -165,7 +182,7 @@ def layout(head: str, e: Expr, tail: str = "", indent: int = 0) -> list[str]:
 
 def _parts(e: Call | Seq | Comp | Chain) -> tuple[str, str, Sequence[Expr]]:
     if isinstance(e, Call):
-        return f"{e.func}(", ")", e.args
+        return f"{flat(e.func)}(", ")", e.args
     if isinstance(e, Seq):
         return f"{e.prefix}{e.open}", e.close, e.items
     return f"{e.prefix}[", "]", ()

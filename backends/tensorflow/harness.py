@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from archdsl.graph import Graph, Optimizer
 
-from . import _key, _layers, build, load_state_dict, state_dict
+from .runtime import build, load_state_dict, state_dict
 from .training import optimizer as make_optimizer
 
 
@@ -75,9 +75,7 @@ class Harness:
             for v, g in zip(variables, grads, strict=True):
                 v.assign(np.zeros(v.shape, v.dtype) if g is None else g)
             params = set(self.graph.parameters("param"))
-            return {_key(path, name): np.array(value) for path, layer in _layers(self.model)
-                    for name, value in layer.canonical().items()
-                    if _key(path, name) in params}
+            return {k: v for k, v in state_dict(self.model).items() if k in params}
         finally:
             for v, s in zip(variables, saved, strict=True):
                 v.assign(s)

@@ -18,7 +18,7 @@ CASES = [pytest.param(s, id=s.id, marks=[pytest.mark.slow] if s.slow else []) fo
 
 
 def _outputs(result: object) -> list[np.ndarray]:
-    items = result if isinstance(result, tuple) else (result,)
+    items = result if isinstance(result, (tuple, list)) else (result,)
     return [np.asarray(x) for x in items]
 
 
@@ -62,12 +62,14 @@ def _reference_and_model(g, dtype: str) -> tuple:
     reference = torch_backend.build(g).eval()
     if dtype == "float64":
         reference = reference.double()
-    saved = keras.config.dtype_policy()
+    saved = keras.config.dtype_policy(), keras.config.floatx()
     keras.config.set_dtype_policy(dtype)
+    keras.config.set_floatx(dtype)  # the inputs' dtype
     try:
         model = backend.build(g)
     finally:
-        keras.config.set_dtype_policy(saved)
+        keras.config.set_dtype_policy(saved[0])
+        keras.config.set_floatx(saved[1])
     backend.load_state_dict(model, torch_backend.state_dict(reference))
     return reference, model
 
@@ -100,7 +102,7 @@ def test_gradients_match_pytorch(spec: Spec) -> None:
         sum((t * torch.tensor(w)).sum() for t, w in zip(t_out, weights, strict=True)).backward()
         with tf.GradientTape() as tape:
             out = mine(*xs)
-            out = list(out) if isinstance(out, tuple) else [out]
+            out = list(out) if isinstance(out, (tuple, list)) else [out]
             loss = sum(tf.reduce_sum(o * w) for o, w in zip(out, weights, strict=True))
         grads = _canonical_gradients(mine, tape.gradient(loss, mine.trainable_variables))
         expected = {name: p.grad.numpy() for name, p in ref.named_parameters()}
@@ -162,3 +164,35 @@ def test_fit_memorises_one_batch(spec: Spec) -> None:
                            epochs=50, verbose=0, shuffle=False)
         losses = history.history["loss"]
         assert losses[-1] <= 0.1 * losses[0], losses[::10]
+
+
+def _spec(stem: str) -> Spec:
+    return next(s for s in SPECS if s.path.stem == stem)
+
+
+def test_a_shared_head_fits_every_level_at_every_batch_size() -> None:
+    """Issue 14: one head applied to two pyramid levels, ending in `reshape` by `-1` and by
+    `H * W`, gives PyTorch's numbers at batch sizes other than the one it was built with."""
+    g = graph(_spec("issue14_shared_head"))
+    reference, model = _reference_and_model(g, "float32")
+    rng = np.random.default_rng(0)
+    for batch in (2, 5):
+        xs = [rng.standard_normal((batch, *shape(g, i)[1:])).astype("float32")
+              for i in g.inputs]
+        with torch.no_grad():
+            expected = [t.numpy() for t in reference(*[torch.tensor(x) for x in xs])]
+        got = _outputs(model(*xs))
+        assert [a.shape for a in got] == [(batch, 5, 80)] * 2
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+def test_strings_equal_after_nfkc_stay_distinct() -> None:
+    """Issue 14: `Act("ﬁ")` (a Linear) and `Act("fi")` (a doubling) stay two behaviours."""
+    g = graph(_spec("issue14_nfkc_strings"))
+    model = backend.build(g)
+    (weight_key, bias_key) = g.parameters()
+    state = backend.state_dict(model)
+    x = inputs(g)[0]
+    expected = 2.0 * (x @ state[weight_key].T + state[bias_key])
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-5, atol=1e-6)
