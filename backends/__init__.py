@@ -14,7 +14,7 @@ first used.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ TRAINABLE = ("torch", "tensorflow", "numpy")
 # `archdsl.ops.plugin.install` when imported.
 PLUGIN_RULES: dict[str, tuple[str, ...]] = {
     "torch": ("construct", "forward", "as_module", "helpers"),
-    "tensorflow": (),
+    "tensorflow": ("construct", "forward"),
     "numpy": ("kernel",),
     "onnx": ("lower",),
 }
@@ -47,6 +47,7 @@ class Backend:
     package: str
     generate: Callable[..., str | bytes]
     owns: Callable[[Any], bool]  # whether a model object was built by this backend
+    lowers: Callable[[], Collection[str]]  # the ops it computes (plugin ops included)
     runtime: str = "runtime"  # the part with build, state_dict and load_state_dict
 
     def part(self, name: str) -> Any:

@@ -34,14 +34,14 @@ SWISH_ONLY = """model Gate {
 """
 
 # Run in the installed plugin's process: its ops in the PyTorch and NumPy builds, against
-# the float64 NumPy reference (every output, gradient and optimizer step), and ONNX too for
-# Swish, the one op it lowers there.
+# the float64 NumPy reference (every output, gradient and optimizer step), and Keras and ONNX
+# too for Swish, the one op they lower.
 CHECK_BACKENDS = """
 import json, sys
 import archdsl
 from archdsl.verify import run
 tiny = run(archdsl.load(sys.argv[1]).graph(), ["torch", "numpy"])
-gate = run(archdsl.load(sys.argv[2]).graph(), ["torch", "numpy", "onnx"])
+gate = run(archdsl.load(sys.argv[2]).graph(), ["torch", "tensorflow", "numpy", "onnx"])
 print(json.dumps({"tiny": [tiny.ok, len(tiny.rows), tiny.errors],
                   "gate": [gate.ok, len(gate.rows), gate.errors]}))
 """
@@ -191,8 +191,8 @@ def test_lower_refuses_unknown_tables_backends_and_built_ins(restored: None) -> 
         lower("twice", "torch", kernel=object())
     with pytest.raises(PluginError, match="no backend 'jax'"):
         lower("twice", "jax", forward=object())
-    with pytest.raises(PluginError, match="takes no plugin rules yet"):
-        lower("twice", "tensorflow", forward=object())
+    with pytest.raises(PluginError, match="takes construct=, forward=; got kernel="):
+        lower("twice", "tensorflow", kernel=object())
     with pytest.raises(PluginError, match="built into archdsl"):
         lower("relu", "torch", forward=object())
     with pytest.raises(PluginError, match="register the op first"):

@@ -109,7 +109,8 @@ def _guard(rule: Callable[..., Any], op: str, what: str, owner: str) -> Callable
 def lower(op: str, backend: str, **rules: Any) -> None:
     """Give `backend` its rules for the plugin op `op`, one per table the backend lists in
     its `plugin_rules`: torch `construct`, `forward`, `as_module` (archdsl/backends/torch/
-    target.py), numpy `kernel` (a `Kernel(forward, backward)`), onnx `lower`. A backend
+    target.py), tensorflow `construct`, `forward` (archdsl/backends/tensorflow/target.py),
+    numpy `kernel` (a `Kernel(forward, backward)`), onnx `lower`. A backend
     never given rules for an op refuses specs that use it."""
     from archdsl import backends
 

@@ -124,6 +124,10 @@ class OpDef:
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def has_params(self) -> bool:
+        return self.params is not _no_params
+
+    @property
     def n_min_inputs(self) -> int:
         return len(self.positional_inputs) if self.min_inputs is None else self.min_inputs
 

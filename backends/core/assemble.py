@@ -17,7 +17,7 @@ from pathlib import PurePath
 from .classes import ClassCode, Fail, For, If, Line, Local, Module, Param, Stmt
 from .docs import docstring
 from .emitter import TOKEN
-from .pycode import INDENT, Call, Chain, Comp, Expr, Seq, flat, layout, statement
+from .pycode import INDENT, Call, Chain, Comp, Expr, Index, Seq, flat, layout, statement
 
 CLASS_TOKEN = re.compile("\0c:([0-9]+)\0")
 
@@ -124,6 +124,8 @@ def spell_expr(e: Expr, names: Speller, classes: dict[str, str]) -> Expr:
                    e.prefix)
     if isinstance(e, Chain):
         return Chain(tuple(spell_expr(a, names, classes) for a in e.operands), e.ops, e.level)
+    if isinstance(e, Index):
+        return Index(spell_expr(e.value, names, classes), spell(e.index, names, classes))
     return Comp(spell_expr(e.element, names, classes), spell(e.clause, names, classes),
                 e.prefix)
 

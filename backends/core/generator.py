@@ -22,13 +22,18 @@ from archdsl import syntax as ast
 from archdsl.diagnostics import Diagnostic, Loc, SpecError
 from archdsl.graph import GanGraph, Graph
 from archdsl.ops import REGISTRY
-from archdsl.ops.registry import OpDef
+from archdsl.ops.registry import OpDef, always
 
 from .classes import ClassCode
 from .emitter import Emitter, Lowered, OpSite, Refused
 from .pycode import Expr
 
 Rule = Callable[[OpSite], "Expr | Lowered"]
+
+
+# Ops that are names in a spec's text, never computed: a graph input, a parameter read
+# (`e.weight`) or a part of a multi-output value is written as the name that holds it.
+NAMES_ONLY = frozenset({"input", "param", "part"})
 
 
 class Target:
@@ -43,6 +48,15 @@ class Target:
     CONSTRUCT: dict[str, Rule] = {}
     FORWARD: dict[str, Rule] = {}
     GLOBALS: frozenset[str] = frozenset()  # names the generated module defines or imports
+
+    @classmethod
+    def lowers(cls) -> frozenset[str]:
+        """The ops a module for this target computes: its `FORWARD` rules, a learned tensor's
+        `CONSTRUCT` rule (`Parameter`: the module is the value), the ops that are only names,
+        and those that always return their input (`Identity`)."""
+        return frozenset({*cls.FORWARD, *NAMES_ONLY,
+                          *(name for name in cls.CONSTRUCT if not REGISTRY[name].inputs),
+                          *(name for name, op in REGISTRY.items() if op.alias is always)})
 
     def has_module(self, op: OpDef) -> bool:
         return op.name in self.CONSTRUCT

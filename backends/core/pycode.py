@@ -35,6 +35,14 @@ class Seq:
 
 
 @dataclass(frozen=True)
+class Index:
+    """`value[index]`: a subscript of an expression (`conv(x)[:, ::2]`)."""
+
+    value: Expr
+    index: str
+
+
+@dataclass(frozen=True)
 class Comp:
     """`[element for _ in range(n)]`, optionally starred."""
 
@@ -53,7 +61,7 @@ class Chain:
     level: int
 
 
-Expr = str | Call | Seq | Comp | Chain
+Expr = str | Call | Seq | Comp | Chain | Index
 
 # Python's binding strength of the binary operators tensor code uses.
 LEVEL = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2, "@": 2, "**": 4}
@@ -117,6 +125,9 @@ def flat(e: Expr) -> str:
         if e.open == "(" and len(e.items) == 1 and not _grouping(e):
             inner += ","
         return f"{e.prefix}{e.open}{inner}{e.close}"
+    if isinstance(e, Index):
+        value = flat(e.value)
+        return f"{value if level_of(e.value) >= 10 else f'({value})'}[{e.index}]"
     if isinstance(e, Chain):
         text = flat(e.operands[0])
         for op, operand in zip(e.ops, e.operands[1:], strict=True):
@@ -143,6 +154,8 @@ def layout(head: str, e: Expr, tail: str = "", indent: int = 0) -> list[str]:
     line = f"{pad}{head}{flat(e)}{tail}"
     if len(line) <= WIDTH or isinstance(e, str):
         return [line]
+    if isinstance(e, Index) and level_of(e.value) >= 10:
+        return layout(head, e.value, f"[{e.index}]{tail}", indent)
     if isinstance(e, Call) and isinstance(e.func, Call):
         # `f(a)(b)`: split the last brackets if what precedes them fits on the first line;
         # else split f's, `(b)` trailing (the formatter's right-hand split omitting trailers)

@@ -14,6 +14,7 @@ and `gan.py` are the trainers behind `archdsl train --backend numpy`.
 from __future__ import annotations
 
 from .. import Backend
+from ..core.generator import NAMES_ONLY
 from .generator import generate
 from .kernels import KERNELS
 from .nn import Module
@@ -21,7 +22,8 @@ from .optim import LOSSES, OPTIMIZERS, SGD, Adam, AdamW, make_optimizer
 from .runtime import Gan, build, load_state_dict, state_dict
 
 BACKEND = Backend("numpy", __name__, generate,
-                  lambda model: getattr(model, "archdsl_backend", None) == "numpy", runtime="")
+                  lambda model: getattr(model, "archdsl_backend", None) == "numpy",
+                  lambda: {*KERNELS, *NAMES_ONLY}, runtime="")
 
 __all__ = ["BACKEND", "KERNELS", "LOSSES", "OPTIMIZERS", "SGD", "Adam", "AdamW", "Gan",
            "Module", "build", "generate", "load_state_dict", "make_optimizer", "state_dict"]

@@ -18,7 +18,9 @@ from .generator import OPSET, TooLarge, export, generate, serialized
 from .lowering import LOWER
 from .runtime import Gan, Model, build, load_state_dict, state_dict
 
-BACKEND = Backend("onnx", __name__, generate, lambda model: isinstance(model, (Model, Gan)))
+# The generator reads graph inputs itself; every other op goes through LOWER.
+BACKEND = Backend("onnx", __name__, generate, lambda model: isinstance(model, (Model, Gan)),
+                  lambda: {*LOWER, "input"})
 
 __all__ = ["BACKEND", "LOWER", "OPSET", "Gan", "Model", "TooLarge", "build", "export", "generate",
            "load_state_dict", "serialized", "state_dict"]

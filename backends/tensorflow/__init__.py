@@ -11,10 +11,11 @@ keras and tensorflow are imported only when a model is built or its weights are 
 from __future__ import annotations
 
 from .. import Backend, module_roots
-from .generator import generate
+from .generator import Keras, generate
 from .runtime import build, load_state_dict, state_dict
 
 BACKEND = Backend("tensorflow", __name__, generate,
-                  lambda model: bool({"keras", "tensorflow", "tf_keras"} & module_roots(model)))
+                  lambda model: bool({"keras", "tensorflow", "tf_keras"} & module_roots(model)),
+                  Keras.lowers)
 
 __all__ = ["BACKEND", "build", "generate", "load_state_dict", "state_dict"]

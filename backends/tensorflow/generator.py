@@ -31,7 +31,7 @@ from ..core.emitter import TOKEN, OpSite, Refused
 from ..core.generator import Generator, Output, Target, environment
 from ..core.generator import generate as generate_with
 from ..core.helpers import needed, sources
-from ..core.pycode import INDENT, Call, Chain, Comp, Expr, Seq, flat, layout
+from ..core.pycode import INDENT, Call, Chain, Comp, Expr, Index, Seq, flat, layout
 from . import target
 from .layout import Callee, Made, Value, Walk, axis_in, held, module_ref
 from .steps import FIRST, LAST, Op, Repeat, Stages
@@ -386,6 +386,8 @@ def _count_refs(e: Expr, counts: dict[str, int]) -> None:
             _count_refs(a, counts)
     elif isinstance(e, Comp):
         _count_refs(e.element, counts)
+    elif isinstance(e, Index):
+        _count_refs(e.value, counts)
 
 
 def _gan_source(graph: GanGraph, names: list[str]) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..core.classes import ClassCode, For, If, Line, Module, Stmt
 from ..core.emitter import TOKEN, Refused
-from ..core.pycode import Call, Chain, Comp, Expr, Seq, binop, flat, level_of
+from ..core.pycode import Call, Chain, Comp, Expr, Index, Seq, binop, flat, level_of
 from .steps import ANCHOR, AXIS, FIRST, LAST, Layer, M, Op, Repeat, Stack, Stages, X
 
 MODULE = re.compile("\0m:([^\0]*)\0")
@@ -92,6 +92,8 @@ def fill(template: Expr, slots: dict[str, Expr]) -> Expr:
         func = fill(template.func, slots)
         assert isinstance(func, (str, Call))
         return Call(func, tuple(fill(a, slots) for a in template.args))
+    if isinstance(template, Index):
+        return Index(fill(template.value, slots), template.index)
     if isinstance(template, Seq):
         return Seq(tuple(fill(a, slots) for a in template.items), template.open,
                    template.close, template.prefix)

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from archdsl.expr import Lit, Op, binary, expr_of
+from archdsl.ops import plugin
 
 from ..core.emitter import OpSite, Refused
-from ..core.pycode import Call, Expr, Seq, binop, call, unary
+from ..core.pycode import Call, Expr, Index, Seq, binop, call, unary
 from . import steps
 from .steps import ANCHOR, AXIS, FIRST, LAST, Layer, M, Stack, X
 
@@ -37,6 +38,12 @@ def _op(site: OpSite, kind: str, code: Expr = "", data: tuple[Any, ...] = ()) ->
                     dtypes=tuple(t.dtype for t in site.ins), rank=site.node.type.rank,
                     dtype=site.node.type.dtype, data=data, module=site.module,
                     loc=site.node.loc)
+
+
+def elementwise(site: OpSite, code: Expr) -> steps.Op:
+    """An op computed by `code` from its inputs `X[0]`, `X[1]`, ... elementwise, so in
+    whichever layout they come (a plugin's `forward` rule returns one)."""
+    return _op(site, "any", code)
 
 
 def _refuse(site: OpSite, what: str) -> Refused:
@@ -95,7 +102,7 @@ def _conv(site: OpSite) -> Layer:
     after: tuple[Expr, ...] = ()
     if strided_dilated:
         every = ", ".join(f"::{s}" for s in _list(site.args["stride"]))
-        after = (f"{X[0]}[:, {every}]",)
+        after = (Index(X[0], f":, {every}"),)
     return Layer(f"keras.layers.Conv{n}D", (
         site.arg("out"), site.ints("kernel"), *strides, *padding,
         *site.keyword("dilation", 1, "dilation_rate"), *site.keyword("groups", 1),
@@ -477,3 +484,7 @@ FORWARD: dict[str, Rule] = {
     "matmul": _binary,
     "neg": lambda s: _op(s, "any", unary("-", X[0])),
 }
+
+# A plugin op's rules (archdsl.ops.plugin.lower(op, "tensorflow", forward=rule)) join them.
+PLUGIN_TABLES: dict[str, dict[str, Any]] = {"construct": CONSTRUCT, "forward": FORWARD}
+plugin.install("tensorflow", PLUGIN_TABLES)

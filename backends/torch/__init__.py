@@ -11,9 +11,10 @@ torch is imported only when a model is built or its weights are read.
 from __future__ import annotations
 
 from .. import Backend, module_roots
-from .generator import generate
+from .generator import Torch, generate
 from .runtime import build, load_state_dict, state_dict
 
-BACKEND = Backend("torch", __name__, generate, lambda model: "torch" in module_roots(model))
+BACKEND = Backend("torch", __name__, generate, lambda model: "torch" in module_roots(model),
+                  Torch.lowers)
 
 __all__ = ["BACKEND", "build", "generate", "load_state_dict", "state_dict"]

@@ -4,7 +4,6 @@ parameter values, and what `build` runs is exactly the text `generate` writes.""
 from __future__ import annotations
 
 import linecache
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,27 +19,6 @@ from archdsl.graph import Graph, ParamSpec
 from archdsl.names import MODULE_ATTRIBUTES
 from archdsl.ops import REGISTRY
 from archdsl.ops.registry import Arg, Flops, OpDef, numel, register
-
-
-@pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    folder = tmp_path_factory.mktemp("generated")
-    paths = []
-    for g in GRAPHS:
-        path = folder / f"{g.id}.py"
-        path.write_text(nb.generate(g.values[0]), encoding="utf-8")
-        paths.append(path)
-    return paths
-
-
-def test_generated_files_pass_ruff_check(written: list[Path], ruff) -> None:
-    out = ruff("check", written)
-    assert out.returncode == 0, out.stdout + out.stderr
-
-
-def test_generated_files_are_formatted(written: list[Path], ruff) -> None:
-    out = ruff("format", written)
-    assert out.returncode == 0, out.stdout + out.stderr
 
 
 @pytest.mark.parametrize("g", GRAPHS)

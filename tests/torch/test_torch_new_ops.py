@@ -1,5 +1,5 @@
 """Each op of LANGUAGE.md section 10 as generated, against the same computation written by
-hand with torch.nn / torch.nn.functional: the oracles of test_new_op_costs.py, given the
+hand with torch.nn / torch.nn.functional: the oracles of test_op_costs.py, given the
 generated model's weights. Forward in training mode (where the ops that draw act) under one
 seed, with the FLOPs FlopCounterMode sees equal to `analyze`'s, then every gradient of one
 random projection of the output."""
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from test_new_op_costs import ROWS, B, Row, Tensors, example, spec
-from test_new_op_costs import rotary as oracle_rotary
+from test_op_costs import ROWS, B, Row, Tensors, example, spec
+from test_op_costs import rotary as oracle_rotary
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode

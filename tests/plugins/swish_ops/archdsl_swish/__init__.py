@@ -1,9 +1,9 @@
 """An example archdsl plugin (docs/plugins.md): two ops, declared once and lowered per
 backend.
 
-- `Swish(beta=1.0)`: x * sigmoid(beta * x), in PyTorch, NumPy and ONNX;
+- `Swish(beta=1.0)`: x * sigmoid(beta * x), in PyTorch, Keras, NumPy and ONNX;
 - `Scale(init=1.0)`: x times a learned `weight` over the last dimension, in PyTorch and
-  NumPy only (the ONNX backend refuses it).
+  NumPy only (the Keras and ONNX backends refuse it).
 
 The module declares the ops when imported; the backends' rules live in modules of their
 own, imported here, which import no framework at the top.
@@ -13,7 +13,7 @@ from archdsl.graph import ParamSpec, TensorType
 from archdsl.ops.plugin import Arg, Flops, OpDef, Problem, lower, numel, register
 from archdsl.ops.registry import need_float
 
-from . import numpy_kernels, onnx_rules, torch_rules
+from . import numpy_kernels, onnx_rules, tf_rules, torch_rules
 
 
 def _same(op: str):
@@ -56,3 +56,4 @@ lower("Scale", "torch", construct=torch_rules.scale_module, forward=torch_rules.
 lower("Swish", "numpy", kernel=numpy_kernels.SWISH)
 lower("Scale", "numpy", kernel=numpy_kernels.SCALE)
 lower("Swish", "onnx", lower=onnx_rules.swish)
+lower("Swish", "tensorflow", forward=tf_rules.swish)
