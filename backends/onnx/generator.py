@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.message import EncodeError
 from onnx import ModelProto, helper, numpy_helper
 from onnx.external_data_helper import convert_model_to_external_data, write_external_data_tensors
 
@@ -51,7 +52,16 @@ def generate(graph: Graph | GanGraph, weights: Mapping[str, Any] | None = None) 
 
 def fits(model: ModelProto) -> bool:
     """Whether the model, weights included, serializes as one protobuf message."""
-    return model.ByteSize() <= MAX_BYTES
+    return _size(model) <= MAX_BYTES
+
+
+def _size(model: ModelProto) -> int:
+    """The model's serialized size in bytes; past 2 GiB protobuf cannot even measure it, so
+    there the weights' bytes stand for it."""
+    try:
+        return model.ByteSize()
+    except EncodeError:
+        return sum(len(t.raw_data) for t in model.graph.initializer)
 
 
 def serialized(model: ModelProto, path: Path | None = None) -> tuple[bytes, Path | None]:
@@ -61,7 +71,7 @@ def serialized(model: ModelProto, path: Path | None = None) -> tuple[bytes, Path
     if fits(model):
         return model.SerializeToString(), None
     if path is None:
-        raise TooLarge(f"{model.graph.name} takes {model.ByteSize() / 2**30:.1f} GiB, more than "
+        raise TooLarge(f"{model.graph.name} takes {_size(model) / 2**30:.1f} GiB, more than "
                        "the 2 GiB one ONNX file can hold: write it to a file (archdsl compile "
                        "-o FILE), and its weights go beside it, in FILE.data")
     data = path.with_name(f"{path.name}.data")
