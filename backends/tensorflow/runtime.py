@@ -287,3 +287,8 @@ CONVERT: dict[str, tuple[Callable[[Any], Weights], Callable[[Any, Weights], None
 }
 # Recurrent layers convert cell by cell (`_cell_export`), one direction after the other.
 RECURRENT = ("RNN", "GRU", "Bidirectional")
+CONVERT.update({  # section 10's layers (layers_spatial.py hold their weights as PyTorch's)
+    "Conv3D": _kernel_bias(_conv),
+    "Conv1DTranspose": _kernel_bias(_deconv),
+    "GroupedConv1DTranspose": _kernel_bias(_deconv),
+})

@@ -1,0 +1,115 @@
+"""The Keras lowerings of LANGUAGE.md section 10's spatial, recurrent and attention ops:
+3-d convolution and pooling, transposed 1-d convolution, border padding modes, `ceil_mode`,
+adaptive and global max pooling, resampling, pixel shuffles, recurrent cells and states,
+padded embeddings, Llama-style attention and attention masks. target.py joins `CONSTRUCT`
+and `FORWARD` into its tables; the layers of layers_spatial.py fill Keras's gaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..core.emitter import OpSite
+from ..core.pycode import Expr, call
+from . import steps, target
+from .steps import LAST, Layer, M, Stack, X
+from .target import _list, _op, _refuse, applied
+
+
+def _static(site: OpSite, what: str) -> list[int]:
+    """The spatial sizes of the input, which the layer computes its indices from: refused
+    when one is symbolic (known only when the model runs)."""
+    sizes = site.ins[0].shape[2:]
+    if not all(isinstance(n, int) for n in sizes):
+        raise _refuse(site, f"{what} on a size known only when the model runs")
+    return list(sizes)
+
+
+def _ints(values: list[int]) -> str:
+    return f"({', '.join(map(str, values))},)" if len(values) == 1 else \
+        f"({', '.join(map(str, values))})"
+
+
+# ---- convolution ------------------------------------------------------------------------------
+def _conv(site: OpSite) -> Layer:
+    """Zero padding as target.py's; PyTorch's other modes pad with `BorderPad` (the resolved
+    (before, after) widths, odd cell after for "same") and convolve without padding."""
+    mode = site.args["padding_mode"]
+    if mode == "zeros":
+        return target._conv(site)
+    _static(site, f'padding_mode="{mode}"')
+    n = site.ins[0].rank - 2
+    pads = [tuple(p) for p in site.args["padding"]]
+    strides = [int(s) for s in _list(site.args["stride"])]
+    dilations = [int(d) for d in _list(site.args["dilation"])]
+    strided_dilated = any(s != 1 for s in strides) and any(d != 1 for d in dilations)
+    pad = applied(call("BorderPad", repr(pads), f'"{mode}"'), X[0])
+    after: tuple[Expr, ...] = ()
+    if strided_dilated:  # TensorFlow has none: stride 1, then every s-th cell
+        after = (f"{X[0]}[:, {', '.join(f'::{s}' for s in strides)}]",)
+    stride = [] if strided_dilated else site.keyword("stride", 1, "strides")
+    return Layer(f"keras.layers.Conv{n}D", (
+        site.arg("out"), site.ints("kernel"), *stride,
+        *site.keyword("dilation", 1, "dilation_rate"), *site.keyword("groups", 1),
+        *site.keyword("bias", True, "use_bias")),
+        apply=call(M, X[0]), kind=LAST, before=(pad,), after=after,
+        ranks=(site.ins[0].rank,), rank=site.node.type.rank)
+
+
+# ---- pooling ----------------------------------------------------------------------------------
+def _pool(kind: str) -> Callable[[OpSite], steps.Op]:
+    """target.py's stock Keras pooling, or `Pool` for `ceil_mode` and an average that does
+    not count its padding."""
+    stock = target._pool("Max" if kind == "max" else "Average")
+
+    def rule(site: OpSite) -> steps.Op:
+        ceil = site.args["ceil_mode"]
+        counted = site.args.get("count_include_pad", True)
+        if not ceil and (counted or not any(_list(site.args["padding"]))):
+            return stock(site)
+        n = site.ins[0].rank - 2
+        kernel = _list(site.args["kernel"])
+        stride = _list(site.args["stride"] if site.args["stride"] is not None else kernel)
+        padding = _list(site.args["padding"])
+        kernel, stride, padding = ([int(v) for v in (vs * n if len(vs) == 1 else vs)]
+                                   for vs in (kernel, stride, padding))
+        flags = [*(["ceil_mode=True"] if ceil else []),
+                 *([] if counted else ["count_include_pad=False"])]
+        layer = call("Pool", f'"{kind}"', _ints(kernel), _ints(stride), _ints(padding), *flags)
+        return _op(site, LAST, applied(layer, X[0]))
+    return rule
+
+
+def _global_max(site: OpSite) -> steps.Op:
+    n = site.ins[0].rank - 2
+    return _op(site, LAST, applied(call(f"keras.layers.GlobalMaxPooling{n}D"), X[0]))
+
+
+def _adaptive(kind: str) -> Callable[[OpSite], steps.Op]:
+    def rule(site: OpSite) -> steps.Op:
+        n = site.ins[0].rank - 2
+        layer = call(f"keras.layers.Adaptive{kind}Pooling{n}D", site.ints("size"))
+        return _op(site, LAST, applied(layer, X[0]))
+    return rule
+
+
+CONSTRUCT: dict[str, Callable[[OpSite], Layer | Stack]] = {
+    "Conv1d": _conv,
+    "Conv2d": _conv,
+    "Conv3d": _conv,
+    "ConvTranspose1d": target._conv_transpose,
+}
+
+FORWARD: dict[str, Callable[[OpSite], steps.Op]] = {
+    "Conv3d": target._apply,
+    "ConvTranspose1d": target._apply,
+    "MaxPool1d": _pool("max"),
+    "MaxPool2d": _pool("max"),
+    "MaxPool3d": _pool("max"),
+    "AvgPool1d": _pool("avg"),
+    "AvgPool2d": _pool("avg"),
+    "AvgPool3d": _pool("avg"),
+    "AdaptiveAvgPool1d": _adaptive("Average"),
+    "AdaptiveMaxPool2d": _adaptive("Max"),
+    "GlobalMaxPool": _global_max,
+}
