@@ -124,3 +124,98 @@ class GroupedConv1DTranspose(GroupedConv2DTranspose):
     """`GroupedConv2DTranspose` along one axis: ConvTranspose1d with `groups`."""
 
     rank = 1
+
+
+def resample_step(n_in, n_out, scale):
+    """Input cells per output cell: `1 / scale` when a scale is given, as PyTorch's."""
+    return 1 / scale if scale is not None else n_in / n_out
+
+
+def resample_taps(n_in, n_out, scale, mode, align_corners):
+    """Per output cell along one axis, PyTorch's (input index, weight) pairs for modes
+    linear and cubic: the source coordinate as F.interpolate computes it, indices past
+    the border clamped to it."""
+    step = resample_step(n_in, n_out, scale)
+    out = []
+    for dst in range(n_out):
+        if align_corners:
+            src = dst * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        else:
+            src = step * (dst + 0.5) - 0.5
+            src = src if mode == "bicubic" else max(src, 0.0)
+        base = math.floor(src)
+        t = src - base
+        if mode == "bicubic":
+            a = -0.75  # PyTorch's bicubic convolution coefficient
+            near = [((a + 2) * x - (a + 3)) * x * x + 1 for x in (t, 1 - t)]
+            far = [((a * x - 5 * a) * x + 8 * a) * x - 4 * a for x in (t + 1, 2 - t)]
+            weights = [far[0], near[0], near[1], far[1]]
+            taps = [(base - 1 + k, w) for k, w in enumerate(weights)]
+        else:
+            taps = [(base, 1 - t), (base + 1, t)]
+        out.append([(min(max(i, 0), n_in - 1), w) for i, w in taps])
+    return out
+
+
+@keras.saving.register_keras_serializable(package="archdsl")
+class Resample(keras.layers.Layer):
+    """F.interpolate of a channels-last tensor (recompute_scale_factor=None): to `size`,
+    or by `scale` (floor(in * scale) cells); nearest gathers, the other modes multiply
+    each spatial axis by its (out, in) matrix of weights."""
+
+    def __init__(self, mode, size=None, scale=None, align_corners=False, **kwargs):
+        super().__init__(**kwargs)
+        self.mode, self.align_corners = mode, align_corners
+        self.size = None if size is None else tuple(size)
+        self.scale = None if scale is None else tuple(scale)
+
+    def call(self, x):
+        for axis, n_in in enumerate(x.shape[1:-1], 1):
+            scale = None if self.scale is None else self.scale[axis - 1]
+            n_out = self.size[axis - 1] if self.size else math.floor(n_in * scale)
+            if self.mode == "nearest":
+                # floor(dst * step), the product rounded to float32 first, as PyTorch's
+                step = resample_step(n_in, n_out, scale)
+                src = keras.ops.arange(n_out, dtype="float64") * step
+                src = keras.ops.floor(keras.ops.cast(src, "float32"))
+                index = keras.ops.minimum(keras.ops.cast(src, "int32"), n_in - 1)
+                x = keras.ops.take(x, index, axis=axis)
+                continue
+            taps = resample_taps(n_in, n_out, scale, self.mode, self.align_corners)
+            matrix = [[0.0] * n_in for _ in range(n_out)]
+            for row, pairs in zip(matrix, taps, strict=True):
+                for i, w in pairs:
+                    row[i] += w
+            matrix = keras.ops.convert_to_tensor(matrix, x.dtype)  # (out, in)
+            x = keras.ops.moveaxis(
+                keras.ops.tensordot(x, matrix, [[axis], [1]]), -1, axis
+            )
+        return x
+
+    def get_config(self):
+        config = {"mode": self.mode, "size": self.size, "scale": self.scale}
+        return {**super().get_config(), **config, "align_corners": self.align_corners}
+
+
+@keras.saving.register_keras_serializable(package="archdsl")
+class PixelShuffle(keras.layers.Layer):
+    """F.pixel_shuffle (or, `inverse`, F.pixel_unshuffle) of a channels-first tensor:
+    [B, C·r², H, W] <-> [B, C, H·r, W·r], channel c·r² + i·r + j at (h·r + i, w·r + j)."""
+
+    def __init__(self, r, inverse=False, **kwargs):
+        super().__init__(**kwargs)
+        self.r, self.inverse = r, inverse
+
+    def call(self, x):
+        r = self.r
+        _, c, h, w = x.shape
+        if self.inverse:
+            y = keras.ops.reshape(x, (-1, c, h // r, r, w // r, r))
+            y = keras.ops.transpose(y, (0, 1, 3, 5, 2, 4))
+            return keras.ops.reshape(y, (-1, c * r * r, h // r, w // r))
+        y = keras.ops.reshape(x, (-1, c // (r * r), r, r, h, w))
+        y = keras.ops.transpose(y, (0, 1, 4, 2, 5, 3))
+        return keras.ops.reshape(y, (-1, c // (r * r), h * r, w * r))
+
+    def get_config(self):
+        return {**super().get_config(), "r": self.r, "inverse": self.inverse}

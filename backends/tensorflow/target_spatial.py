@@ -93,6 +93,28 @@ def _adaptive(kind: str) -> Callable[[OpSite], steps.Op]:
     return rule
 
 
+# ---- resampling --------------------------------------------------------------------------------
+def _resample(site: OpSite) -> steps.Op:
+    """`Resample` of layers_spatial.py, from the input's sizes (known when the model is
+    built)."""
+    _static(site, "resampling")
+    mode = site.args["mode"]
+    which = "size" if site.args["size"] is not None else "scale"
+    values = [v for v in _list(site.args[which])]
+    extra = [f"{which}={_ints(values)}"]
+    if site.args["align_corners"]:
+        extra.append("align_corners=True")
+    return _op(site, LAST, applied(call("Resample", f'"{mode}"', *extra), X[0]))
+
+
+def _shuffle(inverse: bool) -> Callable[[OpSite], steps.Op]:
+    def rule(site: OpSite) -> steps.Op:
+        _static(site, "a pixel shuffle")
+        layer = call("PixelShuffle", site.arg("r"), *(["inverse=True"] if inverse else []))
+        return _op(site, "first", applied(layer, X[0]))
+    return rule
+
+
 CONSTRUCT: dict[str, Callable[[OpSite], Layer | Stack]] = {
     "Conv1d": _conv,
     "Conv2d": _conv,
@@ -112,4 +134,8 @@ FORWARD: dict[str, Callable[[OpSite], steps.Op]] = {
     "AdaptiveAvgPool1d": _adaptive("Average"),
     "AdaptiveMaxPool2d": _adaptive("Max"),
     "GlobalMaxPool": _global_max,
+    "Upsample": _resample,
+    "interpolate": _resample,
+    "PixelShuffle": _shuffle(False),
+    "PixelUnshuffle": _shuffle(True),
 }
