@@ -219,3 +219,82 @@ class PixelShuffle(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "r": self.r, "inverse": self.inverse}
+
+
+@keras.saving.register_keras_serializable(package="archdsl")
+class PaddedEmbedding(keras.layers.Layer):
+    """nn.Embedding with `padding_idx`: row `padding_idx` starts at zero and gets no
+    gradient (its lookups are cut from the graph); `weight` is [num, dim]."""
+
+    def __init__(self, num, dim, padding_idx, **kwargs):
+        super().__init__(**kwargs)
+        self.num, self.dim, self.padding_idx = num, dim, padding_idx
+
+    def build(self, input_shape):
+        self.weight = self.add_weight(
+            shape=(self.num, self.dim),
+            initializer=keras.initializers.RandomNormal(0.0, 1.0),
+            name="weight",
+        )
+        row = keras.ops.arange(self.num)[:, None] != self.padding_idx
+        self.weight.assign(self.weight * keras.ops.cast(row, self.weight.dtype))
+
+    def call(self, tokens):
+        y = keras.ops.take(self.weight, tokens, axis=0)
+        padded = (tokens == self.padding_idx)[..., None]
+        return keras.ops.where(padded, keras.ops.stop_gradient(y), y)
+
+    def get_config(self):
+        config = {"num": self.num, "dim": self.dim, "padding_idx": self.padding_idx}
+        return {**super().get_config(), **config}
+
+
+@keras.saving.register_keras_serializable(package="archdsl")
+class Cell(keras.layers.Layer):
+    """nn.RNNCell (tanh), nn.GRUCell or nn.LSTMCell, one step: `cell(x, h)` -> h, or
+    `cell(x, h, c)` -> (h, c) for LSTM; a state not given is zeros. Gates in PyTorch's
+    order (GRU r, z, n; LSTM i, f, g, o), weights as PyTorch's, U(+-1/sqrt(units))."""
+
+    GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+    def __init__(self, mode, units, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.mode, self.units, self.use_bias = mode, units, use_bias
+
+    def build(self, x_shape, h_shape=None, c_shape=None):
+        bound = 1 / math.sqrt(self.units)
+        width = self.GATES[self.mode] * self.units
+        shapes = {"weight_ih": (width, x_shape[-1]), "weight_hh": (width, self.units)}
+        if self.use_bias:
+            shapes.update(bias_ih=(width,), bias_hh=(width,))
+        for name, shape in shapes.items():
+            init = keras.initializers.RandomUniform(-bound, bound)
+            setattr(
+                self, name, self.add_weight(shape=shape, initializer=init, name=name)
+            )
+
+    def affine(self, v, which):
+        y = keras.ops.matmul(v, keras.ops.transpose(getattr(self, f"weight_{which}")))
+        return y + getattr(self, f"bias_{which}") if self.use_bias else y
+
+    def call(self, x, h=None, c=None):
+        if h is None:
+            h = keras.ops.zeros((keras.ops.shape(x)[0], self.units), x.dtype)
+        if self.mode == "rnn":
+            return keras.ops.tanh(self.affine(x, "ih") + self.affine(h, "hh"))
+        if self.mode == "gru":
+            xr, xz, xn = keras.ops.split(self.affine(x, "ih"), 3, axis=-1)
+            hr, hz, hn = keras.ops.split(self.affine(h, "hh"), 3, axis=-1)
+            r, z = keras.ops.sigmoid(xr + hr), keras.ops.sigmoid(xz + hz)
+            n = keras.ops.tanh(xn + r * hn)
+            return (1 - z) * n + z * h
+        if c is None:
+            c = keras.ops.zeros_like(h)
+        gates = self.affine(x, "ih") + self.affine(h, "hh")
+        i, f, g, o = keras.ops.split(gates, 4, axis=-1)
+        c = keras.ops.sigmoid(f) * c + keras.ops.sigmoid(i) * keras.ops.tanh(g)
+        return keras.ops.sigmoid(o) * keras.ops.tanh(c), c
+
+    def get_config(self):
+        config = {"mode": self.mode, "units": self.units, "use_bias": self.use_bias}
+        return {**super().get_config(), **config}

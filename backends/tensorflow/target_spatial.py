@@ -8,6 +8,7 @@ and `FORWARD` into its tables; the layers of layers_spatial.py fill Keras's gaps
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..core.emitter import OpSite
 from ..core.pycode import Expr, call
@@ -115,11 +116,41 @@ def _shuffle(inverse: bool) -> Callable[[OpSite], steps.Op]:
     return rule
 
 
+# ---- tables -----------------------------------------------------------------------------------
+def _embedding(site: OpSite) -> Layer:
+    """Keras's Embedding; `PaddedEmbedding` with `padding_idx` (stored non-negative)."""
+    if site.args.get("padding_idx") is None:
+        return target._embedding(site)
+    return Layer("PaddedEmbedding", (site.arg("num"), site.arg("dim"),
+                                     str(site.args["padding_idx"])),
+                 apply=call(M, X[0]), kind="first", ranks=(site.ins[0].rank,),
+                 rank=site.node.type.rank)
+
+
+# ---- recurrent ------------------------------------------------------------------------------
+def _cell(site: OpSite) -> Layer:
+    mode = site.op.name[:-len("Cell")].lower()
+    return Layer("Cell", (f'"{mode}"', site.arg("hidden"),
+                          *site.keyword("bias", True, "use_bias")),
+                 apply=call(M, *X[:len(site.xs)]), kind="first",
+                 ranks=tuple(t.rank for t in site.ins), rank=2)
+
+
+def _cell_apply(site: OpSite) -> steps.Op:
+    """An LSTM cell's two results leave as a pair (`h, c = ...`), each of rank 2."""
+    op = _op(site, "apply", call(M, *X[:len(site.xs)]))
+    return replace(op, data=(2, 2)) if site.op.name == "LSTMCell" else op
+
+
 CONSTRUCT: dict[str, Callable[[OpSite], Layer | Stack]] = {
     "Conv1d": _conv,
     "Conv2d": _conv,
     "Conv3d": _conv,
     "ConvTranspose1d": target._conv_transpose,
+    "Embedding": _embedding,
+    "RNNCell": _cell,
+    "GRUCell": _cell,
+    "LSTMCell": _cell,
 }
 
 FORWARD: dict[str, Callable[[OpSite], steps.Op]] = {
@@ -134,6 +165,9 @@ FORWARD: dict[str, Callable[[OpSite], steps.Op]] = {
     "AdaptiveAvgPool1d": _adaptive("Average"),
     "AdaptiveMaxPool2d": _adaptive("Max"),
     "GlobalMaxPool": _global_max,
+    "RNNCell": _cell_apply,
+    "GRUCell": _cell_apply,
+    "LSTMCell": _cell_apply,
     "Upsample": _resample,
     "interpolate": _resample,
     "PixelShuffle": _shuffle(False),
