@@ -13,7 +13,7 @@ import math
 import keras
 import tensorflow as tf
 
-from .layers import GroupedConv2DTranspose
+from .layers import GroupedConv2DTranspose, LSTMCell, RNNCell
 
 
 def border_index(i, n, mode):
@@ -297,4 +297,82 @@ class Cell(keras.layers.Layer):
 
     def get_config(self):
         config = {"mode": self.mode, "units": self.units, "use_bias": self.use_bias}
+        return {**super().get_config(), **config}
+
+
+@keras.saving.register_keras_serializable(package="archdsl")
+class Recurrent(keras.layers.Layer):
+    """nn.RNN, nn.GRU or nn.LSTM (batch first) taking initial states and returning its
+    final ones: `layer(x, h0[, c0])` -> output[, h_n[, c_n]], states [layers *
+    directions, B, H] as PyTorch's. Made of the Keras layers target.py stacks (GRU, or
+    RNN of the cells of layers.py; named `.l0`, `.l1` when stacked), dropout between
+    them in training."""
+
+    def __init__(
+        self,
+        mode,
+        units,
+        layers=1,
+        bidirectional=False,
+        return_sequences=True,
+        return_state=False,
+        dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.mode, self.units, self.count = mode, units, layers
+        self.bidirectional, self.dropout = bidirectional, dropout
+        self.return_sequences, self.return_state = return_sequences, return_state
+        self.layers = [self.make(k) for k in range(layers)]
+        self.between = keras.layers.Dropout(dropout)
+
+    def make(self, k):
+        name = f"{self.name}.l{k}" if self.count > 1 else self.name
+        own = {} if self.bidirectional else {"name": name}
+        both = {"return_sequences": True, "return_state": True, **own}
+        if self.mode == "gru":
+            inner = keras.layers.GRU(self.units, **both)
+        else:
+            cell = (LSTMCell if self.mode == "lstm" else RNNCell)(self.units)
+            inner = keras.layers.RNN(cell, **both)
+        if self.bidirectional:
+            return keras.layers.Bidirectional(inner, name=name)
+        return inner
+
+    def call(self, x, h=None, c=None, training=None):
+        directions = 2 if self.bidirectional else 1
+        kinds = 2 if self.mode == "lstm" else 1
+        finals = [[], []]  # h_n and c_n, one entry per layer and direction
+        for k, layer in enumerate(self.layers):
+            if k:
+                x = self.between(x, training=training)
+            state = None
+            if h is not None:
+                given = [h] if c is None else [h, c]
+                state = [
+                    s[k * directions + d] for d in range(directions) for s in given
+                ]
+            x, *states = layer(x, initial_state=state, training=training)
+            for d in range(directions):
+                for j in range(kinds):
+                    finals[j].append(states[d * kinds + j])
+        h_n = keras.ops.stack(finals[0])
+        out = x
+        if not self.return_sequences:
+            last = finals[0][-directions:]
+            out = keras.ops.concatenate(last, axis=-1) if directions > 1 else last[0]
+        if not self.return_state:
+            return out
+        return (out, h_n, keras.ops.stack(finals[1])) if kinds > 1 else (out, h_n)
+
+    def get_config(self):
+        config = {
+            "mode": self.mode,
+            "units": self.units,
+            "layers": self.count,
+            "bidirectional": self.bidirectional,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "dropout": self.dropout,
+        }
         return {**super().get_config(), **config}

@@ -136,10 +136,26 @@ def _cell(site: OpSite) -> Layer:
                  ranks=tuple(t.rank for t in site.ins), rank=2)
 
 
-def _cell_apply(site: OpSite) -> steps.Op:
-    """An LSTM cell's two results leave as a pair (`h, c = ...`), each of rank 2."""
+def _applied_to_all(site: OpSite) -> steps.Op:
+    """The layer applied to every input; several results (an LSTM cell's h and c, a
+    layer's states) leave as a tuple, their ranks in `data` for the layout pass."""
     op = _op(site, "apply", call(M, *X[:len(site.xs)]))
-    return replace(op, data=(2, 2)) if site.op.name == "LSTMCell" else op
+    return replace(op, data=tuple(t.rank for t in site.node.parts)) if site.node.parts else op
+
+
+def _recurrent(site: OpSite) -> Layer | Stack:
+    """target.py's stack of Keras layers, or `Recurrent` when the layer takes initial
+    states or returns its final ones (the same Keras layers, named alike, inside)."""
+    if len(site.xs) == 1 and not site.args["return_state"]:
+        return target._recurrent(site)
+    flags = [f"layers={site.arg('layers')}"] if site.args["layers"] != 1 else []
+    for name in ("bidirectional", "return_state"):
+        flags += [f"{name}=True"] if site.args[name] else []
+    flags += [] if site.args["return_sequences"] else ["return_sequences=False"]
+    flags += [f"dropout={site.arg('dropout')}"] if site.args["dropout"] else []
+    return Layer("Recurrent", (f'"{site.op.name.lower()}"', site.arg("hidden"), *flags),
+                 apply=call(M, *X[:len(site.xs)]), kind="first",
+                 ranks=tuple(t.rank for t in site.ins), rank=site.node.type.rank)
 
 
 CONSTRUCT: dict[str, Callable[[OpSite], Layer | Stack]] = {
@@ -151,6 +167,9 @@ CONSTRUCT: dict[str, Callable[[OpSite], Layer | Stack]] = {
     "RNNCell": _cell,
     "GRUCell": _cell,
     "LSTMCell": _cell,
+    "RNN": _recurrent,
+    "GRU": _recurrent,
+    "LSTM": _recurrent,
 }
 
 FORWARD: dict[str, Callable[[OpSite], steps.Op]] = {
@@ -165,9 +184,12 @@ FORWARD: dict[str, Callable[[OpSite], steps.Op]] = {
     "AdaptiveAvgPool1d": _adaptive("Average"),
     "AdaptiveMaxPool2d": _adaptive("Max"),
     "GlobalMaxPool": _global_max,
-    "RNNCell": _cell_apply,
-    "GRUCell": _cell_apply,
-    "LSTMCell": _cell_apply,
+    "RNNCell": _applied_to_all,
+    "GRUCell": _applied_to_all,
+    "LSTMCell": _applied_to_all,
+    "RNN": _applied_to_all,
+    "GRU": _applied_to_all,
+    "LSTM": _applied_to_all,
     "Upsample": _resample,
     "interpolate": _resample,
     "PixelShuffle": _shuffle(False),
