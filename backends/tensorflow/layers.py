@@ -130,7 +130,7 @@ class LSTMCell(RNNCell):
 class GroupedConv2DTranspose(keras.layers.Layer):
     """`keras.layers.Conv2DTranspose` with `groups` (Keras has none): each group of
     input channels makes its own `filters / groups` outputs. No padding;
-    `output_padding` adds rows and columns after, as PyTorch's. Subclasses set `rank`."""
+    `output_padding` adds rows and columns after, as PyTorch's. `rank`: its axes."""
 
     rank = 2
 

@@ -200,7 +200,8 @@ class Resample(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="archdsl")
 class PixelShuffle(keras.layers.Layer):
     """F.pixel_shuffle (or, `inverse`, F.pixel_unshuffle) of a channels-first tensor:
-    [B, C·r², H, W] <-> [B, C, H·r, W·r], channel c·r² + i·r + j at (h·r + i, w·r + j)."""
+    [B, C·r², H, W] <-> [B, C, H·r, W·r], channel c·r² + i·r + j going to
+    (h·r + i, w·r + j)."""
 
     def __init__(self, r, inverse=False, **kwargs):
         super().__init__(**kwargs)
@@ -373,6 +374,201 @@ class Recurrent(keras.layers.Layer):
             "bidirectional": self.bidirectional,
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
+            "dropout": self.dropout,
+        }
+        return {**super().get_config(), **config}
+
+
+def split_heads(x, heads):
+    """(B, T, heads * d) -> (B, heads, T, d)."""
+    x = keras.ops.reshape(x, (keras.ops.shape(x)[0], -1, heads, x.shape[-1] // heads))
+    return keras.ops.transpose(x, (0, 2, 1, 3))
+
+
+def merge_heads(x):
+    """(B, heads, T, d) -> (B, T, heads * d)."""
+    x = keras.ops.transpose(x, (0, 2, 1, 3))
+    return keras.ops.reshape(x, (keras.ops.shape(x)[0], -1, x.shape[2] * x.shape[3]))
+
+
+def linear(x, weight, bias=None):
+    """F.linear: x @ weight.T + bias, weight [out, in] as PyTorch's."""
+    y = keras.ops.matmul(x, keras.ops.transpose(weight))
+    return y if bias is None else y + bias
+
+
+def attend(q, k, v, causal, key_padding_mask, dropout, training):
+    """Attention of (B, heads, T, d) tensors, scores scaled by 1/sqrt(d), with PyTorch's
+    masks: `causal` lets query i see keys j <= i (top-left), `key_padding_mask` (B, Tk)
+    hides the keys where it is true; a query that sees no key is NaN, as in PyTorch
+    (and gets no gradient). `dropout` (a layer) acts on the weights."""
+    scores = keras.ops.matmul(q, keras.ops.transpose(k, (0, 1, 3, 2)))
+    scores = scores * (1 / math.sqrt(q.shape[-1]))
+    keep = None
+    if causal:
+        tq, tk = keras.ops.shape(q)[2], keras.ops.shape(k)[2]
+        keep = keras.ops.tril(keras.ops.ones((tq, tk), "int32")) > 0
+    if key_padding_mask is not None:
+        shown = keras.ops.logical_not(key_padding_mask[:, None, None, :])
+        keep = shown if keep is None else keras.ops.logical_and(keep, shown)
+    blind = None
+    if keep is not None:
+        scores = keras.ops.where(keep, scores, float("-inf"))
+        if key_padding_mask is not None:  # causal alone leaves every query key 0
+            blind = keras.ops.logical_not(keras.ops.any(keep, axis=-1, keepdims=True))
+            scores = keras.ops.where(blind, 0.0, scores)
+    weights = dropout(keras.ops.softmax(scores, axis=-1), training=training)
+    out = keras.ops.matmul(weights, v)
+    return out if blind is None else keras.ops.where(blind, float("nan"), out)
+
+
+@keras.saving.register_keras_serializable(package="archdsl")
+class MultiheadAttention(keras.layers.Layer):
+    """nn.MultiheadAttention (batch first) in its parameters' names and layouts:
+    `in_proj_weight` [3E, E] when key and value are E wide, else `q/k/v_proj_weight`;
+    `in_proj_bias`, `out_proj`. Used where keras.layers.MultiHeadAttention cannot
+    serve: a `key_padding_mask`, and heads 1 wide, whose projection bias Keras 3.15
+    adds along the sequence when its length is the head count."""
+
+    def __init__(self, heads, bias=True, causal=False, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.heads, self.bias, self.causal, self.dropout = heads, bias, causal, dropout
+        self.drop = keras.layers.Dropout(dropout)
+
+    def build(
+        self, query_shape, key_shape=None, value_shape=None, key_padding_mask_shape=None
+    ):
+        e = query_shape[-1]
+        k = e if key_shape is None else key_shape[-1]
+        v = e if value_shape is None else value_shape[-1]
+        glorot = keras.initializers.GlorotUniform()
+        if k == e and v == e:
+            shapes = {"in_proj_weight": ((3 * e, e), glorot)}
+        else:
+            shapes = {
+                "q_proj_weight": ((e, e), glorot),
+                "k_proj_weight": ((e, k), glorot),
+                "v_proj_weight": ((e, v), glorot),
+            }
+        if self.bias:
+            shapes["in_proj_bias"] = ((3 * e,), "zeros")
+        shapes["out_proj.weight"] = ((e, e), glorot)
+        if self.bias:
+            shapes["out_proj.bias"] = ((e,), "zeros")
+        self.params = {
+            name: self.add_weight(shape=shape, initializer=init, name=name)
+            for name, (shape, init) in shapes.items()
+        }
+
+    def call(self, query, key=None, value=None, key_padding_mask=None, training=None):
+        p = self.params
+        key = query if key is None else key
+        value = query if value is None else value
+        if "in_proj_weight" in p:
+            weights = keras.ops.split(p["in_proj_weight"], 3)
+        else:
+            weights = [p[f"{n}_proj_weight"] for n in "qkv"]
+        biases = keras.ops.split(p["in_proj_bias"], 3) if self.bias else [None] * 3
+        q, k, v = (
+            split_heads(linear(x, w, b), self.heads)
+            for x, w, b in zip((query, key, value), weights, biases, strict=True)
+        )
+        out = attend(q, k, v, self.causal, key_padding_mask, self.drop, training)
+        return linear(merge_heads(out), p["out_proj.weight"], p.get("out_proj.bias"))
+
+    def get_config(self):
+        config = {"heads": self.heads, "bias": self.bias, "causal": self.causal}
+        return {**super().get_config(), **config, "dropout": self.dropout}
+
+
+def rotary(x, base):
+    """Rotary position embeddings of (B, heads, T, d) at positions 0..T-1, the
+    rotate-half convention (Hugging Face's Llama): inv_freq = base^(-2i / d), the first
+    and second halves of each head paired. Angles are computed in float64."""
+    d = x.shape[-1]
+    inv_freq = base ** (-keras.ops.arange(0, d, 2, dtype="float64") / d)
+    positions = keras.ops.arange(keras.ops.shape(x)[2], dtype="float64")
+    angles = positions[:, None] * inv_freq[None, :]
+    angles = keras.ops.concatenate([angles, angles], axis=-1)  # (T, d)
+    first, second = keras.ops.split(x, 2, axis=-1)
+    rotated = keras.ops.concatenate([-second, first], axis=-1)
+    cos = keras.ops.cast(keras.ops.cos(angles), x.dtype)
+    sin = keras.ops.cast(keras.ops.sin(angles), x.dtype)
+    return x * cos + rotated * sin
+
+
+@keras.saving.register_keras_serializable(package="archdsl")
+class Attention(keras.layers.Layer):
+    """The decoder attention of Llama-style models, in Hugging Face's parameter names
+    (`q_proj.weight` [heads * d, dim]...): query head i reads key/value head
+    i // (heads / kv_heads); `rotary` rotates queries and keys by their positions;
+    masks as `attend`; dropout on the weights in training."""
+
+    def __init__(
+        self,
+        heads,
+        kv_heads=None,
+        bias=False,
+        causal=False,
+        rotary=False,
+        rope_base=10000.0,
+        dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.heads, self.kv_heads = heads, heads if kv_heads is None else kv_heads
+        self.bias, self.causal, self.dropout = bias, causal, dropout
+        self.rotary, self.rope_base = rotary, rope_base
+        self.drop = keras.layers.Dropout(dropout)
+
+    def build(
+        self, query_shape, key_shape=None, value_shape=None, key_padding_mask_shape=None
+    ):
+        dim = query_shape[-1]
+        d = dim // self.heads
+        widths = {"q": self.heads * d, "k": self.kv_heads * d, "v": self.kv_heads * d}
+        shapes = {}
+        for n, width in widths.items():
+            shapes[f"{n}_proj"] = (width, dim)
+        shapes["o_proj"] = (dim, self.heads * d)
+        self.params = {}
+        for n, (out, fan_in) in shapes.items():
+            bound = 1 / math.sqrt(fan_in)
+            init = keras.initializers.RandomUniform(-bound, bound)
+            names = [("weight", (out, fan_in))] + (
+                [("bias", (out,))] if self.bias else []
+            )
+            for kind, shape in names:
+                self.params[f"{n}.{kind}"] = self.add_weight(
+                    shape=shape, initializer=init, name=f"{n}.{kind}"
+                )
+
+    def project(self, x, name, heads):
+        p = self.params
+        return split_heads(linear(x, p[f"{name}.weight"], p.get(f"{name}.bias")), heads)
+
+    def call(self, query, key=None, value=None, key_padding_mask=None, training=None):
+        key = query if key is None else key
+        value = query if value is None else value
+        q = self.project(query, "q_proj", self.heads)
+        k = self.project(key, "k_proj", self.kv_heads)
+        v = self.project(value, "v_proj", self.kv_heads)
+        if self.rotary:
+            q, k = rotary(q, self.rope_base), rotary(k, self.rope_base)
+        group = self.heads // self.kv_heads  # query heads per key/value head
+        k, v = keras.ops.repeat(k, group, axis=1), keras.ops.repeat(v, group, axis=1)
+        out = attend(q, k, v, self.causal, key_padding_mask, self.drop, training)
+        p = self.params
+        return linear(merge_heads(out), p["o_proj.weight"], p.get("o_proj.bias"))
+
+    def get_config(self):
+        config = {
+            "heads": self.heads,
+            "kv_heads": self.kv_heads,
+            "bias": self.bias,
+            "causal": self.causal,
+            "rotary": self.rotary,
+            "rope_base": self.rope_base,
             "dropout": self.dropout,
         }
         return {**super().get_config(), **config}

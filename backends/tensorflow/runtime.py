@@ -301,6 +301,8 @@ def _load_torch_named(layer: Any, state: Weights) -> None:
 CONVERT.update({  # section 10's layers (layers_spatial.py hold their weights as PyTorch's)
     "PaddedEmbedding": (_torch_named, _load_torch_named),
     "Cell": (_torch_named, _load_torch_named),
+    "MultiheadAttention": (_torch_named, _load_torch_named),
+    "Attention": (_torch_named, _load_torch_named),
     "Conv3D": _kernel_bias(_conv),
     "Conv1DTranspose": _kernel_bias(_deconv),
     "GroupedConv1DTranspose": _kernel_bias(_deconv),

@@ -158,6 +158,53 @@ def _recurrent(site: OpSite) -> Layer | Stack:
                  ranks=tuple(t.rank for t in site.ins), rank=site.node.type.rank)
 
 
+# ---- attention --------------------------------------------------------------------------------
+def _masked(site: OpSite) -> bool:
+    return bool(site.node.args.get("key_padding_mask"))
+
+
+def _own_attention(site: OpSite) -> bool:
+    """Whether MultiHeadAttention needs `MultiheadAttention` of layers_spatial.py: with a
+    `key_padding_mask`, or heads 1 wide (whose projection bias Keras 3.15's `ops.add` puts
+    along the sequence when its length is the head count)."""
+    heads = site.args["heads"]
+    return _masked(site) or (site.args["embed_dim"] // heads == 1 and heads != 1)
+
+
+def _attention_layer(site: OpSite, func: str, args: tuple[str, ...]) -> Layer:
+    return Layer(func, args, apply=_attention_call(site), kind="first",
+                 ranks=tuple(t.rank for t in site.ins), rank=3)
+
+
+def _attention_call(site: OpSite) -> Expr:
+    """`attention(q[, k, v][, key_padding_mask=m])`: the mask is the last input."""
+    n = len(site.xs)
+    if _masked(site):
+        return call(M, *X[:n - 1], f"key_padding_mask={X[n - 1]}")
+    return call(M, *X[:n])
+
+
+def _multi_head(site: OpSite) -> Layer:
+    if not _own_attention(site):
+        return target._attention(site)
+    return _attention_layer(site, "MultiheadAttention", (
+        site.arg("heads"), *site.keyword("bias", True), *site.keyword("causal", False),
+        *site.keyword("dropout", 0.0)))
+
+
+def _multi_head_apply(site: OpSite) -> steps.Op:
+    if not _own_attention(site):
+        return target._mha_apply(site)
+    return _op(site, "apply", _attention_call(site))
+
+
+def _llama(site: OpSite) -> Layer:
+    return _attention_layer(site, "Attention", (
+        site.arg("heads"), *site.keyword("kv_heads", None), *site.keyword("bias", False),
+        *site.keyword("causal", False), *site.keyword("rotary", False),
+        *site.keyword("rope_base", 10000.0), *site.keyword("dropout", 0.0)))
+
+
 CONSTRUCT: dict[str, Callable[[OpSite], Layer | Stack]] = {
     "Conv1d": _conv,
     "Conv2d": _conv,
@@ -170,6 +217,8 @@ CONSTRUCT: dict[str, Callable[[OpSite], Layer | Stack]] = {
     "RNN": _recurrent,
     "GRU": _recurrent,
     "LSTM": _recurrent,
+    "MultiHeadAttention": _multi_head,
+    "Attention": _llama,
 }
 
 FORWARD: dict[str, Callable[[OpSite], steps.Op]] = {
@@ -190,6 +239,8 @@ FORWARD: dict[str, Callable[[OpSite], steps.Op]] = {
     "RNN": _applied_to_all,
     "GRU": _applied_to_all,
     "LSTM": _applied_to_all,
+    "MultiHeadAttention": _multi_head_apply,
+    "Attention": lambda site: _op(site, "apply", _attention_call(site)),
     "Upsample": _resample,
     "interpolate": _resample,
     "PixelShuffle": _shuffle(False),
