@@ -92,7 +92,7 @@ class Pool(keras.layers.Layer):
         ]
         if self.kind == "max":
             x = keras.ops.pad(x, widths, constant_values=float("-inf"))
-            return keras.ops.max_pool(x, self.kernel, self.stride)
+            return self.windows(x)
         x = keras.ops.pad(x, widths)
         # the cells each window counts, as a (1, *spatial, 1) mask
         counted = self.padding if self.count_include_pad else [0] * len(sizes)
@@ -104,8 +104,26 @@ class Pool(keras.layers.Layer):
             for p, c, e in zip(self.padding, counted, extra, strict=True)
         ]
         mask = keras.ops.pad(mask, [(0, 0), *outside, (0, 0)])
-        mean = keras.ops.average_pool(x, self.kernel, self.stride)
-        return mean / keras.ops.average_pool(mask, self.kernel, self.stride)
+        return self.windows(x) / self.windows(mask)
+
+    def windows(self, x):
+        """Each window's max or mean, unpadded. TensorFlow has no 3-d pooling kernel for
+        float64 on the CPU: there, a box is reduced one axis after the other, over
+        strided slices."""
+        if len(x.shape) < 5 or x.dtype != "float64":
+            pool = keras.ops.max_pool if self.kind == "max" else keras.ops.average_pool
+            return pool(x, self.kernel, self.stride)
+        for axis, (k, s) in enumerate(zip(self.kernel, self.stride, strict=True), 1):
+            last = (x.shape[axis] - k) // s * s
+            pieces = [
+                x[(slice(None),) * axis + (slice(o, o + last + 1, s),)]
+                for o in range(k)
+            ]
+            y = pieces[0]
+            for piece in pieces[1:]:
+                y = keras.ops.maximum(y, piece) if self.kind == "max" else y + piece
+            x = y if self.kind == "max" else y / k
+        return x
 
     def get_config(self):
         return {

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from ..core.emitter import OpSite
-from ..core.pycode import Expr, call
+from ..core.pycode import Expr, binop, call, unary
 from . import steps, target
 from .steps import LAST, Layer, M, Stack, X
 from .target import _list, _op, _refuse, applied
@@ -59,16 +60,16 @@ def _conv(site: OpSite) -> Layer:
 
 # ---- pooling ----------------------------------------------------------------------------------
 def _pool(kind: str) -> Callable[[OpSite], steps.Op]:
-    """target.py's stock Keras pooling, or `Pool` for `ceil_mode` and an average that does
-    not count its padding."""
+    """target.py's stock Keras pooling, or `Pool` for `ceil_mode`, an average that does not
+    count its padding, and 3-d pooling (which TensorFlow's own lacks in float64)."""
     stock = target._pool("Max" if kind == "max" else "Average")
 
     def rule(site: OpSite) -> steps.Op:
         ceil = site.args["ceil_mode"]
         counted = site.args.get("count_include_pad", True)
-        if not ceil and (counted or not any(_list(site.args["padding"]))):
-            return stock(site)
         n = site.ins[0].rank - 2
+        if n < 3 and not ceil and (counted or not any(_list(site.args["padding"]))):
+            return stock(site)
         kernel = _list(site.args["kernel"])
         stride = _list(site.args["stride"] if site.args["stride"] is not None else kernel)
         padding = _list(site.args["padding"])
@@ -205,6 +206,36 @@ def _llama(site: OpSite) -> Layer:
         *site.keyword("rope_base", 10000.0), *site.keyword("dropout", 0.0)))
 
 
+# ---- arithmetic -------------------------------------------------------------------------------
+def _add(site: OpSite) -> steps.Op:
+    """target.py's `a + b`, unless Keras 3.15's `ops.add` could take `b` for a bias: when
+    `b` squeezes to one dimension of a's axis 1 or last axis length it adds `b` along that
+    axis (`tf.nn.bias_add`), wherever broadcasting puts it. Then `b + a` when `a` surely
+    has two dimensions of more than one cell, else `a - (-b)`: the same sums, bit for bit."""
+    op = target._binary(site)
+    if len(site.xs) != 2 or not _may_misplace(site.ins[0].shape, site.ins[1].shape):
+        return op
+    a, b = target._cast(site, 0), target._cast(site, 1)
+    if sum(isinstance(d, int) and d > 1 for d in site.ins[0].shape) >= 2:
+        return replace(op, code=binop("+", b, a))
+    return replace(op, code=binop("-", a, unary("-", b)))
+
+
+def _may_misplace(a: list[Any], b: list[Any]) -> bool:
+    """Whether `ops.add(a, b)` may run as a bias add along the wrong axis: `b` has one
+    dimension that may exceed 1, and it is not b's last one matching a's last (which Keras
+    picks first); checked in the layout a tensor of rank 3 or more may be held in too."""
+    layouts = [(a, b)]
+    if len(a) == len(b) >= 3:
+        layouts.append(tuple([x[0], *x[2:], x[1]] for x in (a, b)))  # channels-last
+    for x1, x2 in layouts:
+        wide = [k for k, d in enumerate(x2) if d != 1]
+        if len(wide) == 1 and len(x1) > 1 and not (
+                wide[0] == len(x2) - 1 and x1[-1] == x2[-1]):
+            return True
+    return False
+
+
 CONSTRUCT: dict[str, Callable[[OpSite], Layer | Stack]] = {
     "Conv1d": _conv,
     "Conv2d": _conv,
@@ -239,6 +270,7 @@ FORWARD: dict[str, Callable[[OpSite], steps.Op]] = {
     "RNN": _applied_to_all,
     "GRU": _applied_to_all,
     "LSTM": _applied_to_all,
+    "add": _add,
     "MultiHeadAttention": _multi_head_apply,
     "Attention": lambda site: _op(site, "apply", _attention_call(site)),
     "Upsample": _resample,
