@@ -123,7 +123,7 @@ def _embedding(site: OpSite) -> Layer:
     if site.args.get("padding_idx") is None:
         return target._embedding(site)
     return Layer("PaddedEmbedding", (site.arg("num"), site.arg("dim"),
-                                     str(site.args["padding_idx"])),
+                                     f"padding_idx={site.args['padding_idx']}"),
                  apply=call(M, X[0]), kind="first", ranks=(site.ins[0].rank,),
                  rank=site.node.type.rank)
 
