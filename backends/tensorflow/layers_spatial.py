@@ -2,16 +2,16 @@
 lacks with PyTorch's semantics: border padding, pooling with `ceil_mode`, resampling,
 pixel shuffles, recurrent cells, padded embeddings and attention.
 
-Copied into a module that uses them, after those of layers.py, like them: each uses
-`math`, `keras` and `tf` only. Spatial layers take channels-last tensors; the weights
-of the layers here are held in PyTorch's names and layouts (`weight_ih` [3H, I]), so
-`runtime.state_dict` reads them as they are. Formatted for 88 columns.
+Copied into a module that uses them, after those of layers.py (the classes imported
+below come from there): each uses `math` and `keras` only. Spatial layers take
+channels-last tensors. The weights these layers make themselves are held in PyTorch's
+names and layouts (`weight_ih` [3H, I]), so `runtime.state_dict` reads them as they are.
+Formatted for 88 columns.
 """
 
 import math
 
 import keras
-import tensorflow as tf
 
 from .layers import GroupedConv2DTranspose, LSTMCell, RNNCell
 
