@@ -52,22 +52,26 @@ class Pool(keras.layers.Layer):
     (a last window that starts inside the input or its left padding) and
     `count_include_pad`: a max pool pads with -inf; an average pool sums zero-padded
     windows and divides by the cells counted (the padding up to `padding` after the
-    input when `count_include_pad`, never the overhang of `ceil_mode`)."""
+    input when `count_include_pad`, never the overhang of `ceil_mode`). `kernel`,
+    `stride` (default: the kernel) and `padding`: a number, or one per spatial axis."""
 
     def __init__(
         self,
         kind,
         kernel,
-        stride,
-        padding,
+        stride=None,
+        padding=0,
         ceil_mode=False,
         count_include_pad=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.kind, self.kernel, self.stride = kind, tuple(kernel), tuple(stride)
-        self.padding, self.ceil_mode = tuple(padding), ceil_mode
-        self.count_include_pad = count_include_pad
+        self.kind, self.kernel, self.padding = kind, kernel, padding
+        self.stride = kernel if stride is None else stride
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def axes(self, value, n):
+        return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
 
     def extra(self, n, k, s, p):
         """The cells padded after `padding` for the last window."""
@@ -79,41 +83,41 @@ class Pool(keras.layers.Layer):
 
     def call(self, x):
         sizes = x.shape[1:-1]
+        kernel, stride, padding = (
+            self.axes(v, len(sizes)) for v in (self.kernel, self.stride, self.padding)
+        )
         extra = [
-            self.extra(n, k, s, p)
-            for n, k, s, p in zip(
-                sizes, self.kernel, self.stride, self.padding, strict=True
-            )
+            self.extra(*args)
+            for args in zip(sizes, kernel, stride, padding, strict=True)
         ]
         widths = [
             (0, 0),
-            *((p, p + e) for p, e in zip(self.padding, extra, strict=True)),
+            *((p, p + e) for p, e in zip(padding, extra, strict=True)),
             (0, 0),
         ]
         if self.kind == "max":
             x = keras.ops.pad(x, widths, constant_values=float("-inf"))
-            return self.windows(x)
+            return self.windows(x, kernel, stride)
         x = keras.ops.pad(x, widths)
         # the cells each window counts, as a (1, *spatial, 1) mask
-        counted = self.padding if self.count_include_pad else [0] * len(sizes)
+        counted = padding if self.count_include_pad else [0] * len(sizes)
         mask = keras.ops.ones(
             (1, *(n + 2 * c for n, c in zip(sizes, counted, strict=True)), 1), x.dtype
         )
         outside = [
-            (p - c, p - c + e)
-            for p, c, e in zip(self.padding, counted, extra, strict=True)
+            (p - c, p - c + e) for p, c, e in zip(padding, counted, extra, strict=True)
         ]
         mask = keras.ops.pad(mask, [(0, 0), *outside, (0, 0)])
-        return self.windows(x) / self.windows(mask)
+        return self.windows(x, kernel, stride) / self.windows(mask, kernel, stride)
 
-    def windows(self, x):
+    def windows(self, x, kernel, stride):
         """Each window's max or mean, unpadded. TensorFlow has no 3-d pooling kernel for
         float64 on the CPU: there, a box is reduced one axis after the other, over
         strided slices."""
         if len(x.shape) < 5 or x.dtype != "float64":
             pool = keras.ops.max_pool if self.kind == "max" else keras.ops.average_pool
-            return pool(x, self.kernel, self.stride)
-        for axis, (k, s) in enumerate(zip(self.kernel, self.stride, strict=True), 1):
+            return pool(x, kernel, stride)
+        for axis, (k, s) in enumerate(zip(kernel, stride, strict=True), 1):
             last = (x.shape[axis] - k) // s * s
             pieces = [
                 x[(slice(None),) * axis + (slice(o, o + last + 1, s),)]

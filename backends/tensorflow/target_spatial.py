@@ -27,6 +27,12 @@ def _static(site: OpSite, what: str) -> list[int]:
     return list(sizes)
 
 
+def _axes(values: Any) -> str:
+    """Per-axis values as code: one number when they are all the same."""
+    values = _list(values)
+    return str(values[0]) if len(set(values)) == 1 else _ints(values)
+
+
 def _ints(values: list[int]) -> str:
     return f"({', '.join(map(str, values))},)" if len(values) == 1 else \
         f"({', '.join(map(str, values))})"
@@ -70,14 +76,13 @@ def _pool(kind: str) -> Callable[[OpSite], steps.Op]:
         n = site.ins[0].rank - 2
         if n < 3 and not ceil and (counted or not any(_list(site.args["padding"]))):
             return stock(site)
-        kernel = _list(site.args["kernel"])
-        stride = _list(site.args["stride"] if site.args["stride"] is not None else kernel)
-        padding = _list(site.args["padding"])
-        kernel, stride, padding = ([int(v) for v in (vs * n if len(vs) == 1 else vs)]
-                                   for vs in (kernel, stride, padding))
-        flags = [*(["ceil_mode=True"] if ceil else []),
+        kernel, stride = site.args["kernel"], site.args["stride"]
+        flags = [*([] if stride == kernel else [f"stride={_axes(stride)}"]),
+                 *([] if not any(_list(site.args["padding"])) else
+                   [f"padding={_axes(site.args['padding'])}"]),
+                 *(["ceil_mode=True"] if ceil else []),
                  *([] if counted else ["count_include_pad=False"])]
-        layer = call("Pool", f'"{kind}"', _ints(kernel), _ints(stride), _ints(padding), *flags)
+        layer = call("Pool", f'"{kind}"', _axes(kernel), *flags)
         return _op(site, LAST, applied(layer, X[0]))
     return rule
 
