@@ -362,6 +362,11 @@ class Recurrent(keras.layers.Layer):
             return keras.layers.Bidirectional(inner, name=name)
         return inner
 
+    def build(self, x_shape, h_shape=None, c_shape=None):
+        width = self.units * (2 if self.bidirectional else 1)
+        for k, layer in enumerate(self.layers):
+            layer.build((*x_shape[:-1], width) if k else x_shape)
+
     def call(self, x, h=None, c=None, training=None):
         directions = 2 if self.bidirectional else 1
         kinds = 2 if self.mode == "lstm" else 1
