@@ -36,9 +36,14 @@ from . import target
 from .layout import Callee, Made, Value, Walk, axis_in, held, module_ref
 from .steps import FIRST, LAST, Op, Repeat, Stages
 
-HELPERS = ("layers.py", "layers_spatial.py")  # copied from, in this order
+HELPERS = ("layers.py", "layers_spatial.py")  # copied into the modules that use them
 # Names the generated module defines or imports, or its functions use.
 GLOBALS = frozenset({"keras", "tf", "math", "name", "range", "float"})
+
+
+def helper_sources() -> dict[str, str]:
+    """The classes and functions of every helper file, by name."""
+    return {name: code for f in HELPERS for name, code in sources(__package__, f).items()}
 
 
 class Keras(Target):
@@ -410,11 +415,6 @@ def reserved(graph: Graph | GanGraph) -> frozenset[str]:
                  for name, d in scope.definitions.items()
                  if isinstance(d, ast.Definition) and snake(name) != name}
     return GLOBALS | set(helper_sources()) | functions
-
-
-def helper_sources() -> dict[str, str]:
-    """The classes and functions of every helper file, by name."""
-    return {name: code for f in HELPERS for name, code in sources(__package__, f).items()}
 
 
 def generate(graph: Graph | GanGraph) -> str:

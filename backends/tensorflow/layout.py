@@ -450,8 +450,9 @@ class Walk:
         if attr is not None and isinstance(self.made[attr].module.make, (Repeat, Stages)):
             assert isinstance(s.code, Call)
             return self.repeat(targets[0], attr, s.code.args[0], s.comment)
-        if len(targets) > 1 and isinstance(s.code, Op):  # an op with several outputs
-            value = self.expr(s.code, 0)  # in the spec's layout; `data` holds their ranks
+        if len(targets) > 1 and isinstance(s.code, Op) and s.code.kind == "apply":
+            # a layer with several results (LSTMCell, return_state): `data` holds their ranks
+            value = self.expr(s.code, 0)
             out = [*self.flush(), Line(s.target, value.code, s.comment)]
             for target, rank in zip(targets, s.code.data, strict=True):
                 self.bind(target, Value(target, FIRST, rank))

@@ -479,6 +479,8 @@ FORWARD: dict[str, Rule] = {
     "neg": lambda s: _op(s, "any", unary("-", X[0])),
 }
 
+# LANGUAGE.md section 10's spatial, recurrent and attention ops.
 from . import target_spatial  # noqa: E402 (its rules use this module's helpers)
 
-CONSTRUCT.update(target_spatial.CONSTRUCT); FORWARD.update(target_spatial.FORWARD)  # noqa: E702
+CONSTRUCT.update(target_spatial.CONSTRUCT)
+FORWARD.update(target_spatial.FORWARD)
