@@ -14,17 +14,15 @@ from typing import Any
 from ..core.emitter import OpSite
 from ..core.pycode import Expr, binop, call, unary
 from . import steps, target
-from .steps import LAST, Layer, M, Stack, X
+from .steps import FIRST, LAST, Layer, M, Stack, X
 from .target import _list, _op, _refuse, applied
 
 
-def _static(site: OpSite, what: str) -> list[int]:
-    """The spatial sizes of the input, which the layer computes its indices from: refused
-    when one is symbolic (known only when the model runs)."""
-    sizes = site.ins[0].shape[2:]
-    if not all(isinstance(n, int) for n in sizes):
+def _need_known_sizes(site: OpSite, what: str) -> None:
+    """Refuse `what` when a spatial size of the input is symbolic (known only when the
+    model runs): its layer computes indices, weights or shapes from the sizes."""
+    if not all(isinstance(n, int) for n in site.ins[0].shape[2:]):
         raise _refuse(site, f"{what} on a size known only when the model runs")
-    return list(sizes)
 
 
 def _axes(values: Any) -> str:
@@ -45,7 +43,7 @@ def _conv(site: OpSite) -> Layer:
     mode = site.args["padding_mode"]
     if mode == "zeros":
         return target._conv(site)
-    _static(site, f'padding_mode="{mode}"')
+    _need_known_sizes(site, f'padding_mode="{mode}"')
     n = site.ins[0].rank - 2
     pads = [tuple(p) for p in site.args["padding"]]
     strides = [int(s) for s in _list(site.args["stride"])]
@@ -104,11 +102,10 @@ def _adaptive(kind: str) -> Callable[[OpSite], steps.Op]:
 def _resample(site: OpSite) -> steps.Op:
     """`Resample` of layers_spatial.py, from the input's sizes (known when the model is
     built)."""
-    _static(site, "resampling")
+    _need_known_sizes(site, "resampling")
     mode = site.args["mode"]
     which = "size" if site.args["size"] is not None else "scale"
-    values = [v for v in _list(site.args[which])]
-    extra = [f"{which}={_ints(values)}"]
+    extra = [f"{which}={_ints(_list(site.args[which]))}"]
     if site.args["align_corners"]:
         extra.append("align_corners=True")
     return _op(site, LAST, applied(call("Resample", f'"{mode}"', *extra), X[0]))
@@ -116,9 +113,9 @@ def _resample(site: OpSite) -> steps.Op:
 
 def _shuffle(inverse: bool) -> Callable[[OpSite], steps.Op]:
     def rule(site: OpSite) -> steps.Op:
-        _static(site, "a pixel shuffle")
+        _need_known_sizes(site, "a pixel shuffle")
         layer = call("PixelShuffle", site.arg("r"), *(["inverse=True"] if inverse else []))
-        return _op(site, "first", applied(layer, X[0]))
+        return _op(site, FIRST, applied(layer, X[0]))
     return rule
 
 
@@ -129,7 +126,7 @@ def _embedding(site: OpSite) -> Layer:
         return target._embedding(site)
     return Layer("PaddedEmbedding", (site.arg("num"), site.arg("dim"),
                                      f"padding_idx={site.args['padding_idx']}"),
-                 apply=call(M, X[0]), kind="first", ranks=(site.ins[0].rank,),
+                 apply=call(M, X[0]), kind=FIRST, ranks=(site.ins[0].rank,),
                  rank=site.node.type.rank)
 
 
@@ -138,7 +135,7 @@ def _cell(site: OpSite) -> Layer:
     mode = site.op.name[:-len("Cell")].lower()
     return Layer("Cell", (f'"{mode}"', site.arg("hidden"),
                           *site.keyword("bias", True, "use_bias")),
-                 apply=call(M, *X[:len(site.xs)]), kind="first",
+                 apply=call(M, *X[:len(site.xs)]), kind=FIRST,
                  ranks=tuple(t.rank for t in site.ins), rank=2)
 
 
@@ -160,7 +157,7 @@ def _recurrent(site: OpSite) -> Layer | Stack:
     flags += [] if site.args["return_sequences"] else ["return_sequences=False"]
     flags += [f"dropout={site.arg('dropout')}"] if site.args["dropout"] else []
     return Layer("Recurrent", (f'"{site.op.name.lower()}"', site.arg("hidden"), *flags),
-                 apply=call(M, *X[:len(site.xs)]), kind="first",
+                 apply=call(M, *X[:len(site.xs)]), kind=FIRST,
                  ranks=tuple(t.rank for t in site.ins), rank=site.node.type.rank)
 
 
@@ -178,7 +175,7 @@ def _own_attention(site: OpSite) -> bool:
 
 
 def _attention_layer(site: OpSite, func: str, args: tuple[str, ...]) -> Layer:
-    return Layer(func, args, apply=_attention_call(site), kind="first",
+    return Layer(func, args, apply=_attention_call(site), kind=FIRST,
                  ranks=tuple(t.rank for t in site.ins), rank=3)
 
 
