@@ -130,7 +130,9 @@ class LSTMCell(RNNCell):
 class GroupedConv2DTranspose(keras.layers.Layer):
     """`keras.layers.Conv2DTranspose` with `groups` (Keras has none): each group of
     input channels makes its own `filters / groups` outputs. No padding;
-    `output_padding` adds rows and columns after, as PyTorch's."""
+    `output_padding` adds rows and columns after, as PyTorch's. `rank`: its axes."""
+
+    rank = 2
 
     def __init__(
         self,
@@ -145,7 +147,7 @@ class GroupedConv2DTranspose(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters, self.groups, self.use_bias = filters, groups, use_bias
         self.kernel_size, self.strides, self.output_padding = (
-            tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+            tuple(v) if isinstance(v, (tuple, list)) else (v,) * self.rank
             for v in (kernel_size, strides, output_padding)
         )
 
@@ -177,7 +179,7 @@ class GroupedConv2DTranspose(keras.layers.Layer):
         )
         y = tf.concat(
             [
-                tf.nn.conv2d_transpose(
+                tf.nn.conv_transpose(
                     xg,
                     kg,
                     [size[0], *out, self.filters // self.groups],
@@ -194,7 +196,7 @@ class GroupedConv2DTranspose(keras.layers.Layer):
         sizes = [
             None if n is None else (n - 1) * s + k + p
             for n, s, k, p in zip(
-                input_shape[1:3],
+                input_shape[1:-1],
                 self.strides,
                 self.kernel_size,
                 self.output_padding,

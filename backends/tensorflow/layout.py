@@ -452,6 +452,13 @@ class Walk:
         if attr is not None and isinstance(self.made[attr].module.make, (Repeat, Stages)):
             assert isinstance(s.code, Call)
             return self.repeat(targets[0], attr, s.code.args[0], s.comment)
+        if len(targets) > 1 and isinstance(s.code, Op) and s.code.kind == "apply":
+            # a layer with several results (LSTMCell, return_state): `data` holds their ranks
+            value = self.expr(s.code, 0)
+            out = [*self.flush(), Line(s.target, value.code, s.comment)]
+            for target, rank in zip(targets, s.code.data, strict=True):
+                self.bind(target, Value(target, FIRST, rank))
+            return out
         if len(targets) > 1:  # a block with several outputs
             assert attr is not None and isinstance(s.code, Call)
             code, outs = self.call(attr, s.code.args)
@@ -664,6 +671,7 @@ def held(comment: str, layout: str, rank: int) -> str:
 # PyTorch's layout transposed.
 WEIGHTS: dict[tuple[str, str], tuple[str, bool]] = {
     ("keras.layers.Embedding", "weight"): ("embeddings", False),
+    ("PaddedEmbedding", "weight"): ("weight", False),
     ("keras.layers.Dense", "weight"): ("kernel", True),
     ("keras.layers.Dense", "bias"): ("bias", False),
     ("keras.layers.LayerNormalization", "weight"): ("gamma", False),

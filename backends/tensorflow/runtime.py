@@ -287,3 +287,23 @@ CONVERT: dict[str, tuple[Callable[[Any], Weights], Callable[[Any, Weights], None
 }
 # Recurrent layers convert cell by cell (`_cell_export`), one direction after the other.
 RECURRENT = ("RNN", "GRU", "Bidirectional")
+
+
+def _torch_named(layer: Any) -> Weights:
+    return {w.name: _np(w) for w in layer.weights}
+
+
+def _load_torch_named(layer: Any, state: Weights) -> None:
+    for w in layer.weights:
+        _set(w, state[w.name])
+
+
+CONVERT.update({  # section 10's layers (layers_spatial.py hold their weights as PyTorch's)
+    "PaddedEmbedding": (_torch_named, _load_torch_named),
+    "Cell": (_torch_named, _load_torch_named),
+    "MultiheadAttention": (_torch_named, _load_torch_named),
+    "Attention": (_torch_named, _load_torch_named),
+    "Conv3D": _kernel_bias(_conv),
+    "Conv1DTranspose": _kernel_bias(_deconv),
+    "GroupedConv1DTranspose": _kernel_bias(_deconv),
+})

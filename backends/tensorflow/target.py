@@ -134,14 +134,15 @@ def _pairs(pads: list[list[int]]) -> str:
 
 
 def _conv_transpose(site: OpSite) -> Layer:
-    """Conv2DTranspose, then PyTorch's `padding` cropped from each side (Keras's
-    `output_padding` adds the same rows and columns after as PyTorch's). Keras has no groups:
-    a grouped one is the `GroupedConv2DTranspose` of layers.py."""
+    """Conv1DTranspose / Conv2DTranspose, then PyTorch's `padding` cropped from each side
+    (Keras's `output_padding` adds the same rows and columns after as PyTorch's). Keras has no
+    groups: a grouped one is the `GroupedConv{n}DTranspose` of layers.py."""
+    n = site.ins[0].rank - 2
     grouped = _literal(site, "groups") != 1
-    func = "GroupedConv2DTranspose" if grouped else "keras.layers.Conv2DTranspose"
+    func = f"GroupedConv{n}DTranspose" if grouped else f"keras.layers.Conv{n}DTranspose"
     after: tuple[Expr, ...] = ()
     if any(_list(site.args["padding"])):
-        after = (applied(call("keras.layers.Cropping2D", site.ints("padding")), X[0]),)
+        after = (applied(call(f"keras.layers.Cropping{n}D", site.ints("padding")), X[0]),)
     output_padding = site.keyword("output_padding", 0)
     kernel, stride = _literal(site, "kernel"), _literal(site, "stride")
     if not output_padding and (kernel is None or stride is None or any(
@@ -153,7 +154,7 @@ def _conv_transpose(site: OpSite) -> Layer:
         site.arg("out"), site.ints("kernel"), *site.keyword("stride", 1, "strides"),
         *output_padding, *(site.keyword("groups", 1) if grouped else []),
         *site.keyword("bias", True, "use_bias")),
-        apply=call(M, X[0]), kind=LAST, after=after, ranks=(4,), rank=4)
+        apply=call(M, X[0]), kind=LAST, after=after, ranks=(n + 2,), rank=n + 2)
 
 
 def _momentum(site: OpSite) -> str:
@@ -484,6 +485,12 @@ FORWARD: dict[str, Rule] = {
     "matmul": _binary,
     "neg": lambda s: _op(s, "any", unary("-", X[0])),
 }
+
+# LANGUAGE.md section 10's spatial, recurrent and attention ops.
+from . import target_spatial  # noqa: E402 (its rules use this module's helpers)
+
+CONSTRUCT.update(target_spatial.CONSTRUCT)
+FORWARD.update(target_spatial.FORWARD)
 
 # A plugin op's rules (archdsl.ops.plugin.lower(op, "tensorflow", forward=rule)) join them.
 PLUGIN_TABLES: dict[str, dict[str, Any]] = {"construct": CONSTRUCT, "forward": FORWARD}
