@@ -202,8 +202,8 @@ def test_gpt3_sized_spec_is_exact_arithmetic():
     assert report.total.flops == linear + attention + 2 * t * d * v
 
 
-DRAFTS = [
-    # (spec in specs/drafts, published or architecture-derived parameter count, source)
+SECTION_10_SPECS = [
+    # (spec in specs/, published or architecture-derived parameter count, source)
     ("mobilenet_v3_small.arch", 2_542_856),  # torchvision's mobilenet_v3_small model card
     ("llama_decoder.arch", 1_100_048_384),  # TinyLlama-1.1B's configuration and weights
     ("cyclegan_generator.arch", 11_378_179),  # pytorch-CycleGAN-and-pix2pix: 11.378 M
@@ -211,9 +211,9 @@ DRAFTS = [
 ]
 
 
-@pytest.mark.parametrize("name,params", DRAFTS, ids=[d[0] for d in DRAFTS])
-def test_section_10_drafts_reference_figures(name, params):
-    """Drafts of issue 15's specs, built from section 10's layers, count what their sources
-    publish (each source is named in the spec's comment)."""
-    report = archdsl.analyze(SPECS / "drafts" / name, bind={"T": 16} if "llama" in name else {})
+@pytest.mark.parametrize("name,params", SECTION_10_SPECS, ids=[d[0] for d in SECTION_10_SPECS])
+def test_section_10_specs_reference_figures(name, params):
+    """The specs built from section 10's layers count what their sources publish (each
+    source is named in the spec's comment)."""
+    report = archdsl.analyze(SPECS / name, bind={"T": 16} if "llama" in name else {})
     assert report.total.params == params

@@ -21,6 +21,11 @@ EXAMPLES = CONTRACT_EXAMPLES
 SMALLER = {
     "resnet50.arch": {"classes": 10, "size": 64},
     "gpt2_small.arch": {"vocab": 97, "context": 16, "d": 32, "heads": 4, "layers": 2},
+    "llama_decoder.arch": {"vocab": 97, "d": 32, "layers": 2, "heads": 4, "kv_heads": 2,
+                           "hidden": 48},
+    "cyclegan_generator.arch": {"ngf": 4, "blocks": 2},
+    "mobilenet_v3_small.arch": {"classes": 10},
+    "ddpm_unet.arch": {"ch": 8, "steps": 50},
 }
 SPECS = sorted((ROOT / "specs").glob("*.arch")) + sorted(EXAMPLES.glob("*.arch"))
 # Where float32 itself cannot reach the documented tolerances in train mode: BatchNorm over a
