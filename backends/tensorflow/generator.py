@@ -36,9 +36,14 @@ from . import target
 from .layout import Callee, Made, Value, Walk, axis_in, held, module_ref
 from .steps import FIRST, LAST, Op, Repeat, Stages
 
-HELPERS = "layers.py"
+HELPERS = ("layers.py", "layers_elementwise.py")  # copied into the modules that use them
 # Names the generated module defines or imports, or its functions use.
 GLOBALS = frozenset({"keras", "tf", "math", "name", "range", "float"})
+
+
+def helper_sources() -> dict[str, str]:
+    """The classes and functions of every helper file, by name."""
+    return {name: code for f in HELPERS for name, code in sources(__package__, f).items()}
 
 
 class Keras(Target):
@@ -72,7 +77,7 @@ class Keras(Target):
             blocks.append(_gan_source(graph, [functions.names[id(r)] for r in gen.roots]))  # type: ignore[attr-defined]
         gen.raise_errors()
         code = "\n\n\n".join(blocks)
-        helpers = needed(code, __package__, HELPERS)
+        helpers = needed(code, __package__, HELPERS[0], helper_sources())
         text = "\n".join([*helpers, code])
         return environment(__package__).get_template("module.py.j2").render(
             docstring="\n".join(module_docstring(graph, "Keras", LAYOUT_NOTE)),
@@ -97,7 +102,7 @@ class Functions:
         self.roots: list[ClassCode] = gen.roots  # type: ignore[attr-defined]
         self.callees: dict[int, Callee] = {}
         self.names: dict[int, str] = {}
-        taken = set(GLOBALS) | set(sources(__package__, HELPERS))
+        taken = set(GLOBALS) | set(helper_sources())
         for cls in self.order:
             name = cls.name if cls in self.roots else snake(cls.name)
             while name in taken:
@@ -409,7 +414,7 @@ def reserved(graph: Graph | GanGraph) -> frozenset[str]:
     functions = {snake(name) for scope in staging.scopes.values()
                  for name, d in scope.definitions.items()
                  if isinstance(d, ast.Definition) and snake(name) != name}
-    return GLOBALS | set(sources(__package__, HELPERS)) | functions
+    return GLOBALS | set(helper_sources()) | functions
 
 
 def generate(graph: Graph | GanGraph) -> str:

@@ -266,6 +266,17 @@ class Walk:
         code = fill(f"{X[0]}[{text}]", {X[0]: x.code})
         return Value(code, layout if e.rank >= 3 else FIRST, e.rank)
 
+    def op_pad(self, e: Op, ins: list[Value]) -> Value:
+        """Padding keeps its input's layout: `data` holds each spec dimension's (before,
+        after), written where `AXIS` stands in the order the input holds them."""
+        (x,) = ins
+        pairs = list(e.data)
+        if x.layout == LAST and x.rank >= 3:
+            pairs = [pairs[0], *pairs[2:], pairs[1]]
+        widths = _tuple(f"({b}, {a})" for b, a in pairs)
+        code = fill(e.code, {X[0]: x.code, AXIS: widths})
+        return Value(code, x.layout if e.rank >= 3 else FIRST, e.rank)
+
     def op_permute(self, e: Op, ins: list[Value]) -> Value:
         """A permute of a channels-last tensor is one transpose to the spec's result."""
         (x,) = ins
@@ -450,6 +461,11 @@ class Walk:
         if attr is not None and isinstance(self.made[attr].module.make, (Repeat, Stages)):
             assert isinstance(s.code, Call)
             return self.repeat(targets[0], attr, s.code.args[0], s.comment)
+        if len(targets) > 1 and isinstance(s.code, Op):  # split, chunk: parts alike
+            value = self.expr(s.code, 0)
+            for target in targets:
+                self.bind(target, Value(target, value.layout, value.rank))
+            return [*self.flush(), Line(s.target, value.code, s.comment)]
         if len(targets) > 1:  # a block with several outputs
             assert attr is not None and isinstance(s.code, Call)
             code, outs = self.call(attr, s.code.args)

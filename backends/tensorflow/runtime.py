@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from archdsl import draws
 from archdsl.graph import GanGraph, Graph
 
 from .generator import render
@@ -48,7 +49,21 @@ def build(graph: Graph | GanGraph) -> Any:
     else:
         state = initial(graph, seed)
     load_state_dict(model, state)
+    if "RandnLike(" in source:
+        _honour_noise(module, [model.generator, model.discriminator]
+                      if isinstance(graph, GanGraph) else [model])
     return model
+
+
+def _honour_noise(module: types.ModuleType, models: list[Any]) -> None:
+    """`archdsl.noise`: `RandnLike` asks for the draws first, and each call of a model
+    starts a forward pass (the draws count from 0 again)."""
+    module.RandnLike.draws = draws.draw
+    for model in models:
+        def counted(*args: Any, _call: Callable[..., Any] = model.call, **kwargs: Any) -> Any:
+            draws.begin()
+            return _call(*args, **kwargs)
+        model.call = counted
 
 
 def state_dict(model: Any) -> Weights:
@@ -284,6 +299,10 @@ CONVERT: dict[str, tuple[Callable[[Any], Weights], Callable[[Any, Weights], None
     "AdditiveAttention": (_additive_export, _additive_import),
     "PositionalEmbedding": _one("weight"),
     "Parameter": _one("weight", ""),
+    "GroupNormalization": (_norm_export, _norm_import),
+    "InstanceNorm": (_norm_export, _norm_import),
+    "RMSNorm": (_norm_export, _norm_import),
+    "PReLU": _one("weight"),
 }
 # Recurrent layers convert cell by cell (`_cell_export`), one direction after the other.
 RECURRENT = ("RNN", "GRU", "Bidirectional")

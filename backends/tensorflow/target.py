@@ -477,3 +477,9 @@ FORWARD: dict[str, Rule] = {
     "matmul": _binary,
     "neg": lambda s: _op(s, "any", unary("-", X[0])),
 }
+
+# LANGUAGE.md section 10's elementwise, reduction, shape, norm and padding ops.
+from . import target_elementwise  # noqa: E402 (its rules use this module's helpers)
+
+CONSTRUCT.update(target_elementwise.CONSTRUCT)
+FORWARD.update(target_elementwise.FORWARD)
