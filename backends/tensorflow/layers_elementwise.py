@@ -1,8 +1,8 @@
-"""Layers and functions for the ops of LANGUAGE.md section 10 where Keras lacks PyTorch's
-semantics: activations with PyTorch's arguments, norms, structured dropout, padding modes,
-noise. Copied into a generated module that uses them, as `layers.py` is; the same rules
-hold (self-contained, `math`, `keras` and `tf` only, weights under the attribute names
-`runtime.CONVERT` reads, formatted for 88 columns).
+"""Layers and functions for the ops of LANGUAGE.md section 10 where Keras lacks
+PyTorch's semantics: activations with PyTorch's arguments, norms, structured dropout,
+padding modes, noise. Copied into a generated module that uses them, as `layers.py`
+is, under the same rules: self-contained (`keras` and `tf` only), weights under the
+attribute names `runtime.CONVERT` reads, formatted for 88 columns.
 """
 
 import keras
@@ -105,9 +105,10 @@ class RMSNorm(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="archdsl")
 class InstanceNorm(keras.layers.Layer):
     """torch.nn.InstanceNorm1d/2d, channels-last: each example's channels normalized
-    over their positions (biased variance). `momentum` is PyTorch's (the batch's weight).
-    With `track_running_stats`, training updates the running statistics as PyTorch does
-    (averaged over the batch, the variance unbiased) and evaluation uses them."""
+    over their positions (biased variance). `momentum` is PyTorch's (the batch's
+    weight). With `track_running_stats`, training updates the running statistics as
+    PyTorch does (averaged over the batch, the variance unbiased) and evaluation uses
+    them."""
 
     def __init__(
         self,
@@ -126,8 +127,12 @@ class InstanceNorm(keras.layers.Layer):
     def build(self, input_shape):
         channels = (input_shape[-1],)
         if self.scale:
-            self.gamma = self.add_weight(shape=channels, initializer="ones", name="gamma")
-            self.beta = self.add_weight(shape=channels, initializer="zeros", name="beta")
+            self.gamma = self.add_weight(
+                shape=channels, initializer="ones", name="gamma"
+            )
+            self.beta = self.add_weight(
+                shape=channels, initializer="zeros", name="beta"
+            )
         if self.track_running_stats:
             for name, init in (("moving_mean", "zeros"), ("moving_variance", "ones")):
                 setattr(
