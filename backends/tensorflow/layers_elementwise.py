@@ -205,19 +205,27 @@ class DropPath(keras.layers.Layer):
 class RandnLike(keras.layers.Layer):
     """torch.randn_like: standard normal noise of the input's shape and dtype, fresh at
     every call, in training and evaluation alike. `draws`, when set (archdsl's runtime
-    sets it for `archdsl.noise`), is asked first in eager calls: a function of the shape
+    sets it for `archdsl.noise`), is asked first in eager calls: a function of the
+    shape in PyTorch's layout (channels at axis 1, which the input holds at `channels`)
     returning a NumPy array, or None to draw as usual."""
 
     draws = None
 
-    def __init__(self, **kwargs):
+    def __init__(self, channels=1, **kwargs):
         super().__init__(**kwargs)
+        self.channels = channels
         self.seed_generator = keras.random.SeedGenerator()
 
     def call(self, x):
         if RandnLike.draws is not None and tf.executing_eagerly():
-            drawn = RandnLike.draws(tuple(x.shape))
+            shape = list(x.shape)
+            shape.insert(1, shape.pop(self.channels))
+            drawn = RandnLike.draws(tuple(shape))
             if drawn is not None:
+                drawn = keras.ops.moveaxis(drawn, 1, self.channels)
                 return keras.ops.cast(drawn, x.dtype)
         shape = keras.ops.shape(x)
         return keras.random.normal(shape, dtype=x.dtype, seed=self.seed_generator)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}

@@ -38,9 +38,10 @@ def _elu(site: OpSite) -> steps.Op:
 
 
 def _softplus(site: OpSite) -> steps.Op:
-    """keras.ops.softplus is PyTorch's at beta 1, threshold 20 (in float32, x + exp(-x)
-    rounds to x past 20); other values go through PyTorch's formula."""
-    if _literal(site, "beta") == 1.0 and _literal(site, "threshold") == 20.0:
+    """keras.ops.softplus is PyTorch's at beta 1, threshold 20 below float64 (past 20,
+    x + exp(-x) rounds to x); otherwise PyTorch's formula."""
+    if _literal(site, "beta") == 1.0 and _literal(site, "threshold") == 20.0 and \
+            site.ins[0].dtype != "f64":
         return _op(site, "any", call("keras.ops.softplus", X[0]))
     return _op(site, "any", call("softplus_threshold", X[0], site.arg("beta"),
                                  site.arg("threshold")))
@@ -111,7 +112,11 @@ def _masked_fill(site: OpSite) -> steps.Op:
 
 
 def _randn_like(site: OpSite) -> steps.Op:
-    return _op(site, "any", applied(call("RandnLike"), X[0]))
+    """Noise in the input's layout; `archdsl.noise` draws in the spec's, which the layer
+    moves to where the input holds its channels (`channels`, rank 3 or more)."""
+    if site.ins[0].rank < 3:
+        return _op(site, "any", applied(call("RandnLike"), X[0]))
+    return _op(site, "axis", applied(call("RandnLike", f"channels={AXIS}"), X[0]), (1,))
 
 
 # ---- reductions ---------------------------------------------------------------------------
@@ -139,14 +144,27 @@ def _flatten(site: OpSite) -> steps.Op:
 
 
 def _parts(site: OpSite) -> steps.Op:
-    """split and chunk: keras.ops.split at the boundaries of the parts, whose sizes are
-    known at compile time. Each part keeps its input's layout."""
+    """split and chunk: keras.ops.split at the boundaries of the parts, their sizes as the
+    spec computes them (a block shared by inputs of several widths reads them). Each part
+    keeps its input's layout."""
     x = site.ins[0]
     dim = site.args["dim"] % x.rank
-    sizes = [int(part.shape[dim]) for part in site.node.parts]
-    cuts = list(accumulate(sizes))[:-1]
-    op = _op(site, "axis", call("keras.ops.split", X[0], str(cuts), f"axis={AXIS}"), (dim,))
+    cuts = _cuts([site.dim(part.shape[dim]) for part in site.node.parts])
+    op = _op(site, "axis", call("keras.ops.split", X[0], Seq(cuts), f"axis={AXIS}"), (dim,))
     return replace(op, rank=x.rank, dtype=x.dtype)
+
+
+def _cuts(sizes: list[str]) -> tuple[str, ...]:
+    """Where parts of these sizes end, but the last: [2, 3, 2] -> 2, 5; [n, n, m] -> n,
+    2 * n."""
+    if all(s.isdigit() for s in sizes):
+        return tuple(str(c) for c in accumulate(int(s) for s in sizes[:-1]))
+    out, total = [], ""
+    for k, size in enumerate(sizes[:-1]):
+        equal = all(s == size for s in sizes[:k + 1])
+        total = size if k == 0 else f"{k + 1} * {size}" if equal else f"{total} + {size}"
+        out.append(total)
+    return tuple(out)
 
 
 # ---- padding ------------------------------------------------------------------------------
@@ -160,13 +178,25 @@ def _pad(site: OpSite) -> steps.Op:
         pairs[rank - 1 - i] = (padding[2 * i], padding[2 * i + 1])
     mode = site.args["mode"]
     if mode == "constant":
-        value = [] if site.args["value"] == 0.0 else [f"constant_values={site.arg('value')}"]
+        value = [] if site.args["value"] == 0.0 else [f"constant_values={_fill(site)}"]
         code = call("keras.ops.pad", X[0], AXIS, *value)
     elif mode == "reflect":
         code = call("keras.ops.pad", X[0], AXIS, 'mode="reflect"')
     else:
         code = call("pad_edges", X[0], AXIS, f'"{mode}"')
     return _op(site, "pad", code, tuple(pairs))
+
+
+def _fill(site: OpSite) -> str:
+    """The padding value in the input's dtype (F.pad truncates it to an integer one)."""
+    dtype = site.ins[0].dtype
+    cast = "bool" if dtype == "bool" else "int" if dtype.startswith("i") else None
+    if cast is None:
+        return site.arg("value")
+    if _literal(site, "value") is not None:
+        return site.text(bool(site.args["value"]) if cast == "bool" else
+                         int(site.args["value"]))
+    return f"{cast}({site.arg('value')})"
 
 
 # ---- norms --------------------------------------------------------------------------------
