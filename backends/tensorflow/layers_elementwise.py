@@ -204,23 +204,27 @@ class DropPath(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="archdsl")
 class RandnLike(keras.layers.Layer):
     """torch.randn_like: standard normal noise of the input's shape and dtype, fresh at
-    every call, in training and evaluation alike. `draws`, when set (archdsl's runtime
-    sets it for `archdsl.noise`), is asked first in eager calls: a function of the
-    shape in PyTorch's layout (channels at axis 1, which the input holds at `channels`)
-    returning a NumPy array, or None to draw as usual."""
+    every call, in training and evaluation alike. Layers are numbered as they are made
+    (`index`: graph order, as the code applies them). `draws`, when set (archdsl's
+    runtime sets it for `archdsl.noise`), is asked first in eager calls: a function of
+    the index and the shape in PyTorch's layout (channels at axis 1, which the input
+    holds at `channels`) returning a NumPy array, or None to draw as usual."""
 
+    made = 0
     draws = None
 
     def __init__(self, channels=1, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
+        self.index = RandnLike.made
+        RandnLike.made += 1
         self.seed_generator = keras.random.SeedGenerator()
 
     def call(self, x):
         if RandnLike.draws is not None and tf.executing_eagerly():
             shape = list(x.shape)
             shape.insert(1, shape.pop(self.channels))
-            drawn = RandnLike.draws(tuple(shape))
+            drawn = RandnLike.draws(self.index, tuple(shape))
             if drawn is not None:
                 drawn = keras.ops.moveaxis(drawn, 1, self.channels)
                 return keras.ops.cast(drawn, x.dtype)

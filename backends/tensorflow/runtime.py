@@ -50,20 +50,36 @@ def build(graph: Graph | GanGraph) -> Any:
         state = initial(graph, seed)
     load_state_dict(model, state)
     if "RandnLike(" in source:
-        _honour_noise(module, [model.generator, model.discriminator]
-                      if isinstance(graph, GanGraph) else [model])
+        _honour_noise(module, graph, model)
     return model
 
 
-def _honour_noise(module: types.ModuleType, models: list[Any]) -> None:
-    """`archdsl.noise`: `RandnLike` asks for the draws first, and each call of a model
-    starts a forward pass (the draws count from 0 again)."""
-    module.RandnLike.draws = draws.draw
-    for model in models:
-        def counted(*args: Any, _call: Callable[..., Any] = model.call, **kwargs: Any) -> Any:
-            draws.begin()
-            return _call(*args, **kwargs)
-        model.call = counted
+def _honour_noise(module: types.ModuleType, graph: Graph | GanGraph, model: Any) -> None:
+    """`archdsl.noise`: each `RandnLike` asks for the draw of its index in its model's
+    graph order. Keras runs a functional model by depth, not in that order; the layers are
+    numbered as the code makes them, which is that order (dead ones too, which no model
+    holds), one model after the other."""
+    module.RandnLike.draws = lambda k, shape: draws.draw(shape, k)
+    pairs = [(graph.generator, model.generator), (graph.discriminator, model.discriminator)] \
+        if isinstance(graph, GanGraph) else [(graph, model)]
+    start = 0
+    for g, m in pairs:
+        for layer in _walk(m):
+            if type(layer).__name__ == "RandnLike":
+                layer.index -= start
+        start += sum(node.op == "randn_like" for node in g.nodes)
+
+
+def _walk(layer: Any) -> Iterator[Any]:
+    """Every layer inside `layer` (nested models' too), each once."""
+    seen: set[int] = set()
+    todo = [layer]
+    while todo:
+        current = todo.pop()
+        if id(current) not in seen:
+            seen.add(id(current))
+            yield current
+            todo.extend(getattr(current, "layers", ()))
 
 
 def state_dict(model: Any) -> Weights:
