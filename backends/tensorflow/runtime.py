@@ -58,8 +58,8 @@ def _honour_noise(module: types.ModuleType, graph: Graph | GanGraph, model: Any)
     """`archdsl.noise`: each `RandnLike` asks for the draw of its index in its model's
     graph order. Keras runs a functional model by depth, not in that order; the layers are
     numbered as the code makes them, which is that order (dead ones too, which no model
-    holds), one model after the other."""
-    module.RandnLike.draws = lambda k, shape: draws.draw(shape, k)
+    holds), one model after the other. A shared block makes one layer for the draws of all
+    its calls: such a model refuses `archdsl.noise` rather than repeat a draw."""
     pairs = [(graph.generator, model.generator), (graph.discriminator, model.discriminator)] \
         if isinstance(graph, GanGraph) else [(graph, model)]
     start = 0
@@ -68,6 +68,17 @@ def _honour_noise(module: types.ModuleType, graph: Graph | GanGraph, model: Any)
             if type(layer).__name__ == "RandnLike":
                 layer.index -= start
         start += sum(node.op == "randn_like" for node in g.nodes)
+    if module.RandnLike.made == start:
+        module.RandnLike.draws = lambda k, shape: draws.draw(shape, k)
+    else:
+        module.RandnLike.draws = _unnumbered
+
+
+def _unnumbered(k: int, shape: tuple[int, ...]) -> None:
+    if draws.active():
+        raise ValueError("archdsl.noise cannot number the draws of this Keras model: a shared "
+                         "block makes one RandnLike layer for the randn_like of all its calls "
+                         "(give each call its own block, or use another backend)")
 
 
 def _walk(layer: Any) -> Iterator[Any]:

@@ -5,6 +5,7 @@ spec's layout, though the tensor may travel channels-last."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import archdsl
@@ -55,3 +56,16 @@ def test_draws_come_in_the_specs_layout_after_a_convolution() -> None:
         got = np.asarray(model(x))
         want = ref(torch.tensor(x)).detach().numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_shared_block_refuses_noise_rather_than_repeat_a_draw() -> None:
+    """One layer serves both calls of a bound block: it cannot be two graph draws."""
+    g = archdsl.load("block Noisy {\n    input x: [B, 4]\n    output y = x + randn_like(x)\n}\n"
+                     "model M {\n    input x: [B, 4]\n    n = Noisy()\n"
+                     "    output y = x |> n |> n\n}\n").graph()
+    model = backend.build(g)
+    x = np.zeros((2, 4), np.float32)
+    assert np.asarray(model(x)).std() > 0.5  # without the context it draws as usual
+    with archdsl.noise(lambda k, shape: np.zeros(shape)), \
+            pytest.raises(ValueError, match="shared block"):
+        model(x)
