@@ -12,7 +12,7 @@ from dataclasses import replace
 from itertools import accumulate
 
 from ..core.emitter import OpSite
-from ..core.pycode import Expr, Seq, binop, call
+from ..core.pycode import Expr, Seq, binop, call, flat
 from . import steps
 from .steps import AXIS, FIRST, LAST, Layer, M, X
 from .target import DTYPES, _apply, _batch_norm, _cast, _literal, _op, _reduce, applied
@@ -21,9 +21,9 @@ Rule = Callable[[OpSite], steps.Op]
 
 
 # ---- activations -----------------------------------------------------------------------------
-def _unary(func: str, *extra: str) -> Rule:
+def _unary(func: str) -> Rule:
     """`func(x)`, elementwise in any layout."""
-    return lambda site: _op(site, "any", call(func, X[0], *extra))
+    return lambda site: _op(site, "any", call(func, X[0]))
 
 
 def _mish(site: OpSite) -> steps.Op:
@@ -159,11 +159,12 @@ def _cuts(sizes: list[str]) -> tuple[str, ...]:
     2 * n."""
     if all(s.isdigit() for s in sizes):
         return tuple(str(c) for c in accumulate(int(s) for s in sizes[:-1]))
-    out, total = [], ""
+    out: list[str] = []
     for k, size in enumerate(sizes[:-1]):
         equal = all(s == size for s in sizes[:k + 1])
-        total = size if k == 0 else f"{k + 1} * {size}" if equal else f"{total} + {size}"
-        out.append(total)
+        total = size if k == 0 else binop("*", str(k + 1), size) if equal else \
+            binop("+", out[-1], size)
+        out.append(flat(total))
     return tuple(out)
 
 
