@@ -33,16 +33,16 @@ def _part(x, axis, start, stop):
 def pad_edges(x, widths, mode):
     """torch.nn.functional.pad's "replicate" (the border value repeated) and "circular"
     (the other end wrapped around, at most the size) modes, which keras.ops.pad lacks on
-    TensorFlow. `widths` are (before, after) per axis."""
+    TensorFlow. `widths` are (before, after) per axis; sizes may be unknown until run
+    time."""
     for axis, (before, after) in enumerate(widths):
         if not (before or after):
             continue
-        size = x.shape[axis]
         if mode == "replicate":
             head = keras.ops.repeat(_part(x, axis, 0, 1), before, axis=axis)
-            tail = keras.ops.repeat(_part(x, axis, size - 1, size), after, axis=axis)
-        else:
-            head = _part(x, axis, size - before, size)
+            tail = keras.ops.repeat(_part(x, axis, -1, None), after, axis=axis)
+        else:  # -0 would take the whole axis
+            head = _part(x, axis, -before, None) if before else _part(x, axis, 0, 0)
             tail = _part(x, axis, 0, after)
         x = keras.ops.concatenate([head, x, tail], axis=axis)
     return x

@@ -120,6 +120,8 @@ CASES = [
          "x |> Conv2d(3, 1) |> Pad((3, 1, 2, 0), mode=\"reflect\")"),
     Case("Pad-replicate-circular", "x: [B, 2, 4, 5]",
          "pad(x |> Pad((2, 0, 1, 3), mode=\"replicate\"), (5, 1, 4, 2), mode=\"circular\")"),
+    Case("Pad-length-known-when-run", "x: [B, 2, T]",
+         "pad(pad(x, (3, 1), mode=\"replicate\"), (2, 1), mode=\"circular\")"),
     Case("DropPath-eval", "x: [B, 3, 4]", "x + (x |> Linear(4) |> DropPath(0.5))"),
     Case("Dropout2d-eval", "x: [B, 3, 4, 4]", "x |> Conv2d(3, 1) |> Dropout2d(0.5)"),
     Case("chunk-channels-after-conv", "x: [B, 2, 4, 4]",
