@@ -465,7 +465,8 @@ class Walk:
             value = self.expr(s.code, 0)
             for target in targets:
                 self.bind(target, Value(target, value.layout, value.rank))
-            return [*self.flush(), Line(s.target, value.code, s.comment)]
+            comment = ", ".join(held(c, value.layout, value.rank) for c in _groups(s.comment))
+            return [*self.flush(), Line(s.target, value.code, comment)]
         if len(targets) > 1:  # a block with several outputs
             assert attr is not None and isinstance(s.code, Call)
             code, outs = self.call(attr, s.code.args)
@@ -654,6 +655,17 @@ def _unnest(target: str, code: Expr) -> list[tuple[str, Expr]]:
         return [*_unnest(target, code.args[0]), (target, Call(code.func,
                                                               (target, *code.args[1:])))]
     return [(target, code)]
+
+
+def _groups(comment: str) -> list[str]:
+    """`(B, 4), (B, 2)` -> its bracketed groups."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(comment):
+        depth += (ch in "([") - (ch in ")]")
+        if ch == "," and depth == 0:
+            out.append(comment[start:i].strip())
+            start = i + 1
+    return [*out, comment[start:].strip()]
 
 
 def held(comment: str, layout: str, rank: int) -> str:

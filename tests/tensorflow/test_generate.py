@@ -277,3 +277,13 @@ model Count {
                                                       np.ones((2, 3), bool)))
     assert (a.dtype, b.dtype) == (np.int64, np.int64)
     assert a.tolist() == [3, 3] and b == 6
+
+
+def test_split_channels_last_keeps_the_layout_and_says_so() -> None:
+    """Chunks of a convolution's channels are cut channels-last, with no transpose, and
+    their shape comments show the layout they are held in."""
+    source = generate(archdsl.load(
+        "model M {\n    input x: [B, 2, 5, 6]\n    a, b = chunk(x |> Conv2d(8, 1), 2, dim=1)\n"
+        "    output y = (a * b) |> Conv2d(3, 1)\n}\n").graph())
+    assert "a, b = keras.ops.split(x, [4], axis=3)  # (B, 5, 6, 4), (B, 5, 6, 4)" in source
+    assert source.count("keras.ops.transpose") == 2  # the input, the output
