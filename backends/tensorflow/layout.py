@@ -463,10 +463,15 @@ class Walk:
             return self.repeat(targets[0], attr, s.code.args[0], s.comment)
         if len(targets) > 1 and isinstance(s.code, Op):  # split, chunk: parts alike
             value = self.expr(s.code, 0)
+            code, out = value.code, self.flush()
+            if isinstance(code, Call) and code.args and isinstance(code.args[0], Call):
+                var = self.fresh("h")  # the input computed on lines of its own
+                out += [Line(t, piece) for t, piece in _unnest(var, code.args[0])]
+                code = Call(code.func, (var, *code.args[1:]))
             for target in targets:
                 self.bind(target, Value(target, value.layout, value.rank))
             comment = ", ".join(held(c, value.layout, value.rank) for c in _groups(s.comment))
-            return [*self.flush(), Line(s.target, value.code, comment)]
+            return [*out, Line(s.target, code, comment)]
         if len(targets) > 1:  # a block with several outputs
             assert attr is not None and isinstance(s.code, Call)
             code, outs = self.call(attr, s.code.args)
