@@ -70,12 +70,11 @@ def _both(func: str) -> Rule:
 
 def _clamp(site: OpSite) -> steps.Op:
     x = _cast(site, 0)
-    low, high = (site.arg(b) if site.args[b] is not None else None for b in ("min", "max"))
-    if low is not None and high is not None:
-        return _op(site, "any", call("keras.ops.clip", x, low, high))
-    if low is not None:
-        return _op(site, "any", call("keras.ops.maximum", x, low))
-    return _op(site, "any", call("keras.ops.minimum", x, high))
+    bounds = [b for b in ("min", "max") if site.args[b] is not None]
+    if len(bounds) == 2:
+        return _op(site, "any", call("keras.ops.clip", x, site.arg("min"), site.arg("max")))
+    func = "keras.ops.maximum" if bounds == ["min"] else "keras.ops.minimum"
+    return _op(site, "any", call(func, x, site.arg(bounds[0])))
 
 
 _COMPARISON = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
