@@ -13,7 +13,19 @@ def softplus_threshold(x, beta, threshold):
     """torch.nn.functional.softplus: log(1 + exp(beta * x)) / beta, and x itself where
     beta * x exceeds `threshold`."""
     scaled = x * beta
-    return keras.ops.where(scaled > threshold, x, keras.ops.softplus(scaled) / beta)
+    above = keras.ops.greater(scaled, threshold)
+    return keras.ops.where(above, x, keras.ops.softplus(scaled) / beta)
+
+
+def even_maximum(a, b):
+    """torch.maximum: where the operands tie, each gets half the gradient
+    (keras.ops.maximum gives it all to the first)."""
+    return keras.ops.where(keras.ops.equal(a, b), (a + b) / 2, keras.ops.maximum(a, b))
+
+
+def even_minimum(a, b):
+    """torch.minimum, its gradient split evenly at a tie."""
+    return keras.ops.where(keras.ops.equal(a, b), (a + b) / 2, keras.ops.minimum(a, b))
 
 
 def unbiased_var(x, axis=None, keepdims=False):

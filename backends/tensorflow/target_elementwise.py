@@ -18,6 +18,7 @@ from .steps import AXIS, FIRST, LAST, Layer, M, X
 from .target import DTYPES, _apply, _batch_norm, _cast, _literal, _op, _reduce, applied
 
 Rule = Callable[[OpSite], steps.Op]
+FLOATING = ("f16", "bf16", "f32", "f64")
 
 
 # ---- activations -----------------------------------------------------------------------------
@@ -63,9 +64,14 @@ def _prelu(site: OpSite) -> Layer:
 
 
 # ---- elementwise functions and comparisons ---------------------------------------------------
-def _both(func: str) -> Rule:
-    """`func(a, b)` on two tensors in the result's dtype (PyTorch's promotion)."""
-    return lambda site: _op(site, "any", call(func, _cast(site, 0), _cast(site, 1)))
+def _extreme(name: str) -> Rule:
+    """torch.maximum / minimum: floating operands through `even_<name>`, which splits the
+    gradient at a tie as PyTorch does; integers (no gradient) through keras.ops."""
+    def rule(site: OpSite) -> steps.Op:
+        floating = site.node.type.dtype in FLOATING
+        func = f"even_{name}" if floating else f"keras.ops.{name}"
+        return _op(site, "any", call(func, _cast(site, 0), _cast(site, 1)))
+    return rule
 
 
 def _clamp(site: OpSite) -> steps.Op:
@@ -105,7 +111,7 @@ def _where(site: OpSite) -> steps.Op:
 
 def _masked_fill(site: OpSite) -> steps.Op:
     code: Expr = call("keras.ops.where", X[1], site.arg("value"), X[0])
-    if site.ins[0].dtype not in ("f16", "bf16", "f32", "f64"):  # the value in x's dtype
+    if site.ins[0].dtype not in FLOATING:  # the value in x's dtype
         code = call("keras.ops.cast", code, f'"{DTYPES[site.ins[0].dtype]}"')
     return _op(site, "any", code)
 
@@ -265,8 +271,8 @@ FORWARD: dict[str, Rule] = {
     "rsqrt": _unary("keras.ops.rsqrt"),
     "pow": lambda s: _op(s, "any", binop("**", X[0], s.arg("exponent"))),
     "clamp": _clamp,
-    "maximum": _both("keras.ops.maximum"),
-    "minimum": _both("keras.ops.minimum"),
+    "maximum": _extreme("maximum"),
+    "minimum": _extreme("minimum"),
     **dict.fromkeys(_COMPARISON, _comparison),
     "where": _where,
     "masked_fill": _masked_fill,

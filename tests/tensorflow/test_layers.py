@@ -127,6 +127,10 @@ CASES = [
     Case("chunk-channels-after-conv", "x: [B, 2, 4, 4]",
          "a, b, c = chunk(x |> Conv2d(7, 1), 3, dim=1)\n"
          "    output y = concat([c, a * b], dim=1)"),
+    # both operands 0 (zero parameters): PyTorch gives each half the gradient at a tie
+    Case("maximum-minimum-tie", "x: [B, 3]",
+         "p = x * Parameter([3], init=\"zeros\")\n    q = x * Parameter([3], init=\"zeros\")\n"
+         "    output y = maximum(p, q) + minimum(p, q * 2.0) + x"),
     Case("var-unbiased", "x: [B, 3, 6]", "var(x, [0, 2], unbiased=true)"),
 ]
 
