@@ -264,3 +264,21 @@ def test_build_is_seeded_by_keras() -> None:
         keras.utils.set_random_seed(7)
         draws.append(backend.state_dict(backend.build(g))["fc.weight"])
     np.testing.assert_array_equal(*draws)
+
+
+def test_gradients_at_the_kinks_are_pytorchs() -> None:
+    """Where an activation or a bound has a corner, Keras's subgradient is PyTorch's."""
+    g = archdsl.load(
+        "model M {\n    input x: [B, 6]\n"
+        "    output y = relu6(x) + hardswish(x) * 2.0 + hardsigmoid(x) * 3.0 + elu(x) * 4.0"
+        " + clamp(x, min=0.0, max=6.0) * 5.0 + clamp(x, min=-3.0) * 6.0\n}\n").graph()
+    points = np.array([[-3.0, 0.0, 3.0, 6.0, -1.0, 1.0]])
+    t_in = torch.tensor(points, requires_grad=True)
+    torch_backend.build(g).double()(t_in).sum().backward()
+    with _policy("float64"):
+        model = backend.build(g)
+    k_in = tf.constant(points)
+    with tf.GradientTape() as tape:
+        tape.watch(k_in)
+        y = tf.reduce_sum(model(k_in))
+    _close(tape.gradient(y, k_in).numpy(), t_in.grad.numpy(), "gradient at the kinks", 1e-9)
