@@ -12,7 +12,8 @@ framework.
 
 A target honours it with two calls: `begin()` when a forward pass of a whole model starts
 (the count restarts at 0), and `draw(shape)` where `randn_like(x)` is evaluated, which
-returns the array to use, or None when no context is active.
+returns the array to use, or None when no context is active (or `draw(shape, k)`, the
+k-th draw, from a target that does not evaluate in graph order).
 """
 
 from __future__ import annotations
@@ -60,16 +61,18 @@ def begin() -> None:
         active.count = 0
 
 
-def draw(shape: tuple[int, ...]) -> Any:
+def draw(shape: tuple[int, ...], k: int | None = None) -> Any:
     """The next draw of this forward pass as a NumPy array of `shape`, or None when no
-    `noise` context is active."""
+    `noise` context is active. A target that evaluates out of graph order (Keras runs a
+    functional model by depth) gives each `randn_like` its graph index `k` instead."""
     active = _ACTIVE.get()
     if active is None:
         return None
     import numpy as np
 
-    k = active.count
-    active.count += 1
+    if k is None:
+        k = active.count
+        active.count += 1
     value = np.asarray(active.draws(k, tuple(shape)))
     if value.shape != tuple(shape):
         raise ValueError(f"archdsl.noise: draws({k}, {tuple(shape)}) returned an array of "

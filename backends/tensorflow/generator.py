@@ -36,7 +36,8 @@ from . import target
 from .layout import Callee, Made, Value, Walk, axis_in, held, module_ref
 from .steps import FIRST, LAST, Op, Repeat, Stages
 
-HELPERS = ("layers.py", "layers_spatial.py")  # copied into the modules that use them
+HELPERS = (  # copied into the modules that use them
+    "layers.py", "layers_spatial.py", "layers_elementwise.py")
 # Names the generated module defines or imports, or its functions use.
 GLOBALS = frozenset({"keras", "tf", "math", "name", "range", "float"})
 

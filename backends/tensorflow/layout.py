@@ -268,6 +268,17 @@ class Walk:
         code = fill(f"{X[0]}[{text}]", {X[0]: x.code})
         return Value(code, layout if e.rank >= 3 else FIRST, e.rank)
 
+    def op_pad(self, e: Op, ins: list[Value]) -> Value:
+        """Padding keeps its input's layout: `data` holds each spec dimension's (before,
+        after), written where `AXIS` stands in the order the input holds them."""
+        (x,) = ins
+        pairs = list(e.data)
+        if x.layout == LAST and x.rank >= 3:
+            pairs = [pairs[0], *pairs[2:], pairs[1]]
+        widths = _tuple(f"({b}, {a})" for b, a in pairs)
+        code = fill(e.code, {X[0]: x.code, AXIS: widths})
+        return Value(code, x.layout if e.rank >= 3 else FIRST, e.rank)
+
     def op_permute(self, e: Op, ins: list[Value]) -> Value:
         """A permute of a channels-last tensor is one transpose to the spec's result."""
         (x,) = ins
@@ -459,6 +470,17 @@ class Walk:
             for target, rank in zip(targets, s.code.data, strict=True):
                 self.bind(target, Value(target, FIRST, rank))
             return out
+        if len(targets) > 1 and isinstance(s.code, Op):  # split, chunk: parts alike
+            value = self.expr(s.code, 0)
+            code, out = value.code, self.flush()
+            if isinstance(code, Call) and code.args and isinstance(code.args[0], Call):
+                var = self.fresh("h")  # the input computed on lines of its own
+                out += [Line(t, piece) for t, piece in _unnest(var, code.args[0])]
+                code = Call(code.func, (var, *code.args[1:]))
+            for target in targets:
+                self.bind(target, Value(target, value.layout, value.rank))
+            comment = ", ".join(held(c, value.layout, value.rank) for c in _groups(s.comment))
+            return [*out, Line(s.target, code, comment)]
         if len(targets) > 1:  # a block with several outputs
             assert attr is not None and isinstance(s.code, Call)
             code, outs = self.call(attr, s.code.args)
@@ -647,6 +669,17 @@ def _unnest(target: str, code: Expr) -> list[tuple[str, Expr]]:
         return [*_unnest(target, code.args[0]), (target, Call(code.func,
                                                               (target, *code.args[1:])))]
     return [(target, code)]
+
+
+def _groups(comment: str) -> list[str]:
+    """`(B, 4), (B, 2)` -> its bracketed groups."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(comment):
+        depth += (ch in "([") - (ch in ")]")
+        if ch == "," and depth == 0:
+            out.append(comment[start:i].strip())
+            start = i + 1
+    return [*out, comment[start:].strip()]
 
 
 def held(comment: str, layout: str, rank: int) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from archdsl import draws
 from archdsl.graph import GanGraph, Graph
 
 from .generator import render
@@ -48,7 +49,48 @@ def build(graph: Graph | GanGraph) -> Any:
     else:
         state = initial(graph, seed)
     load_state_dict(model, state)
+    if "RandnLike(" in source:
+        _honour_noise(module, graph, model)
     return model
+
+
+def _honour_noise(module: types.ModuleType, graph: Graph | GanGraph, model: Any) -> None:
+    """`archdsl.noise`: each `RandnLike` asks for the draw of its index in its model's
+    graph order. Keras runs a functional model by depth, not in that order; the layers are
+    numbered as the code makes them, which is that order (dead ones too, which no model
+    holds), one model after the other. A shared block makes one layer for the draws of all
+    its calls: such a model refuses `archdsl.noise` rather than repeat a draw."""
+    pairs = [(graph.generator, model.generator), (graph.discriminator, model.discriminator)] \
+        if isinstance(graph, GanGraph) else [(graph, model)]
+    start = 0
+    for g, m in pairs:
+        for layer in _walk(m):
+            if type(layer).__name__ == "RandnLike":
+                layer.index -= start
+        start += sum(node.op == "randn_like" for node in g.nodes)
+    if module.RandnLike.made == start:
+        module.RandnLike.draws = lambda k, shape: draws.draw(shape, k)
+    else:
+        module.RandnLike.draws = _unnumbered
+
+
+def _unnumbered(k: int, shape: tuple[int, ...]) -> None:
+    if draws.active():
+        raise ValueError("archdsl.noise cannot number the draws of this Keras model: a shared "
+                         "block makes one RandnLike layer for the randn_like of all its calls "
+                         "(give each call its own block, or use another backend)")
+
+
+def _walk(layer: Any) -> Iterator[Any]:
+    """Every layer inside `layer` (nested models' too), each once."""
+    seen: set[int] = set()
+    todo = [layer]
+    while todo:
+        current = todo.pop()
+        if id(current) not in seen:
+            seen.add(id(current))
+            yield current
+            todo.extend(getattr(current, "layers", ()))
 
 
 def state_dict(model: Any) -> Weights:
@@ -284,6 +326,10 @@ CONVERT: dict[str, tuple[Callable[[Any], Weights], Callable[[Any, Weights], None
     "AdditiveAttention": (_additive_export, _additive_import),
     "PositionalEmbedding": _one("weight"),
     "Parameter": _one("weight", ""),
+    "GroupNormalization": (_norm_export, _norm_import),
+    "InstanceNorm": (_norm_export, _norm_import),
+    "RMSNorm": (_norm_export, _norm_import),
+    "PReLU": _one("weight"),
 }
 # Recurrent layers convert cell by cell (`_cell_export`), one direction after the other.
 RECURRENT = ("RNN", "GRU", "Bidirectional")

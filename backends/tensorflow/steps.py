@@ -33,7 +33,7 @@ class Op(Call):
     - `first` / `last`: its inputs must be channels-first / channels-last (rank 3 or more),
       and so is its result;
     - `axis`: `code` names a spec dimension as `AXIS`, written in the input's layout;
-    - `reduce`, `getitem`, `reshape`, `expand`, `permute`: written by the layout pass from
+    - `reduce`, `getitem`, `reshape`, `expand`, `permute`, `pad`: written by the layout pass from
       `data`;
     - `apply`: the layer `module` applied (its `Layer` says how, unless `code` is given).
     """

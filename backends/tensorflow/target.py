@@ -492,6 +492,12 @@ from . import target_spatial  # noqa: E402 (its rules use this module's helpers)
 CONSTRUCT.update(target_spatial.CONSTRUCT)
 FORWARD.update(target_spatial.FORWARD)
 
+# LANGUAGE.md section 10's elementwise, reduction, shape, norm and padding ops.
+from . import target_elementwise  # noqa: E402 (its rules use this module's helpers)
+
+CONSTRUCT.update(target_elementwise.CONSTRUCT)
+FORWARD.update(target_elementwise.FORWARD)
+
 # A plugin op's rules (archdsl.ops.plugin.lower(op, "tensorflow", forward=rule)) join them.
 PLUGIN_TABLES: dict[str, dict[str, Any]] = {"construct": CONSTRUCT, "forward": FORWARD}
 plugin.install("tensorflow", PLUGIN_TABLES)

@@ -246,3 +246,15 @@ model Count {
                                                       np.ones((2, 3), bool)))
     assert (a.dtype, b.dtype) == (np.int64, np.int64)
     assert a.tolist() == [3, 3] and b == 6
+
+
+def test_split_channels_last_keeps_the_layout_and_says_so() -> None:
+    """Chunks of a convolution's channels are cut channels-last, with no transpose, from
+    the convolution's result on a line of its own, and their shape comments show the layout
+    they are held in."""
+    source = generate(archdsl.load(
+        "model M {\n    input x: [B, 2, 5, 6]\n    a, b = chunk(x |> Conv2d(8, 1), 2, dim=1)\n"
+        "    output y = (a * b) |> Conv2d(3, 1)\n}\n").graph())
+    assert '    h = keras.layers.Conv2D(8, 1, name="conv2d1")(h)\n' \
+        "    a, b = keras.ops.split(h, [4], axis=3)  # (B, 5, 6, 4), (B, 5, 6, 4)\n" in source
+    assert source.count("keras.ops.transpose") == 2  # the input, the output

@@ -99,6 +99,39 @@ CASES = [
     Case("Parameter", "x: [B, 3, 4]", "x * Parameter([3, 4])"),
     Case("tied-weights", "t: i64[B, 4]",
          "e = Embedding(6, 5)\noutput y = (t |> e) @ transpose(e.weight, 0, 1)"),
+    # ---- LANGUAGE.md section 10: layers_elementwise.py and the stock layers standing in
+    Case("PReLU", "x: [B, 5]", "x |> PReLU(init=0.1)"),
+    Case("PReLU-per-channel-after-conv", "x: [B, 2, 5, 4]",
+         "x |> Conv2d(3, 1) |> PReLU(num_parameters=3)"),
+    Case("Softplus-beta-threshold", "x: [B, 3, 6]", "x * 3.0 |> Softplus(beta=0.5, threshold=1)"),
+    Case("BatchNorm3d-train", "x: [B, 3, 2, 3, 4]", "x |> BatchNorm3d(momentum=0.2)",
+         training=True),
+    Case("GroupNorm", "x: [B, 6, 4, 3]", "x |> GroupNorm(2, eps=1e-3)"),
+    Case("GroupNorm-rank-2-noaffine", "x: [B, 6]", "x |> GroupNorm(3, affine=false)"),
+    Case("InstanceNorm2d-train-tracking", "x: [B, 3, 4, 5]",
+         "x |> InstanceNorm2d(affine=true, track_running_stats=true, momentum=0.3)",
+         training=True),
+    Case("InstanceNorm1d-eval-tracking", "x: [B, 3, 6]",
+         "x |> InstanceNorm1d(track_running_stats=true)"),
+    Case("InstanceNorm1d", "x: [B, 3, 6]", "x |> InstanceNorm1d(eps=0.1)"),
+    Case("RMSNorm", "x: [B, 4, 6]", "x |> RMSNorm(eps=1e-3)"),
+    Case("RMSNorm-noaffine", "x: [B, 6]", "x |> RMSNorm(elementwise_affine=false)"),
+    Case("Pad-reflect-after-conv", "x: [B, 2, 4, 5]",
+         "x |> Conv2d(3, 1) |> Pad((3, 1, 2, 0), mode=\"reflect\")"),
+    Case("Pad-replicate-circular", "x: [B, 2, 4, 5]",
+         "pad(x |> Pad((2, 0, 1, 3), mode=\"replicate\"), (5, 1, 4, 2), mode=\"circular\")"),
+    Case("Pad-length-known-when-run", "x: [B, 2, T]",
+         "pad(pad(x, (3, 1), mode=\"replicate\"), (2, 1), mode=\"circular\")"),
+    Case("DropPath-eval", "x: [B, 3, 4]", "x + (x |> Linear(4) |> DropPath(0.5))"),
+    Case("Dropout2d-eval", "x: [B, 3, 4, 4]", "x |> Conv2d(3, 1) |> Dropout2d(0.5)"),
+    Case("chunk-channels-after-conv", "x: [B, 2, 4, 4]",
+         "a, b, c = chunk(x |> Conv2d(7, 1), 3, dim=1)\n"
+         "    output y = concat([c, a * b], dim=1)"),
+    # both operands 0 (zero parameters): PyTorch gives each half the gradient at a tie
+    Case("maximum-minimum-tie", "x: [B, 3]",
+         "p = x * Parameter([3], init=\"zeros\")\n    q = x * Parameter([3], init=\"zeros\")\n"
+         "    output y = maximum(p, q) + minimum(p, q * 2.0) + x"),
+    Case("var-unbiased", "x: [B, 3, 6]", "var(x, [0, 2], unbiased=true)"),
 ]
 
 
@@ -231,3 +264,21 @@ def test_build_is_seeded_by_keras() -> None:
         keras.utils.set_random_seed(7)
         draws.append(backend.state_dict(backend.build(g))["fc.weight"])
     np.testing.assert_array_equal(*draws)
+
+
+def test_gradients_at_the_kinks_are_pytorchs() -> None:
+    """Where an activation or a bound has a corner, Keras's subgradient is PyTorch's."""
+    g = archdsl.load(
+        "model M {\n    input x: [B, 6]\n"
+        "    output y = relu6(x) + hardswish(x) * 2.0 + hardsigmoid(x) * 3.0 + elu(x) * 4.0"
+        " + clamp(x, min=0.0, max=6.0) * 5.0 + clamp(x, min=-3.0) * 6.0\n}\n").graph()
+    points = np.array([[-3.0, 0.0, 3.0, 6.0, -1.0, 1.0]])
+    t_in = torch.tensor(points, requires_grad=True)
+    torch_backend.build(g).double()(t_in).sum().backward()
+    with _policy("float64"):
+        model = backend.build(g)
+    k_in = tf.constant(points)
+    with tf.GradientTape() as tape:
+        tape.watch(k_in)
+        y = tf.reduce_sum(model(k_in))
+    _close(tape.gradient(y, k_in).numpy(), t_in.grad.numpy(), "gradient at the kinks", 1e-9)
