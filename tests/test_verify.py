@@ -23,7 +23,7 @@ SMALLER = {
     "gpt2_small.arch": {"vocab": 97, "context": 16, "d": 32, "heads": 4, "layers": 2},
     "llama_decoder.arch": {"vocab": 97, "d": 32, "layers": 2, "heads": 4, "kv_heads": 2,
                            "hidden": 48},
-    "cyclegan_generator.arch": {"ngf": 4, "blocks": 2},
+    "cyclegan_generator.arch": {"ngf": 8, "blocks": 2},
     "mobilenet_v3_small.arch": {"classes": 10},
     "ddpm_unet.arch": {"ch": 8, "steps": 50},
 }
