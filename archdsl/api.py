@@ -103,8 +103,11 @@ def compile(source: Source | Program, backend: str = "torch", model: str | None 
     (`weights=` a state dict to carry, else weights initialised as PyTorch's)."""
     program = load(source, check=False)
     g = graph(program, model, params, trace=True)
+    target = registry.get(backend)
     with located(program):
-        return registry.get(backend).generate(g, **options)
+        if target.writes_weights:
+            check_memory(g, program)
+        return target.generate(g, **options)
 
 
 def build(source: Source | Program, backend: str = "torch", model: str | None = None,
@@ -115,10 +118,15 @@ def build(source: Source | Program, backend: str = "torch", model: str | None = 
     g = graph(program, model, params, trace=True)
     with located(program):
         if options.get("device") != "meta":  # torch's meta device allocates nothing
-            from archdsl.memory import check_model
-            for side in (g.generator, g.discriminator) if isinstance(g, GanGraph) else (g,):
-                check_model(side, program.limits)
+            check_memory(g, program)
         return registry.get(backend).build(g, **options)
+
+
+def check_memory(g: Graph | GanGraph, program: Program) -> None:
+    """Refuse, before anything is allocated, weights past the limits or the machine."""
+    from archdsl.memory import check_model
+    for side in (g.generator, g.discriminator) if isinstance(g, GanGraph) else (g,):
+        check_model(side, program.limits)
 
 
 def state_dict(model: Any) -> dict[str, Any]:

@@ -307,7 +307,7 @@ def compile_(
     def body() -> int:
         load_plugins(plugin)
         from archdsl import weights as weight_files
-        from archdsl.api import graph, load, located
+        from archdsl.api import check_memory, graph, load, located
         from archdsl.checkpoint import CheckpointError
         from archdsl.weights import WeightsError
         program = load(file, check=False, **_sources(path))
@@ -317,6 +317,7 @@ def compile_(
             options = {} if weights is None else {"weights": weight_files.load(weights)}
             with located(program):
                 if backend == "onnx":
+                    check_memory(g, program)  # the file carries the weights
                     content, beside = _onnx(g, output, options)
                 else:
                     content = _generate(g, backend)

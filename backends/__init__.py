@@ -49,6 +49,7 @@ class Backend:
     owns: Callable[[Any], bool]  # whether a model object was built by this backend
     lowers: Callable[[], Collection[str]]  # the ops it computes (plugin ops included)
     runtime: str = "runtime"  # the part with build, state_dict and load_state_dict
+    writes_weights: bool = False  # what generate writes holds the weights (ONNX)
 
     def part(self, name: str) -> Any:
         """One of the backend's modules (`runtime`, `training`, `gan`, `harness`)."""

@@ -243,8 +243,9 @@ def show_value(v: Any) -> str:
         return "[" + ", ".join(map(show_value, v)) + "]"
     if isinstance(v, tuple):
         return "(" + ", ".join(map(show_value, v)) + ")"
-    if isinstance(v, float):
-        return f"{v:g}"
+    if isinstance(v, float):  # a float stays one: `1.0`, `1e-05`, `inf`
+        text = f"{v:g}"
+        return text if any(c in text for c in ".en") else f"{text}.0"
     return str(v)
 
 

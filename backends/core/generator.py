@@ -26,7 +26,7 @@ from archdsl.ops.registry import OpDef, always
 
 from .classes import ClassCode
 from .emitter import Emitter, Lowered, OpSite, Refused
-from .pycode import Expr
+from .pycode import Call, Comp, Expr
 
 Rule = Callable[[OpSite], "Expr | Lowered"]
 
@@ -245,3 +245,19 @@ def generate(target: Target, graph: Graph | GanGraph) -> Output:
     source = target.render(gen, graph)
     name = graph.name if isinstance(graph, GanGraph) else roots[0].name
     return Output(source, name, [r.name for r in roots])
+
+
+class TorchContainers(Target):
+    """The containers of `torch.nn`, which the NumPy target's `nn` module mirrors:
+    `nn.Sequential` for stages and repeats, `nn.ModuleList`, `nn.ParameterList`."""
+
+    def sequential(self, makes: list[Expr]) -> Expr:
+        return Call("nn.Sequential", tuple(makes))
+
+    def repeat(self, first: Expr, rest: Expr | None, count: str, rest_count: str) -> Expr:
+        if rest is None:
+            return Call("nn.Sequential", (Comp(first, f"for _ in range({count})", "*"),))
+        return Call("nn.Sequential", (first, Comp(rest, f"for _ in range({rest_count})", "*")))
+
+    def container(self, kind: str) -> Expr:
+        return "nn.ParameterList()" if kind == "params" else "nn.ModuleList()"

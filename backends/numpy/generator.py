@@ -20,13 +20,13 @@ from ..core.assemble import class_names, class_source
 from ..core.classes import ClassCode
 from ..core.docs import docstring
 from ..core.emitter import OpSite
-from ..core.generator import Generator, Target, environment
+from ..core.generator import Generator, TorchContainers, environment
 from ..core.generator import generate as generate_with
-from ..core.pycode import Call, Comp, Expr, layout
+from ..core.pycode import Call, Expr, layout
 from . import target
 
 
-class NumPy(Target):
+class NumPy(TorchContainers):
     name = "NumPy"
     GLOBALS = frozenset({"np", "nn", "self", "super"})
 
@@ -41,17 +41,6 @@ class NumPy(Target):
 
     def as_module(self, site: OpSite) -> Expr | None:
         return target.construct(site)
-
-    def sequential(self, makes: list[Expr]) -> Expr:
-        return Call("nn.Sequential", tuple(makes))
-
-    def repeat(self, first: Expr, rest: Expr | None, count: str, rest_count: str) -> Expr:
-        if rest is None:
-            return Call("nn.Sequential", (Comp(first, f"for _ in range({count})", "*"),))
-        return Call("nn.Sequential", (first, Comp(rest, f"for _ in range({rest_count})", "*")))
-
-    def container(self, kind: str) -> Expr:
-        return "nn.ParameterList()" if kind == "params" else "nn.ModuleList()"
 
     def render(self, gen: Generator, graph: Graph | GanGraph) -> str:
         classes = gen.order  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from .runtime import Gan, Model, build, load_state_dict, state_dict
 
 # The generator reads graph inputs itself; every other op goes through LOWER.
 BACKEND = Backend("onnx", __name__, generate, lambda model: isinstance(model, (Model, Gan)),
-                  lambda: {*LOWER, "input"})
+                  lambda: {*LOWER, "input"}, writes_weights=True)
 
 __all__ = ["BACKEND", "LOWER", "OPSET", "Gan", "Model", "TooLarge", "build", "export", "generate",
            "load_state_dict", "serialized", "state_dict"]

@@ -28,7 +28,7 @@ from ..core.assemble import Method, constructor_params, late_defaults, tokens_of
 from ..core.classes import ClassCode, For, If, Line, Local, Module, Stmt
 from ..core.docs import docstring, module_docstring
 from ..core.emitter import TOKEN, OpSite, Refused
-from ..core.generator import Generator, Output, Target, environment
+from ..core.generator import Generator, Output, Target, environment, identifier
 from ..core.generator import generate as generate_with
 from ..core.helpers import needed, sources
 from ..core.pycode import INDENT, Call, Chain, Comp, Expr, Index, Seq, flat, layout
@@ -105,7 +105,7 @@ class Functions:
         self.names: dict[int, str] = {}
         taken = set(GLOBALS) | set(helper_sources())
         for cls in self.order:
-            name = cls.name if cls in self.roots else snake(cls.name)
+            name = cls.name if cls in self.roots else identifier(snake(cls.name))
             while name in taken:
                 name += "_"
             taken.add(name)
@@ -258,11 +258,12 @@ def _model_input(cls: ClassCode, k: int) -> str:
     var = cls.input_vars[k]
     name, t = cls.inputs[k]
     dims = _dims(cls.shapes[name])
-    shape = ["None" if set(re.findall(r"[A-Za-z_]\w*", d)) & set(cls.size_reads) else d
-             for d in dims[1:]]
+    params = {p.name for p in cls.params}  # known when the model is built; the rest is not
+    shape = ["None" if set(re.findall(r"[A-Za-z_]\w*", d)) - params else d for d in dims[1:]]
     items = f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(shape)})"
     extra = [] if t.dtype == "f32" else [f'dtype="{target.DTYPES[t.dtype]}"']
-    batch = [] if dims[0] in cls.size_reads else [f"batch_size={dims[0]}"]
+    batch = [] if set(re.findall(r"[A-Za-z_]\w*", dims[0])) - params else \
+        [f"batch_size={dims[0]}"]
     return "\n".join(layout(f"{var} = ", Call("keras.Input", (items, *batch, *extra,
                                                               f'name="{name}"')), "", 1))
 

@@ -84,16 +84,15 @@ class RNNCell(keras.layers.Layer):
     def build(self, input_shape):
         bound = 1 / math.sqrt(self.units)
         width = self.gates * self.units
-        for name, shape in (
-            ("kernel", (input_shape[-1], width)),
-            ("recurrent_kernel", (self.units, width)),
-            ("bias", (width,)),
-            ("recurrent_bias", (width,)),
-        ):
+
+        def weight(name, shape):
             init = keras.initializers.RandomUniform(-bound, bound)
-            setattr(
-                self, name, self.add_weight(shape=shape, initializer=init, name=name)
-            )
+            return self.add_weight(shape=shape, initializer=init, name=name)
+
+        self.kernel = weight("kernel", (input_shape[-1], width))
+        self.recurrent_kernel = weight("recurrent_kernel", (self.units, width))
+        self.bias = weight("bias", (width,))
+        self.recurrent_bias = weight("recurrent_bias", (width,))
 
     def gates_of(self, x, h):
         return (
@@ -310,14 +309,14 @@ class Parameter(keras.layers.Layer):
     `gain(x)`."""
 
     INITS = {
-        "normal": ("RandomNormal", 0.0, 1.0),
-        "uniform": ("RandomUniform", 0.0, 1.0),
-        "trunc_normal": ("TruncatedNormal", 0.0, 0.02),
-        "zeros": ("Zeros",),
-        "ones": ("Ones",),
-        "xavier_uniform": ("GlorotUniform",),
-        "kaiming_uniform": ("HeUniform",),
-        "kaiming_normal": ("HeNormal",),
+        "normal": lambda: keras.initializers.RandomNormal(0.0, 1.0),
+        "uniform": lambda: keras.initializers.RandomUniform(0.0, 1.0),
+        "trunc_normal": lambda: keras.initializers.TruncatedNormal(0.0, 0.02),
+        "zeros": keras.initializers.Zeros,
+        "ones": keras.initializers.Ones,
+        "xavier_uniform": keras.initializers.GlorotUniform,
+        "kaiming_uniform": keras.initializers.HeUniform,
+        "kaiming_normal": keras.initializers.HeNormal,
     }
 
     def __init__(self, shape, init="normal", value=None, **kwargs):
@@ -326,8 +325,7 @@ class Parameter(keras.layers.Layer):
         if init == "constant":
             initializer = keras.initializers.Constant(value)
         else:
-            name, *args = self.INITS[init]
-            initializer = getattr(keras.initializers, name)(*args)
+            initializer = self.INITS[init]()
         self.weight = self.add_weight(
             shape=self.shape, initializer=initializer, name="weight"
         )
@@ -351,11 +349,14 @@ class Weight(keras.layers.Layer):
         super().__init__(**kwargs)
         self.layer, self.attribute = layer, attribute
 
+    def weight(self):
+        return next(w for w in self.layer.weights if w.name == self.attribute)
+
     def call(self, anchor):
-        return keras.ops.convert_to_tensor(getattr(self.layer, self.attribute))
+        return keras.ops.convert_to_tensor(self.weight())
 
     def compute_output_spec(self, anchor):
-        weight = getattr(self.layer, self.attribute)
+        weight = self.weight()
         return keras.KerasTensor(tuple(weight.shape), dtype=weight.dtype)
 
 

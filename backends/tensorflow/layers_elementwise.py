@@ -146,14 +146,12 @@ class InstanceNorm(keras.layers.Layer):
                 shape=channels, initializer="zeros", name="beta"
             )
         if self.track_running_stats:
-            for name, init in (("moving_mean", "zeros"), ("moving_variance", "ones")):
-                setattr(
-                    self,
-                    name,
-                    self.add_weight(
-                        shape=channels, initializer=init, trainable=False, name=name
-                    ),
-                )
+            self.moving_mean = self.add_weight(
+                shape=channels, initializer="zeros", trainable=False, name="moving_mean"
+            )
+            self.moving_variance = self.add_weight(
+                shape=channels, initializer="ones", trainable=False, name="moving_variance"
+            )
             self.num_batches_tracked = self.add_weight(
                 shape=(),
                 dtype="int64",

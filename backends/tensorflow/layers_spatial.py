@@ -287,18 +287,25 @@ class Cell(keras.layers.Layer):
     def build(self, x_shape, h_shape=None, c_shape=None):
         bound = 1 / math.sqrt(self.units)
         width = self.GATES[self.mode] * self.units
-        shapes = {"weight_ih": (width, x_shape[-1]), "weight_hh": (width, self.units)}
-        if self.use_bias:
-            shapes.update(bias_ih=(width,), bias_hh=(width,))
-        for name, shape in shapes.items():
+
+        def weight(name, shape):
             init = keras.initializers.RandomUniform(-bound, bound)
-            setattr(
-                self, name, self.add_weight(shape=shape, initializer=init, name=name)
-            )
+            return self.add_weight(shape=shape, initializer=init, name=name)
+
+        self.weight_ih = weight("weight_ih", (width, x_shape[-1]))
+        self.weight_hh = weight("weight_hh", (width, self.units))
+        if self.use_bias:
+            self.bias_ih = weight("bias_ih", (width,))
+            self.bias_hh = weight("bias_hh", (width,))
 
     def affine(self, v, which):
-        y = keras.ops.matmul(v, keras.ops.transpose(getattr(self, f"weight_{which}")))
-        return y + getattr(self, f"bias_{which}") if self.use_bias else y
+        weight, bias = (
+            (self.weight_ih, "bias_ih") if which == "ih" else (self.weight_hh, "bias_hh")
+        )
+        y = keras.ops.matmul(v, keras.ops.transpose(weight))
+        if not self.use_bias:
+            return y
+        return y + (self.bias_ih if bias == "bias_ih" else self.bias_hh)
 
     def call(self, x, h=None, c=None):
         if h is None:

@@ -360,7 +360,7 @@ def _reshape_layer(site: OpSite) -> steps.Op:
 def _reshape(site: OpSite) -> steps.Op:
     x = site.ins[0]
     dims = _dims(site, "shape")
-    kept = dims[0] == site.dim(x.shape[0])
+    kept = x.rank > 0 and len(dims) > 0 and dims[0] == site.dim(x.shape[0])
     return _op(site, "reshape", code="batch" if kept else "", data=dims)
 
 
@@ -393,7 +393,8 @@ def _reduce(func: str) -> Callable[[OpSite], steps.Op]:
     def rule(site: OpSite) -> steps.Op:
         rank = site.ins[0].rank
         dims = site.args["dim"]
-        axes = None if dims is None else tuple(sorted({d % rank for d in dims}))
+        # dim=[] reduces every dimension, as in PyTorch
+        axes = None if not dims else tuple(sorted({d % rank for d in dims}))
         x: Expr = X[0]
         if site.node.type.dtype != site.ins[0].dtype:  # torch.sum of int32 or bool: int64
             x = call("keras.ops.cast", x, f'"{DTYPES[site.node.type.dtype]}"')

@@ -17,14 +17,14 @@ from ..core.assemble import class_names, class_source
 from ..core.classes import ClassCode
 from ..core.docs import docstring, module_docstring
 from ..core.emitter import OpSite
-from ..core.generator import Generator, Output, Target, environment
+from ..core.generator import Generator, Output, TorchContainers, environment
 from ..core.generator import generate as generate_with
 from ..core.helpers import needed, sources
-from ..core.pycode import INDENT, Call, Comp, Expr
+from ..core.pycode import INDENT, Expr
 from . import target
 
 
-class Torch(Target):
+class Torch(TorchContainers):
     name = "PyTorch"
     CONSTRUCT = target.CONSTRUCT
     FORWARD = target.FORWARD
@@ -34,17 +34,6 @@ class Torch(Target):
     def as_module(self, site: OpSite) -> Expr | None:
         rule = target.AS_MODULE.get(site.op.name)
         return rule(site) if rule is not None else super().as_module(site)
-
-    def sequential(self, makes: list[Expr]) -> Expr:
-        return Call("nn.Sequential", tuple(makes))
-
-    def repeat(self, first: Expr, rest: Expr | None, count: str, rest_count: str) -> Expr:
-        if rest is None:
-            return Call("nn.Sequential", (Comp(first, f"for _ in range({count})", "*"),))
-        return Call("nn.Sequential", (first, Comp(rest, f"for _ in range({rest_count})", "*")))
-
-    def container(self, kind: str) -> Expr:
-        return "nn.ParameterList()" if kind == "params" else "nn.ModuleList()"
 
     def render(self, gen: Generator, graph: Graph | GanGraph) -> str:
         classes = gen.order  # type: ignore[attr-defined]

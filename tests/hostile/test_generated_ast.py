@@ -30,7 +30,7 @@ IMPORTS = {
 }
 # Builtins a generated module may call by name; any other called name is defined in it.
 BUILTIN_CALLS = {"ValueError", "any", "bool", "dict", "enumerate", "float", "hasattr",
-                 "isinstance", "iter", "len", "list", "max", "next", "range", "reversed",
+                 "isinstance", "iter", "len", "list", "max", "min", "next", "range", "reversed",
                  "slice", "super", "tuple", "zip"}
 # Dunder attributes a generated module may touch (`super().__init__`, a `__call__` override).
 DUNDERS = {"__init__", "__call__"}

@@ -24,6 +24,7 @@ from diagnostic_checks import assert_located, compile_or_refuse
 import archdsl
 from archdsl.api import TRAINABLE
 from archdsl.backends.numpy.generator import render as render_numpy
+from archdsl.backends.tensorflow.generator import render as render_tf
 from archdsl.backends.torch.generator import render
 
 CANARY = "archdsl_canary"
@@ -151,7 +152,7 @@ def _compile_all(path: str) -> dict[str, tuple[str, str]] | None:
         source = compile_or_refuse(program, backend, text)
         if source is None:
             return None
-        entry = {"torch": lambda: render(graph)[1], "tensorflow": lambda: graph.name,
+        entry = {"torch": lambda: render(graph)[1], "tensorflow": lambda: render_tf(graph)[1],
                  "numpy": lambda: render_numpy(graph)[1][0]}[backend]()
         out[backend] = (source, entry)
     return out

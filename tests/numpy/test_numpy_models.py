@@ -14,7 +14,7 @@ import archdsl
 from archdsl.api import backend
 from archdsl.backends import numpy as nb
 from archdsl.graph import Graph
-from archdsl.verify import without_dropout
+from archdsl.verify import dropout_off
 
 
 def _loss_and_target(g: Graph, y: np.ndarray, rng: np.random.Generator):
@@ -66,7 +66,8 @@ def _compare_with_torch(g: Graph, dtype, training: bool, tol: float) -> None:
 
 @pytest.mark.parametrize("g", GRAPHS)
 def test_train_mode_matches_torch_float64(g: Graph) -> None:
-    _compare_with_torch(without_dropout(g), np.float64, True, 1e-9)
+    with dropout_off(g) as off:
+        _compare_with_torch(off, np.float64, True, 1e-9)
 
 
 # float32 tolerances (train, eval) where 1e-4 is out of reach for any float32 implementation:
@@ -82,7 +83,8 @@ F32_TOL = {"resnet50": (1e-1, 1e-2), "resnet_block": (3e-2, 1e-4)}
 @pytest.mark.parametrize("g", GRAPHS)
 def test_train_mode_matches_torch_float32(g: Graph, request: pytest.FixtureRequest) -> None:
     tol = F32_TOL.get(request.node.callspec.id, (1e-4, 1e-4))[0]
-    _compare_with_torch(without_dropout(g), np.float32, True, tol)
+    with dropout_off(g) as off:
+        _compare_with_torch(off, np.float32, True, tol)
 
 
 @pytest.mark.parametrize("g", GRAPHS)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 from torch_cases import (
+    CASES,
     Case,
     bindings,
     case_graph,
@@ -210,7 +211,7 @@ def test_the_model_class_takes_other_values_of_its_parameters() -> None:
 
 
 def test_gan_builds_both_models() -> None:
-    case = find("Generator")
+    case = next(c for c in CASES if c.model == "Generator" and c.spec.stem == "digits_gan")
     gan = build(spec_graph(case.spec))
     keys = state_dict(gan)
     assert "generator.fc.weight" in keys and "discriminator.fc.weight" in keys

@@ -35,7 +35,9 @@ def _var_fwd(a, p, xs, ctx):
     axes = _axes(a, x.ndim)
     centred = x - x.mean(axis=axes, keepdims=True)
     n = int(np.prod([x.shape[i] for i in axes])) - (1 if a["unbiased"] else 0)
-    y = (centred * centred).sum(axis=axes, keepdims=a["keepdim"]) / n
+    # an array even when every dimension is reduced: NumPy would give a scalar, which the
+    # tape (tracking arrays) would not follow back
+    y = np.asarray((centred * centred).sum(axis=axes, keepdims=a["keepdim"]) / n)
     return y, (centred, n, axes, a["keepdim"])
 
 
