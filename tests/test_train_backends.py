@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_verify import SMALLER
+from spec_sizes import small
 from typer.testing import CliRunner
 
 import archdsl
@@ -23,12 +23,6 @@ from archdsl.verify import make_inputs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
-# Sizes that keep a step quick (the architectures are unchanged)
-TINY = {**SMALLER, "resnet50.arch": {**SMALLER["resnet50.arch"], "size": 32},
-        "attention_summarizer.arch": {"vocab": 100, "hidden": 32},
-        "text_transformer.arch": {"vocab": 100, "d_model": 32, "heads": 2, "layers": 2},
-        "seq2seq_transformer.arch": {"src_vocab": 50, "tgt_vocab": 50, "d_model": 32,
-                                     "heads": 2, "layers": 2}}
 # A gan runs the same command through archdsl/gan.py; tests/test_gan.py covers it.
 SPECS = [pytest.param(p, id=p.stem) for p in sorted((ROOT / "specs").glob("*.arch"))
          if "\ngan " not in "\n" + p.read_text(encoding="utf-8")]
@@ -54,9 +48,9 @@ def random_data(path: Path, folder: Path, sizes: dict) -> Path:
 @pytest.mark.parametrize("backend", TRAINABLE)
 @pytest.mark.parametrize("path", SPECS)
 def test_every_spec_trains_a_few_steps(path: Path, backend: str, tmp_path: Path) -> None:
-    sizes = [a for k, v in TINY.get(path.name, {}).items() for a in ("--set", f"{k}={v}")]
+    sizes = [a for k, v in small(path).items() for a in ("--set", f"{k}={v}")]
     if path.name in GIVEN_DATA:
-        sizes += ["--data", str(random_data(path, tmp_path, TINY.get(path.name, {})))]
+        sizes += ["--data", str(random_data(path, tmp_path, small(path)))]
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["train", str(path), "--backend", backend, "--epochs",
                                       "1", "--steps", "2", "--batch", "4", "--out", str(out),

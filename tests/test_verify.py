@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from contract import EXAMPLES as CONTRACT_EXAMPLES
+from spec_sizes import small
 from typer.testing import CliRunner
 
 import archdsl
@@ -16,17 +17,6 @@ from archdsl.verify import TOLERANCE, run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = CONTRACT_EXAMPLES
-# The two classics run at reduced width here (their full size is for analyze); everything
-# else at its defaults.
-SMALLER = {
-    "resnet50.arch": {"classes": 10, "size": 64},
-    "gpt2_small.arch": {"vocab": 97, "context": 16, "d": 32, "heads": 4, "layers": 2},
-    "llama_decoder.arch": {"vocab": 97, "d": 32, "layers": 2, "heads": 4, "kv_heads": 2,
-                           "hidden": 48},
-    "cyclegan_generator.arch": {"ngf": 8, "blocks": 2},
-    "mobilenet_v3_small.arch": {"classes": 10},
-    "ddpm_unet.arch": {"ch": 8, "steps": 50},
-}
 SPECS = sorted((ROOT / "specs").glob("*.arch")) + sorted(EXAMPLES.glob("*.arch"))
 # Where float32 itself cannot reach the documented tolerances in train mode: BatchNorm over a
 # handful of values per channel, then ReLU. verify raises those comparisons to their measured
@@ -37,7 +27,7 @@ FORWARD = {"output", "loss", "running stats"}
 
 
 def graphs(path: Path):
-    g = archdsl.load(path).graph(params=SMALLER.get(path.name))
+    g = archdsl.load(path).graph(params=small(path))
     return [g.generator, g.discriminator] if isinstance(g, GanGraph) else [g]
 
 

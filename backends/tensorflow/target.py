@@ -451,8 +451,6 @@ FORWARD: dict[str, Rule] = {
     "MaxPool2d": _pool("Max"),
     "AvgPool1d": _pool("Average"),
     "AvgPool2d": _pool("Average"),
-    "AdaptiveAvgPool2d": lambda s: _op(s, LAST, applied(
-        call("keras.layers.AdaptiveAveragePooling2D", s.ints("size")), X[0])),
     "GlobalAvgPool": _global_pool,
     "ReLU": _activation("keras.ops.relu"),
     "relu": _activation("keras.ops.relu"),

@@ -93,7 +93,11 @@ def _global_max(site: OpSite) -> steps.Op:
 def _adaptive(kind: str) -> Callable[[OpSite], steps.Op]:
     def rule(site: OpSite) -> steps.Op:
         n = site.ins[0].rank - 2
-        layer = call(f"keras.layers.Adaptive{kind}Pooling{n}D", site.ints("size"))
+        # Keras's adaptive layers also pool a window one wider than the input, which fails
+        # inside tf.function (training) when the output size is 1: that case is global pooling
+        layer = call(f"keras.layers.Global{kind}Pooling{n}D", "keepdims=True") \
+            if set(_list(site.args["size"])) == {1} else \
+            call(f"keras.layers.Adaptive{kind}Pooling{n}D", site.ints("size"))
         return _op(site, LAST, applied(layer, X[0]))
     return rule
 
@@ -264,6 +268,7 @@ FORWARD: dict[str, Callable[[OpSite], steps.Op]] = {
     "AvgPool2d": _pool("avg"),
     "AvgPool3d": _pool("avg"),
     "AdaptiveAvgPool1d": _adaptive("Average"),
+    "AdaptiveAvgPool2d": _adaptive("Average"),
     "AdaptiveMaxPool2d": _adaptive("Max"),
     "GlobalMaxPool": _global_max,
     "RNNCell": _applied_to_all,

@@ -8,23 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from contract import EXAMPLES as CONTRACT_EXAMPLES
+from spec_sizes import SLOW, small
 
 import archdsl
 from archdsl.graph import Graph
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = CONTRACT_EXAMPLES
-# Small sizes keep every spec quick; anything not listed uses the spec's defaults.
-SMALL = {
-    "attention_summarizer": {"vocab": 50, "hidden": 16},
-    "char_lstm": {"vocab": 20, "embed": 8, "hidden": 16},
-    "seq2seq_transformer": {"src_vocab": 30, "tgt_vocab": 30, "d_model": 16, "heads": 2,
-                            "layers": 2},
-    "text_transformer": {"vocab": 30, "d_model": 16, "heads": 2, "layers": 2},
-    "gpt2_small": {"vocab": 30, "context": 16, "d": 16, "heads": 2, "layers": 2},
-    "cnn_digits": {"classes": 5},
-}
-SLOW = {"resnet50"}  # 224x224 inputs: minutes of NumPy convolutions
 BATCH, LENGTH = 3, 6  # sizes given to the symbols B and any other symbol (T, S)
 
 
@@ -39,8 +29,8 @@ def graphs() -> list:
     """Every model of every spec as a pytest param; a gan gives its generator and discriminator."""
     out = []
     for path in spec_files():
-        g = archdsl.load(path).graph(params=SMALL.get(path.stem))
-        marks = [pytest.mark.slow] if path.stem in SLOW else []
+        g = archdsl.load(path).graph(params=small(path))
+        marks = [pytest.mark.slow] if path.stem in SLOW["numpy"] else []
         parts = [("", g)] if isinstance(g, Graph) else [("-generator", g.generator),
                                                          ("-discriminator", g.discriminator)]
         out += [pytest.param(graph, id=path.stem + part, marks=marks) for part, graph in parts]

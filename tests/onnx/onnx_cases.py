@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from contract import EXAMPLE_FILES
-from test_verify import SMALLER
+from spec_sizes import small
 
 import archdsl
 from archdsl.graph import GanGraph
@@ -47,7 +47,7 @@ class Case:
 def _spec_cases() -> list[Case]:
     out = []
     for path in SPEC_FILES:
-        params = SMALLER.get(path.name, {})
+        params = small(path)
         g = archdsl.load(path).graph(params=params or None)
         label = f"{path.parent.name}/{path.stem}"
         if isinstance(g, GanGraph):

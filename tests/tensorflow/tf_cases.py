@@ -1,8 +1,7 @@
 """The specs every TensorFlow test runs over, with the sizes that keep them fast.
 
-Each case is data: the spec, the parameters it is compiled with in tests (smaller widths and
-vocabularies, never a different structure), the sizes bound to its symbols, and whether it is
-slow enough to run only with `-m slow`.
+Each case is data: the spec, the parameters it is compiled with in tests (tests/spec_sizes.py),
+the sizes bound to its symbols, and whether it is slow enough to mark `slow`.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from contract import EXAMPLES as CONTRACT_EXAMPLES
+from spec_sizes import SLOW, small
 
 import archdsl
 from archdsl.graph import GanGraph, Graph
@@ -34,17 +34,6 @@ class Spec:
         return f"{self.path.parent.name}/{self.path.stem}"
 
 
-SMALL = {
-    "resnet50": {"classes": 10, "size": 64},  # every block, a 12th of the pixels
-    "gpt2_small": {"vocab": 97, "context": 16, "d": 32, "heads": 4, "layers": 2},
-    "seq2seq_transformer": {"src_vocab": 50, "tgt_vocab": 60, "d_model": 32, "heads": 4,
-                            "layers": 2},
-    "text_transformer": {"vocab": 50, "d_model": 32, "heads": 4, "layers": 2},
-    "attention_summarizer": {"vocab": 60, "hidden": 16},
-}
-SLOW = {"resnet50"}
-
-
 def _specs() -> list[Spec]:
     """specs/, the shared examples whose text differs from their port there, our op tables."""
     ported = {p.read_bytes() for p in (ROOT / "specs").glob("*.arch")}
@@ -52,7 +41,7 @@ def _specs() -> list[Spec]:
              *(p for p in sorted(EXAMPLES.glob("*.arch")) if p.read_bytes() not in ported),
              *sorted((ROOT / "tests" / "tensorflow" / "specs").glob("*.arch")),
              ROOT / "tests" / "torch" / "specs" / "calls.arch"]  # block calls, every backend
-    return [Spec(p, SMALL.get(p.stem, {}), p.stem in SLOW) for p in paths]
+    return [Spec(p, small(p), p.stem in SLOW["tensorflow"]) for p in paths]
 
 
 SPECS = _specs()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_learns import RECIPES
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 from torch_cases import (
@@ -58,7 +59,7 @@ def test_outputs_have_the_checkers_types(case: Case) -> None:
     assert got == declared(g)
 
 
-@pytest.mark.parametrize("case", case_params())
+@pytest.mark.parametrize("case", case_params(full_size=True))
 def test_parameters_match_the_graph_and_analyze(case: Case) -> None:
     g = case_graph(case)
     model = built(case, device="meta")
@@ -86,7 +87,7 @@ def test_flops_match_analyze(case: Case) -> None:
     model = built(case)
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         outputs(model, example_inputs(g))
-    report = archdsl.analyze(case.spec, model=case.model, bind=values)
+    report = archdsl.analyze(case.spec, model=case.model, params=dict(case.params), bind=values)
     assert counter.get_total_flops() == report.total.flops - lstm
 
 
@@ -126,7 +127,9 @@ LEARNING_RATE = {"SequenceOps": 1e-2, "VisionOps": 1e-2, "Edge": 1e-2, "Calls": 
                  "Discriminator": 1e-3}
 
 
-@pytest.mark.parametrize("case", case_params(slow_if_large=True, small=True))
+# Specs with a batch of their own kind in tests/test_learns.py learn there, not on random targets.
+@pytest.mark.parametrize("case", [c for c in case_params()
+                                  if c.values[0].spec.stem not in {r.spec for r in RECIPES}])
 def test_fifty_adam_steps_fit_one_batch(case: Case) -> None:
     g = case_graph(case)
     model = built(case).train()
@@ -144,7 +147,7 @@ def test_fifty_adam_steps_fit_one_batch(case: Case) -> None:
     assert losses[-1] <= 0.1 * losses[0], losses[::10]
 
 
-@pytest.mark.parametrize("case", case_params())
+@pytest.mark.parametrize("case", case_params(full_size=True))
 def test_meta_device_allocates_nothing_and_infers_shapes(case: Case) -> None:
     g = case_graph(case)
     model = built(case, device="meta")
@@ -155,7 +158,7 @@ def test_meta_device_allocates_nothing_and_infers_shapes(case: Case) -> None:
     assert got == declared(g)
 
 
-@pytest.mark.parametrize("case", case_params(slow_if_large=True))
+@pytest.mark.parametrize("case", case_params())
 def test_weights_round_trip(case: Case) -> None:
     g = case_graph(case)
     source, target = built(case, seed=1).eval(), built(case, seed=2).eval()
@@ -165,7 +168,10 @@ def test_weights_round_trip(case: Case) -> None:
     load_state_dict(target, weights)
     xs = example_inputs(g)
     with torch.no_grad():
-        for a, b in zip(outputs(source, xs), outputs(target, xs), strict=True):
+        torch.manual_seed(0)  # the same draws of randn_like in both
+        expected = outputs(source, xs)
+        torch.manual_seed(0)
+        for a, b in zip(expected, outputs(target, xs), strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 

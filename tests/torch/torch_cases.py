@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import pytest
 import torch
+from spec_sizes import small
 
 import archdsl
 from archdsl.graph import GanGraph, Graph
@@ -18,16 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SPECS = sorted((ROOT / "specs").glob("*.arch")) + sorted((HERE / "specs").glob("*.arch"))
 
-# Above this many parameters a spec's end-to-end checks are marked slow.
-LARGE = 20_000_000
-
-
-# Smaller values of a large spec's parameters, so that a quick run still trains its
-# architecture; the full size runs with the slow tests.
-SMALL = {
-    "gpt2_small": {"vocab": 97, "context": 16, "d": 32, "heads": 4, "layers": 2},
-}
-
 
 @dataclass(frozen=True)
 class Case:
@@ -36,11 +26,11 @@ class Case:
     spec: Path
     model: str
     params: tuple[tuple[str, int], ...] = ()
+    full_size: bool = False
 
     @property
     def id(self) -> str:
-        small = "(small)" if self.params else ""
-        return f"{self.spec.stem}:{self.model}{small}"
+        return f"{self.spec.stem}:{self.model}{'(full size)' if self.full_size else ''}"
 
 
 @cache
@@ -56,30 +46,25 @@ def case_graph(case: Case) -> Graph:
     return g
 
 
-def _cases() -> list[Case]:
+def _cases(full_size: bool) -> list[Case]:
     out = []
     for spec in SPECS:
-        g = spec_graph(spec)
+        params = () if full_size else tuple(small(spec).items())
+        g = spec_graph(spec, params)
         models = [g.generator, g.discriminator] if isinstance(g, GanGraph) else [g]
-        out += [Case(spec, m.name) for m in models]
+        out += [Case(spec, m.name, params, full_size) for m in models]
     return out
 
 
-CASES = _cases()
+# Every model at the small sizes of tests/spec_sizes.py; at the spec's own sizes, only for
+# tests on the meta device, which allocates nothing.
+CASES = _cases(full_size=False)
+FULL_SIZE_CASES = _cases(full_size=True)
 
 
-def case_params(*, slow_if_large: bool = False, small: bool = False) -> list:
-    """`CASES` as pytest parameters. With `slow_if_large` large models are marked slow; with
-    `small` the specs in `SMALL` also come scaled down."""
-    out = []
-    for case in CASES:
-        n = sum(math.prod(p.shape) for p in case_graph(case).parameters().values())
-        marks = [pytest.mark.slow] if slow_if_large and n > LARGE else []
-        out.append(pytest.param(case, id=case.id, marks=marks))
-        if small and case.spec.stem in SMALL:
-            scaled = Case(case.spec, case.model, tuple(SMALL[case.spec.stem].items()))
-            out.append(pytest.param(scaled, id=scaled.id))
-    return out
+def case_params(*, full_size: bool = False) -> list:
+    """`CASES` (or `FULL_SIZE_CASES`) as pytest parameters."""
+    return [pytest.param(c, id=c.id) for c in (FULL_SIZE_CASES if full_size else CASES)]
 
 
 def find(model: str) -> Case:
