@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = CONTRACT_EXAMPLES
 SPECS = sorted((ROOT / "specs").glob("*.arch")) + sorted(EXAMPLES.glob("*.arch"))
 # Where float32 itself cannot reach the documented tolerances in train mode: BatchNorm over a
-# handful of values per channel, then ReLU. verify raises those comparisons to their measured
+# handful of values per channel (a 32-pixel MobileNet's last stages are 1x1), then ReLU or
+# Hardswish. verify raises those comparisons to their measured
 # float32 noise. Elsewhere only gradients may be raised (a bias that feeds BatchNorm has a
 # true gradient of zero and a float32 one of pure rounding); forward values never are.
-NOISY = {"resnet50.arch", "resnet_block.arch"}
+NOISY = {"mobilenet_v3_small.arch", "resnet50.arch", "resnet_block.arch"}
 FORWARD = {"output", "loss", "running stats"}
 
 
