@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = CONTRACT_EXAMPLES
 SPECS = sorted((ROOT / "specs").glob("*.arch")) + sorted(EXAMPLES.glob("*.arch"))
 # Where float32 itself cannot reach the documented tolerances in train mode: BatchNorm over a
-# handful of values per channel (a 32-pixel MobileNet's last stages are 1x1), then ReLU or
+# handful of values per channel (a 64-pixel MobileNet's last stages are 2x2), then ReLU or
 # Hardswish. verify raises those comparisons to their measured
 # float32 noise. Elsewhere only gradients may be raised (a bias that feeds BatchNorm has a
 # true gradient of zero and a float32 one of pure rounding); forward values never are.

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from archdsl import draws
 from archdsl.graph import Graph
 from archdsl.symbolic import resolve_dims
 
@@ -117,7 +118,7 @@ def _attention(a, p, xs):
 
         def rope(t):
             emb = torch.outer(torch.arange(t.shape[2], dtype=torch.float64), inv_freq)
-            emb = torch.cat((emb, emb), dim=-1)
+            emb = torch.cat((emb, emb), dim=-1).to(t.dtype)
             return t * emb.cos() + _rotate_half(t) * emb.sin()
 
         q, k = rope(q), rope(k)
@@ -206,6 +207,11 @@ def _dropout(a, p, xs):
     return F.dropout(xs[0], a["p"], a["training"])
 
 
+def _randn_like(a, p, xs):
+    """The next draw of the active `archdsl.noise` context, which the tests give both sides."""
+    return torch.as_tensor(draws.draw(tuple(xs[0].shape))).to(xs[0].dtype)
+
+
 ORACLES: dict[str, Oracle] = {
     "Linear": lambda a, p, xs: F.linear(xs[0], p["weight"], p.get("bias")),
     "Conv1d": _conv, "Conv2d": _conv, "Conv3d": _conv,
@@ -243,6 +249,7 @@ ORACLES: dict[str, Oracle] = {
     "Softmax": lambda a, p, xs: torch.softmax(xs[0], a["dim"]),
     "softmax": lambda a, p, xs: torch.softmax(xs[0], a["dim"]),
     "Dropout": _dropout,
+    "randn_like": _randn_like,
     "Dropout1d": lambda a, p, xs: F.dropout1d(xs[0], a["p"], a["training"]),
     "Dropout2d": lambda a, p, xs: F.dropout2d(xs[0], a["p"], a["training"]),
     "DropPath": lambda a, p, xs: xs[0],  # evaluation only: the identity
@@ -310,6 +317,7 @@ def run_graph(graph: Graph, state: Tensors, inputs: list[np.ndarray], training: 
     env = {k: int(inputs[s.input].shape[s.axis]) for k, s in graph.symbols.items()}
     dtype = next(iter(state.values())).dtype if state else torch.float64
     values: dict[int, torch.Tensor] = {}
+    draws.begin()
     for node in graph.nodes:
         if node.op == "input":
             x = torch.as_tensor(inputs[graph.inputs.index(node.id)])

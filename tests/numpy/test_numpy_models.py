@@ -9,12 +9,21 @@ import numpy_oracle
 import pytest
 import torch
 from numpy_cases import GRAPHS, ROOT, inputs
+from test_learns import RECIPES
 
 import archdsl
 from archdsl.api import backend
 from archdsl.backends import numpy as nb
 from archdsl.graph import Graph
 from archdsl.verify import dropout_off
+
+
+@pytest.fixture(autouse=True)
+def same_noise():
+    """Every `randn_like` (the VAE's) draws the same numbers in the NumPy model and its PyTorch
+    references."""
+    with archdsl.noise(lambda k, shape: np.random.default_rng(k).standard_normal(shape)):
+        yield
 
 
 def _loss_and_target(g: Graph, y: np.ndarray, rng: np.random.Generator):
@@ -57,17 +66,26 @@ def _compare_with_torch(g: Graph, dtype, training: bool, tol: float) -> None:
     grads = model.grads()
     ref = {k: t.grad.numpy() for k, t in ts.items() if k in params}
     scale = np.sqrt(sum((g * g).sum() for g in ref.values()) / sum(g.size for g in ref.values()))
+    # a running mean that is zero up to rounding (MobileNet's BatchNorm after a projection of a
+    # BatchNorm's output) is compared with the typical running mean
+    means = [t.detach().numpy() for k, t in ts.items() if k.endswith("running_mean")]
+    mean_scale = np.sqrt(sum((m * m).sum() for m in means) / max(1, sum(m.size for m in means)))
     for k, t in ts.items():
         if k in params:
             assert _close(grads[k], ref[k], tol, scale), k
         else:
-            assert _close(model.buffers()[k], t.detach().numpy(), tol), k
+            assert _close(model.buffers()[k], t.detach().numpy(), tol, mean_scale), k
+
+
+# MobileNetV3's 52 train-mode BatchNorms over a batch of 3 (its last stages 2x2) amplify
+# float64 rounding in the first layers' gradients to between 1e-8 and 1e-7.
+F64_TOL = {"mobilenet_v3_small": 1e-7}
 
 
 @pytest.mark.parametrize("g", GRAPHS)
-def test_train_mode_matches_torch_float64(g: Graph) -> None:
+def test_train_mode_matches_torch_float64(g: Graph, request: pytest.FixtureRequest) -> None:
     with dropout_off(g) as off:
-        _compare_with_torch(off, np.float64, True, 1e-9)
+        _compare_with_torch(off, np.float64, True, F64_TOL.get(request.node.callspec.id, 1e-9))
 
 
 # float32 tolerances (train, eval) where 1e-4 is out of reach for any float32 implementation:
@@ -119,13 +137,15 @@ def test_optimizer_steps_match_torch(name: str, args: dict) -> None:
         np.testing.assert_allclose(ours.params[k], t.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("g", [g for g in GRAPHS if not g.marks])
+# Specs with a batch of their own kind in tests/test_learns.py learn there, not on random targets.
+@pytest.mark.parametrize("g", [g for g in GRAPHS if not g.marks and g.id.split("-")[0]
+                               not in {r.spec for r in RECIPES}])
 def test_fifty_adam_steps_cut_the_loss(g: Graph) -> None:
     rng = np.random.default_rng(0)
     model = nb.build(g, seed=1)
     xs = inputs(g, rng)
     name, target = _loss_and_target(g, model(*xs), rng)
-    opt = nb.Adam(model.parameters(), lr=2e-2)
+    opt = nb.Adam(model.parameters(), lr=1e-2)  # 2e-2 overshoots DigitsCNN's ten classes
     losses = []
     for _ in range(50):
         loss, dy = nb.LOSSES[name](model(*xs), target)
