@@ -20,8 +20,8 @@ from typing import Any
 from archdsl.expr import Lit, Op, expr_of
 from archdsl.ops import plugin
 
-from ..core.emitter import TOKEN, Lowered, OpSite, Refused
 from ..core.helpers import definitions
+from ..core.lowering import Lowered, OpSite, Refused, plain
 from ..core.pycode import Call, Expr, Seq, binop, call, flat, level_of, unary
 
 
@@ -350,8 +350,8 @@ def _attention_forward(site: OpSite) -> Expr:
 
 def _positional_embedding(site: OpSite) -> Expr:
     length = site.dim(site.ins[0].shape[1])
-    plain = TOKEN.sub(lambda m: m.group(2), length)
-    cut = f"[:{length}]" if plain.isidentifier() or plain.isdigit() else f"[: {length}]"
+    bare = plain(length)
+    cut = f"[:{length}]" if bare.isidentifier() or bare.isdigit() else f"[: {length}]"
     return binop("+", site.x, f"{site.module}.weight{cut}")
 
 
