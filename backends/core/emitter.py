@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from archdsl import syntax as ast
 from archdsl.expr import E, Lit, Op, Traced, Var, evaluate, expr_of, lit, names, render, substitute
 from archdsl.graph import Node, TensorType
+from archdsl.sites import bound_names
 from archdsl.staging import InstanceLog, Record
 from archdsl.symbolic import Sym, format_dim
 
@@ -25,7 +26,7 @@ from .application import Application
 from .classes import ClassCode, For, If, Line, Local, Module, Param, Stmt
 from .expressions import Expressions
 from .lowering import Refused, plain, token, token_uses
-from .reads import all_names, has_loop, read_later, value_in
+from .reads import has_loop, read_later, value_in
 from .values import LayerRef, Loop, Parts, Scalar, Tensor
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class Emitter(Expressions, Application):
         self.size_reads: dict[str, tuple[int, int]] = {}  # size -> (input index, axis)
         self.input_vars: list[str] = []
         self.sym_names: dict[str, str] = {}
-        self.taken = set(all_names(definition)) | gen.reserved
+        self.taken = set(bound_names(definition)) | gen.reserved
         self.temps = 0
         self.via: str | None = None
         self.owner: dict[int, InstanceLog] = {}  # node id -> the instance it was made in

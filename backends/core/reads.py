@@ -1,4 +1,4 @@
-"""What the emitter asks of a definition's syntax tree: the names it binds and reads, where
+"""What the emitter asks of a definition's syntax tree: the names its statements read, where
 loops are, and the values of expressions in one elaborated instance."""
 
 from __future__ import annotations
@@ -69,18 +69,3 @@ def reads(node: Any) -> set[str]:
                 elif isinstance(child, tuple):
                     stack.extend(c for c in child if isinstance(c, ast.Node))
     return found
-
-
-def all_names(defn: ast.Definition) -> set[str]:
-    out = {p.name for p in defn.params}
-    stack: list[Any] = list(defn.body)
-    while stack:
-        s = stack.pop()
-        if isinstance(s, (ast.Input, ast.Assign, ast.Output)):
-            out.add(s.name)
-        if isinstance(s, ast.Input):
-            out.update(d.id for d in s.type.dims if isinstance(d, ast.Name))
-        if isinstance(s, ast.For):
-            out.add(s.var)
-            stack.extend(s.body)
-    return out
