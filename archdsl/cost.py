@@ -17,6 +17,7 @@ from archdsl.layer_args import args_text, key_args
 from archdsl.ops import REGISTRY
 from archdsl.sharding import DeviceMemory, describe, state_per_parameter
 from archdsl.symbolic import Dim, Sym, evaluate, format_dim
+from archdsl.text_table import lay_out, plain
 
 # Ops whose output is a view of their input: they keep no memory of their own. A `part` is
 # a view of its multi-output node, which counts every one of its outputs.
@@ -314,24 +315,37 @@ def _render(report: Report, fmt: str, depth: int | None) -> str:
                                     for i, c in enumerate(r)) + " |" for r in body]
         lines += ["", "| total | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in summary]
         return "\n".join(lines)
+    title = f"{report.model} ({bind})"
+    footer = ["total", "", "", "", "", human(t.params), human(t.flops, "FLOP"), "100%"]
+    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(header)]
+    width = min(200, max(120, sum(widths) + 3 * len(widths) + 1))
+    lines = [f"{k:>18}: {v}" for k, v in summary]
+    table = lay_out(title, header, [i >= 5 for i in range(len(header))], body, footer, width)
+    if table is not None and all(len(line) <= width and plain(line) for line in lines):
+        return "\n".join([table, *lines]).rstrip()
+    return _rich_table(title, header, body, footer, lines, width)
+
+
+def _rich_table(title: str, header: list[str], body: list[list[str]], footer: list[str],
+                lines: list[str], width: int) -> str:
+    """The table as rich lays it out, for what `archdsl.text_table.lay_out` does not write:
+    text rich would style or wrap, or a table wider than the console."""
     from io import StringIO
 
     from rich.console import Console
     from rich.table import Table
-    table = Table(title=f"{report.model} ({bind})", title_justify="left")
+    table = Table(title=title, title_justify="left")
     for i, h in enumerate(header):
         table.add_column(h, justify="right" if i >= 5 else "left", no_wrap=i != 2)
     for r in body:
         table.add_row(*r)
     table.add_section()
-    table.add_row("total", "", "", "", "", human(t.params), human(t.flops, "FLOP"), "100%")
-    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(header)]
+    table.add_row(*footer)
     buf = StringIO()
-    console = Console(file=buf, width=min(200, max(120, sum(widths) + 3 * len(widths) + 1)),
-                      force_terminal=False, highlight=False)
+    console = Console(file=buf, width=width, force_terminal=False, highlight=False)
     console.print(table)
-    for k, v in summary:
-        console.print(f"{k:>18}: {v}", markup=False)
+    for line in lines:
+        console.print(line, markup=False)
     return buf.getvalue().rstrip()
 
 
