@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, model_serializer
 
 from archdsl.diagnostics import Diagnostic, SpecError
-from archdsl.graph import DTYPE_BYTES, GanGraph, Graph
+from archdsl.graph import DTYPE_BYTES, GanGraph, Graph, TensorType, construct
 from archdsl.layer_args import args_text, key_args
 from archdsl.ops import REGISTRY
 from archdsl.sharding import DeviceMemory, describe, state_per_parameter
@@ -136,18 +136,27 @@ def _analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None, train: 
     rows: dict[str, LayerRow] = {}
     counters: dict[tuple[str, str], int] = {}
     flops = other = activation = 0
+    bound: dict[tuple[str, tuple[Dim, ...]], TensorType] = {}  # a type at these values
+
+    def at_values(t: TensorType) -> TensorType:
+        key = (t.dtype, t.shape)
+        concrete = bound.get(key)
+        if concrete is None:
+            concrete = bound[key] = t.with_shape(_shape(t.shape, values))
+        return concrete
+
+    types = [at_values(node.type) for node in graph.nodes]
     for node in graph.nodes:
         op = REGISTRY[node.op]
-        ins = [graph.nodes[i].type.with_shape(_shape(graph.nodes[i].type.shape, values))
-               for i in node.inputs]
-        out = node.type.with_shape(_shape(node.type.shape, values))
+        ins = [types[i] for i in node.inputs]
+        out = types[node.id]
         cost = op.flops(node.args, ins, out) if op.flops else None
         f = int(cost.flops) if cost else 0
         flops += f
         other += int(cost.other) if cost else 0
         if node.op not in VIEW_OPS:
-            activation += sum(math.prod(_shape(t.shape, values)) * DTYPE_BYTES[t.dtype]
-                              for t in node.parts or [node.type])
+            activation += sum(math.prod(t.shape) * DTYPE_BYTES[t.dtype]
+                              for t in map(at_values, node.parts or [node.type]))
         if node.op in ("input", "param", "part"):
             continue
         path = node.layer
@@ -162,9 +171,10 @@ def _analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None, train: 
             layer = graph.layers.get(path)
             n = sum(math.prod(p.shape) for p in layer.params if p.kind == "param") if layer \
                 else 0
-            rows[path] = LayerRow(path=path, op=node.op, args=_plain(key_args(node.op, node.args)),
-                                  input_shapes=[list(t.shape) for t in ins],
-                                  output_shape=list(out.shape), params=n, flops=f)
+            rows[path] = construct(LayerRow, path=path, op=node.op,
+                                   args=_plain(key_args(node.op, node.args)),
+                                   input_shapes=[list(t.shape) for t in ins],
+                                   output_shape=list(out.shape), params=n, flops=f)
         else:
             row.flops += f
             row.output_shape = list(out.shape)
@@ -179,10 +189,11 @@ def _analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None, train: 
         activation_bytes=activation)
     blocks: dict[str, BlockRow] = {}
     for scope in graph.scopes:
-        blocks.setdefault(scope.path, BlockRow(
-            path=scope.path, definition=scope.definition, args=_plain(scope.args),
-            input_shapes=[_shape(graph.nodes[i].type.shape, values) for i in scope.inputs],
-            output_shapes=[_shape(graph.nodes[i].type.shape, values) for i in scope.outputs]))
+        if scope.path not in blocks:
+            blocks[scope.path] = construct(
+                BlockRow, path=scope.path, definition=scope.definition, args=_plain(scope.args),
+                input_shapes=[list(types[i].shape) for i in scope.inputs],
+                output_shapes=[list(types[i].shape) for i in scope.outputs])
     report = Report(model=graph.name, bind=values, params=dict(graph.params), total=total,
                     layers=list(rows.values()), blocks=list(blocks.values()))
     if train:
