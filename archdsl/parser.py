@@ -482,11 +482,20 @@ def _tok_loc(file: str, tok: Token) -> Loc:
 
 
 def _span(file: str, *parts: object) -> Loc:
-    locs = [p if isinstance(p, Loc) else (_tok_loc(file, p) if isinstance(p, Token) else p.loc)
-            for p in parts if p is not None]
-    first, last = locs[0], locs[-1]
-    return Loc(file=file, line=first.line, col=first.col, end_line=last.end_line,
-               end_col=last.end_col)
+    """From the start of the first part to the end of the last (None parts left out)."""
+    present = [p for p in parts if p is not None]
+    first, last = present[0], present[-1]
+    if isinstance(first, Token):
+        line, col = first.line, first.column
+    else:
+        start = first if isinstance(first, Loc) else first.loc  # type: ignore[attr-defined]
+        line, col = start.line, start.col
+    if isinstance(last, Token):
+        end_line, end_col = last.end_line, last.end_column
+    else:
+        end = last if isinstance(last, Loc) else last.loc  # type: ignore[attr-defined]
+        end_line, end_col = end.end_line, end.end_col
+    return Loc(file=file, line=line, col=col, end_line=end_line, end_col=end_col)
 
 
 _STRING_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
