@@ -256,7 +256,7 @@ def collapse(report: Report, depth: int | None) -> list[LayerRow]:
     if depth <= 0:
         return []
     blocks = {b.path: b for b in report.blocks}
-    out: dict[str, LayerRow] = {}
+    out: dict[str, LayerRow | list] = {}  # a block's sums: [params, flops, output shape]
     for row in report.layers:
         # the blocks enclosing the row, outermost first: the prefixes of its path that end
         # before a dot
@@ -264,20 +264,24 @@ def collapse(report: Report, depth: int | None) -> list[LayerRow]:
         chain = [path[:i] for i, ch in enumerate(path) if ch == "." and path[:i] in blocks]
         if len(chain) >= depth:
             owner = chain[depth - 1]
-            agg = out.get(owner)
-            if agg is None:
-                b = blocks[owner]
-                out[owner] = LayerRow(path=owner, op=b.definition, args=b.args,
-                                      input_shapes=b.input_shapes,
-                                      output_shape=row.output_shape, params=row.params,
-                                      flops=row.flops)
+            sums = out.get(owner)
+            if sums is None:
+                out[owner] = [row.params, row.flops, row.output_shape]
             else:
-                agg.params += row.params
-                agg.flops += row.flops
-                agg.output_shape = row.output_shape
+                sums[0] += row.params  # type: ignore[index]
+                sums[1] += row.flops  # type: ignore[index]
+                sums[2] = row.output_shape  # type: ignore[index]
         else:
             out[row.path] = row.model_copy()
-    return list(out.values())
+    return [v if isinstance(v, LayerRow) else _block_row(blocks[k], *v) for k, v in out.items()]
+
+
+def _block_row(b: BlockRow, params: int, flops: int, output_shape: list[int]) -> LayerRow:
+    """A block call's row: its definition as the op, its arguments and inputs, the sums of the
+    rows it holds and the output of the last."""
+    return construct(LayerRow, path=b.path, op=b.definition, args=dict(b.args),
+                     input_shapes=[list(s) for s in b.input_shapes],
+                     output_shape=list(output_shape), params=params, flops=flops)
 
 
 FORMATS = ("table", "json", "markdown", "csv")
