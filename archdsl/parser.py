@@ -3,7 +3,7 @@
 The grammar ships inside the package (`archdsl/grammars/arch.lark`). Parsing is LALR with the
 contextual lexer; the parser builds the syntax tree itself, one node per reduction (no parse
 tree in between, and no recursion, so deep nesting cannot overflow Python's stack). Our own
-copy of Lark's parse loop (`_drive`) finds each reduction's callback without hashing the rule
+LALR driver over Lark's table (`_drive`) finds each reduction's callback without hashing the rule
 and skips the reductions that only pass a child up; a syntax error is reported from Lark's own
 loop, run again to the same token. Nesting
 depth, input size and token count are bounded, and numbers and characters checked, by a scan
