@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import sys
@@ -26,7 +27,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_STATE: dict[str, Any] = {"debug": False, "limits": None}
+_STATE: dict[str, Any] = {"debug": False, "limits": None, "front_end": False}
 
 
 def _version(value: bool) -> None:
@@ -70,8 +71,10 @@ def show_diagnostics(text: str) -> None:
     typer.echo(for_stream(text, sys.stderr), err=True, color=True)
 
 
-def run_guarded(fn: Callable[[], int | None]) -> None:
-    """Run a command body: spec errors print as diagnostics (exit 1), never as tracebacks."""
+def run_guarded(fn: Callable[[], int | None], front_end: bool = False) -> None:
+    """Run a command body: spec errors print as diagnostics (exit 1), never as tracebacks.
+    A `front_end` command leaves no thread running and no file open (see `main`)."""
+    _STATE["front_end"] = front_end
     try:
         code = fn() or 0
     except SpecError as err:
@@ -221,7 +224,7 @@ def check(
             return 1
         return 0
 
-    run_guarded(body)
+    run_guarded(body, front_end=True)
 
 
 @app.command()
@@ -273,7 +276,7 @@ def analyze(
         typer.echo(render(report, fmt, depth))
         return 0
 
-    run_guarded(body)
+    run_guarded(body, front_end=True)
 
 
 @app.command("compile")
@@ -335,7 +338,7 @@ def compile_(
             typer.echo(f"wrote {output} ({backend}, {g.name}){also}", err=True)
         return 0
 
-    run_guarded(body)
+    run_guarded(body, front_end=backend != "onnx")
 
 
 @app.command()
@@ -668,7 +671,7 @@ def graph_(
         typer.echo(f"wrote {output}", err=True)
         return 0
 
-    run_guarded(body)
+    run_guarded(body, front_end=True)
 
 
 @app.command()
@@ -786,7 +789,7 @@ def fmt_(
     missing = [f for f in files if str(f) != "-" and not f.exists()]
     if missing:
         fail(f"no such file or folder: {missing[0]}")
-    run_guarded(body)
+    run_guarded(body, front_end=True)
 
 
 @app.command()
@@ -915,7 +918,15 @@ def _write_stdout(text: str) -> None:
 
 
 def main() -> None:
-    app()
+    """The `archdsl` program. Objects that live until the process ends need no visit from the
+    cyclic collector: those importing made, and after a front-end command, all of them (the
+    interpreter's last pass over a 10,000-block spec's graph took 1.5 s of CPU)."""
+    gc.freeze()
+    try:
+        app()
+    finally:
+        if _STATE["front_end"]:
+            gc.freeze()
 
 
 if __name__ == "__main__":
