@@ -6,8 +6,6 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel
-
 from archdsl import syntax as ast
 from archdsl.diagnostics import Diagnostic, Loc, Note, Problem, Reporter, SourceMap, SpecError
 from archdsl.elaborate import (
@@ -25,6 +23,7 @@ from archdsl.names import check_class_name
 from archdsl.ops import REGISTRY
 from archdsl.outputs import PathRefused, open_regular
 from archdsl.parser import decode, normalize_newlines, parse, prescan
+from archdsl.records import Record
 from archdsl.values import LayerClass, LayerValue, Skip, a_kind, with_article
 
 Source = str | bytes | os.PathLike
@@ -37,13 +36,13 @@ FATAL_LOAD_CODES = frozenset({"E0001", "E0002", "E0003", "E0004", "E0101", "E010
                               "E0501", "E0502", "E0503", "E0504", "E0801"})
 
 
-class ParamInfo(BaseModel):
+class ParamInfo(Record):
     name: str
     type: str
     has_default: bool
 
 
-class DefinitionInfo(BaseModel):
+class DefinitionInfo(Record):
     name: str
     kind: str
     file: str
