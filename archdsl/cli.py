@@ -1,6 +1,5 @@
 """The `archdsl` command. Exit status: 0 clean, 1 errors in the spec, 2 misuse of the command."""
 
-from __future__ import annotations
 
 import gc
 import math
