@@ -12,15 +12,12 @@
 
 from __future__ import annotations
 
-from archdsl.collector import gc_paused
-
-with gc_paused():  # what importing makes lives as long as the process
-    from archdsl.api import analyze, build, compile, load, load_state_dict, state_dict
-    from archdsl.diagnostics import Diagnostic, SpecError
-    from archdsl.draws import noise
-    from archdsl.graph import GanGraph, Graph
-    from archdsl.limits import Limits
-    from archdsl.program import Program
+from archdsl.api import analyze, build, compile, load, load_state_dict, state_dict
+from archdsl.diagnostics import Diagnostic, SpecError
+from archdsl.draws import noise
+from archdsl.graph import GanGraph, Graph
+from archdsl.limits import Limits
+from archdsl.program import Program
 
 __version__ = "0.1.0"
 

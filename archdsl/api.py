@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from archdsl import backends as registry
-from archdsl.collector import gc_paused
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.graph import GanGraph, Graph
 from archdsl.limits import Limits
@@ -18,6 +18,18 @@ from archdsl.program import ParseCache, Program, Source, load_program
 BACKENDS = registry.NAMES
 TRAINABLE = registry.TRAINABLE  # the backends that train and compile to a Python module
 
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Parsing, elaboration and analysis allocate many small acyclic objects; the cyclic
+    collector's repeated passes over them would make large specs take superlinear time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load(source: Source | Program, *, search_paths: list[str] | tuple[str, ...] = (),

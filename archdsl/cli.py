@@ -917,10 +917,9 @@ def _write_stdout(text: str) -> None:
 
 
 def main() -> None:
-    """The `archdsl` program. Objects that live until the process ends need no visit from the
-    cyclic collector: those importing made, and after a front-end command, all of them (the
-    interpreter's last pass over a 10,000-block spec's graph took 1.5 s of CPU)."""
-    gc.freeze()
+    """The `archdsl` program. After a front-end command every object dies with the process:
+    `gc.freeze` spares them the interpreter's last pass of the cyclic collector (0.03 s of
+    CPU after analyzing ResNet-50; 1.5 s after checking a 10,000-block spec)."""
     try:
         app()
     finally:
