@@ -918,7 +918,7 @@ def _write_stdout(text: str) -> None:
 
 def main() -> None:
     """The `archdsl` program. After a front-end command every object dies with the process:
-    `gc.freeze` spares them the interpreter's last pass of the cyclic collector (0.03 s of
+    `gc.freeze` spares them the interpreter's last pass of the cyclic collector (0.05 s of
     CPU after analyzing ResNet-50; 1.5 s after checking a 10,000-block spec)."""
     try:
         app()
