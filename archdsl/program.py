@@ -355,8 +355,8 @@ class ParseCache:
     the items on lines the edit did not touch are kept, the very same objects, so only the
     lines between them are parsed (`_reparse`). And the outcome of the last check of each entry
     file: while every definition and constant loaded is the same object, the same limits and
-    ops, `Program.check` answers from it instead of elaborating again. Only files the last
-    load read are kept."""
+    ops, `Program.check` answers from it instead of elaborating again (the same graph objects
+    in `Program.checked`). Only files the last load read are kept."""
 
     def __init__(self) -> None:
         self._modules: dict[tuple[str, str], ast.Module] = {}
