@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from contract import EXAMPLE_FILES
 
+import archdsl
+from archdsl.diagnostics import SpecError
 from archdsl.ide import analyze, completions, definition, hover
+from archdsl.limits import Limits
 from archdsl.program import ParseCache
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -236,6 +239,15 @@ def test_an_edit_outside_every_definition_is_not_checked_again() -> None:
     assert second.graphs[0]._origin[0] is second.program  # graph.traced() uses the new text
     third = analyze(str(path), text.replace("= 1000", "= 10"), cache=cache)
     assert third.graphs[0] is not first.graphs[0] and third.graphs[0].params["classes"] == 10
+
+
+def test_a_check_is_reused_only_under_the_same_limits() -> None:
+    path = str(ROOT / "specs" / "resnet50.arch")
+    cache = ParseCache()
+    assert archdsl.load(path, parse_cache=cache).checked
+    with pytest.raises(SpecError) as err:
+        archdsl.load(path, parse_cache=cache, limits=Limits(max_nodes=50))
+    assert [d.code for d in err.value.diagnostics] == ["E0801"]
 
 
 def test_text_that_does_not_parse_still_gets_diagnostics_and_completion() -> None:
