@@ -57,6 +57,7 @@ class Program:
                  limits: Limits, cache: ParseCache | None = None):
         self.entry = entry
         self.cache = cache  # remembers checks of the same definitions
+        self.calls: dict[tuple, Any] | None = None  # block calls to stamp out, from the cache
         self.scopes = scopes
         self.sources = sources
         self.limits = limits
@@ -138,7 +139,7 @@ class Program:
             raise SpecError(self.load_errors, self.sources)
         defn = self.select(name)
         reporter = Reporter(self.sources)
-        elab = Elaborator(reporter, self.limits, self.scopes, trace=trace)
+        elab = Elaborator(reporter, self.limits, self.scopes, trace=trace, calls=self.calls)
         result: Graph | GanGraph | None = None
         try:
             values = _coerce_params(defn, params or {})
@@ -363,6 +364,8 @@ class ParseCache:
         self._used: set[tuple[str, str]] = set()
         self._latest: dict[str, tuple[str, Limits, ast.Module]] = {}  # file -> last parse
         self._checks: dict[str, tuple[tuple, list[Any], _Checked]] = {}  # entry -> last check
+        # entry -> what its last check's block calls depended on, and those calls recorded
+        self._calls: dict[str, tuple[tuple, dict[str, dict[str, Any]], dict]] = {}
 
     def parse(self, text: str, file: str, limits: Limits) -> ast.Module:
         key = (file, text)
@@ -421,6 +424,25 @@ class ParseCache:
             return parse(text, file, limits)  # its first word lexed alone, not after an item
         return ast.Module(file=file, items=[*items[:head], *middle.items, *items[rest:]])
 
+    def _block_calls(self, program: Program) -> dict:
+        """The block calls the last check of this entry recorded (archdsl/elaborate/calls.py),
+        while they hold: every name in every file stands for the same definition or constant,
+        but for models and gans nothing uses (an edited model), which no block call reaches;
+        and the same limits and ops. Otherwise a fresh record."""
+        names = {file: {**scope.definitions, **scope.consts}
+                 for file, scope in program.scopes.items()}
+        context = (tuple(program.limits.__dict__.items()), len(REGISTRY),
+                   tuple((f, tuple(n)) for f, n in names.items()))
+        last = self._calls.get(program.entry)
+        calls: dict = {}
+        if last is not None and last[0] == context:
+            changed = {name for f, n in names.items() for name, v in n.items()
+                       if last[1][f][name] is not v}
+            if not changed - set(program.targets):
+                calls = last[2]
+        self._calls[program.entry] = (context, names, calls)  # `names` keeps the keys' objects
+        return calls
+
     def forget_unused(self) -> None:
         self._modules = {k: m for k, m in self._modules.items() if k in self._used}
         files = {file for file, _ in self._used}
@@ -433,6 +455,7 @@ class ParseCache:
         last = self._checks.get(program.entry)
         if last is not None and last[0] == key:
             return last[2]
+        program.calls = self._block_calls(program)
         outcome = check()
         self._checks[program.entry] = (key, alive, outcome)
         return outcome

@@ -54,7 +54,7 @@ class Elaborator(Evaluator, Layers, Declarations):
     expression made and how every size was computed (`staging`, `archdsl.expr.Traced`)."""
 
     def __init__(self, reporter: Reporter, limits: Limits, scopes: dict[str, FileScope],
-                 trace: bool = False):
+                 trace: bool = False, calls: dict[tuple, RecordedCall | None] | None = None):
         self.reporter = reporter
         self.limits = limits
         self.scopes = scopes  # file -> the names visible in it
@@ -62,7 +62,9 @@ class Elaborator(Evaluator, Layers, Declarations):
         self.suggestions = 100  # "did you mean" hints left for this run
         self.staging = Staging(scopes) if trace else None
         self._site_names: dict[int, dict[int, str]] = {}
-        self.calls: dict[tuple, RecordedCall | None] = {}  # block calls to stamp out (calls.py)
+        # block calls to stamp out (calls.py); a language server's ParseCache passes those of
+        # the last check while the blocks are the same
+        self.calls: dict[tuple, RecordedCall | None] = {} if calls is None else calls
         if trace:
             self.ev = self._ev_traced  # type: ignore[method-assign]
 

@@ -193,6 +193,7 @@ def test_an_unchanged_import_is_not_parsed_again(tmp_path: Path) -> None:
 # words a split between items would read differently (`modelZ` is a name after an item)
 EDITS = [
     ("resnet50.arch", "Linear(classes)", "Linear(classes + 1)"),
+    ("resnet50.arch", "x = x |> Bottleneck(64) * 3", "y = x |> Bottleneck(64) * 3\n    x = y"),
     ("resnet50.arch", "\nmodel ResNet50", "\n# a comment\nmodel ResNet50"),
     ("resnet50.arch", "    output y = relu", "    output y = rel"),
     ("resnet50.arch", "}\n\nmodel", "}\nconst k = 3\nmodel"),
@@ -239,6 +240,21 @@ def test_an_edit_outside_every_definition_is_not_checked_again() -> None:
     assert second.graphs[0]._origin[0] is second.program  # graph.traced() uses the new text
     third = analyze(str(path), text.replace("= 1000", "= 10"), cache=cache)
     assert third.graphs[0] is not first.graphs[0] and third.graphs[0].params["classes"] == 10
+
+
+def test_block_calls_are_reused_while_only_the_model_changes() -> None:
+    """An edit in the model stamps out the block calls the last check recorded; an edit in
+    the block records them again."""
+    path = ROOT / "specs" / "resnet50.arch"
+    text = path.read_text()
+    cache = ParseCache()
+    first = analyze(str(path), text, cache=cache).program
+    in_model = analyze(str(path), text.replace("= 1000", "= 10"), cache=cache).program
+    in_block = analyze(str(path), text.replace("out = width", "out = 1 * width"),
+                       cache=cache).program
+    assert first and in_model and in_block and first.calls
+    assert in_model.calls is first.calls
+    assert in_block.calls is not first.calls
 
 
 def test_a_check_is_reused_only_under_the_same_limits() -> None:
