@@ -357,7 +357,9 @@ class ParseCache:
     lines between them are parsed (`_reparse`). And the outcome of the last check of each entry
     file: while every definition and constant loaded is the same object, the same limits and
     ops, `Program.check` answers from it instead of elaborating again (the same graph objects
-    in `Program.checked`). Only files the last load read are kept."""
+    in `Program.checked`); while only models nothing uses changed, the check stamps out the
+    block calls the last one recorded (`_block_calls`). Only files the last load read are
+    kept."""
 
     def __init__(self) -> None:
         self._modules: dict[tuple[str, str], ast.Module] = {}
