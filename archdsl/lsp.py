@@ -9,8 +9,8 @@ Re-checking does only what it must: a change waits `DEBOUNCE` seconds for the ne
 a text already checked is not checked again; one `ParseCache` for the session keeps unchanged
 imports, parses again only the lines between the items an edit left alone, skips the check
 while every definition is the same, and reuses block calls while only a model changed; open
-documents are read from the editor, not the
-disk, and a change re-checks the open documents that import the changed one.
+documents are read from the editor, not the disk, and a change re-checks the open documents
+that import the changed one.
 """
 
 from __future__ import annotations
