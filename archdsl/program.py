@@ -335,12 +335,7 @@ def _referenced_names(d: ast.Definition) -> set[str]:
             local.add(n.name)
         elif isinstance(n, ast.For):
             local.add(n.var)
-        for attr in getattr(n, "__slots__", ()):
-            child = getattr(n, attr, None)
-            if isinstance(child, ast.Node):
-                stack.append(child)
-            elif isinstance(child, tuple):
-                stack.extend(c for c in child if isinstance(c, ast.Node))
+        stack.extend(ast.children(n))
     return names - local
 
 

@@ -10,6 +10,7 @@ rest to `Node`, 0.06 ms a class.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import FrozenInstanceError, dataclass, field
 from typing import Any, ClassVar
 
@@ -71,6 +72,16 @@ class Node(metaclass=_NodeClass):
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         for f, v in zip(self._fields, state, strict=True):
             object.__setattr__(self, f, v)
+
+
+def children(node: Any) -> Iterator[Node]:
+    """The nodes directly under `node`: its node fields and the nodes in its tuple fields."""
+    for name in getattr(node, "_fields", ()):
+        child = getattr(node, name)
+        if isinstance(child, Node):
+            yield child
+        elif isinstance(child, tuple):
+            yield from (c for c in child if isinstance(c, Node))
 
 
 # ---- expressions ------------------------------------------------------------------------

@@ -247,10 +247,7 @@ class Elaborator(Evaluator, Layers, Declarations):
             n = stack.pop()
             if isinstance(n, ast.Name) and n.id not in names:
                 names.append(n.id)
-            for attr in getattr(n, "__slots__", ()):
-                child = getattr(n, attr, None)
-                if isinstance(child, ast.Node):
-                    stack.append(child)
+            stack.extend(ast.children(n))
         shown = []
         for name in sorted(names):
             v = frame.env.get(name)
