@@ -38,8 +38,10 @@ def load(source: Source | Program, *, search_paths: list[str] | tuple[str, ...] 
          ) -> Program:
     """Parse and check a spec given as a path or as text; raise `SpecError` on any problem.
     For editors: `overlay` maps real paths to unsaved texts read instead of those files, and
-    a `ParseCache` kept between loads spares parsing unchanged files again. The first load
-    imports the plugins installed under the entry point group `archdsl.ops`."""
+    a `ParseCache` kept between loads spares parsing and checking what did not change (the
+    checked graphs of `program.checked` are then shared between those loads: read them, do
+    not change them). The first load imports the plugins installed under the entry point
+    group `archdsl.ops`."""
     plugin.load_entry_points()
     if isinstance(source, Program):
         return source

@@ -1,7 +1,6 @@
 """The `archdsl` command. Exit status: 0 clean, 1 errors in the spec, 2 misuse of the command."""
 
-from __future__ import annotations
-
+import gc
 import math
 import os
 import sys
@@ -915,13 +914,14 @@ def _write_stdout(text: str) -> None:
 
 
 def main() -> None:
+    """The `archdsl` program. When it exits, every object dies with the process: `gc.freeze`
+    spares them the interpreter's last pass of the cyclic collector, which walked them all
+    once more for memory the process returns anyway (0.05 s of CPU after analyzing
+    ResNet-50; 1 to 1.5 s after checking a 10,000-block spec, whose elaboration pauses the
+    collector and leaves a heap of cyclic garbage)."""
     try:
         app()
     finally:
-        # A large spec leaves a heap of cyclic garbage (elaboration pauses the collector);
-        # exiting, the collector would walk it all once more (1 s at 10,000 blocks) for
-        # memory the process returns anyway.
-        import gc
         gc.freeze()
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, model_serializer
+from pydantic import model_serializer
 
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.graph import DTYPE_BYTES, GanGraph, Graph, TensorType, construct
 from archdsl.layer_args import args_text, key_args
 from archdsl.ops import REGISTRY
+from archdsl.records import Record
 from archdsl.sharding import DeviceMemory, describe, state_per_parameter
 from archdsl.symbolic import Dim, Sym, evaluate, format_dim
 from archdsl.text_table import lay_out, plain
@@ -26,7 +27,7 @@ VIEW_OPS = frozenset({"input", "param", "Flatten", "Reshape", "reshape", "transp
                       "squeeze", "flatten"})
 
 
-class Totals(BaseModel):
+class Totals(Record):
     params: int
     trainable_params: int
     buffers: int
@@ -37,7 +38,7 @@ class Totals(BaseModel):
     activation_bytes: int
 
 
-class LayerRow(BaseModel):
+class LayerRow(Record):
     path: str
     op: str
     args: dict[str, Any] = {}  # the hyperparameters the spec did not leave at their defaults
@@ -47,7 +48,7 @@ class LayerRow(BaseModel):
     flops: int
 
 
-class BlockRow(BaseModel):
+class BlockRow(Record):
     """One call of a block: the rows under its path sum into it when a report is collapsed."""
 
     path: str
@@ -57,7 +58,7 @@ class BlockRow(BaseModel):
     output_shapes: list[list[int]] = []
 
 
-class TrainMemory(BaseModel):
+class TrainMemory(Record):
     optimizer: str
     weights: int
     gradients: int
@@ -66,7 +67,7 @@ class TrainMemory(BaseModel):
     total: int
 
 
-class Report(BaseModel):
+class Report(Record):
     model: str
     bind: dict[str, int]
     params: dict[str, Any]

@@ -16,12 +16,11 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 
-from pydantic import BaseModel
-
 from archdsl.errors_catalog import CODES
+from archdsl.records import Record
 
 
-class Loc(BaseModel):
+class Loc(Record):
     """A span in a source file; lines and columns count from 1, `end_col` is exclusive."""
 
     file: str
@@ -34,14 +33,14 @@ class Loc(BaseModel):
         return f"{self.file}:{self.line}:{self.col}"
 
 
-class Note(BaseModel):
+class Note(Record):
     """A secondary location (the earlier definition, the other model of a gan)."""
 
     message: str
     loc: Loc
 
 
-class Diagnostic(BaseModel):
+class Diagnostic(Record):
     code: str
     message: str
     loc: Loc | None = None

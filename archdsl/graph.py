@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from archdsl.diagnostics import Loc
+from archdsl.records import Record
 from archdsl.symbolic import Dim as _Dim
 from archdsl.symbolic import Sym, format_dim, format_shape, parse_dim
 
@@ -121,7 +122,7 @@ FLOAT_DTYPES = ("f16", "bf16", "f32", "f64")
 DTYPE_BYTES = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8, "i32": 4, "i64": 8, "bool": 1}
 
 
-class TensorType(BaseModel):
+class TensorType(Record):
     model_config = ConfigDict(frozen=True)
 
     dtype: str = "f32"
@@ -139,7 +140,7 @@ class TensorType(BaseModel):
         return construct(TensorType, dtype=self.dtype, shape=tuple(shape))
 
 
-class ParamSpec(BaseModel):
+class ParamSpec(Record):
     """One parameter or buffer of a layer, in PyTorch's layout and with PyTorch's initial
     values (`init`, a recipe of `archdsl.ops.init`). `Layer.key` gives its state-dict name."""
 
@@ -150,7 +151,7 @@ class ParamSpec(BaseModel):
     dtype: str = "f32"
 
 
-class Layer(BaseModel):
+class Layer(Record):
     """A layer instance: its op, its resolved arguments and its parameters."""
 
     path: str
@@ -163,7 +164,7 @@ class Layer(BaseModel):
         return f"{self.path}.{p.name}" if p.name else self.path
 
 
-class Node(BaseModel):
+class Node(Record):
     """One operation. A multi-output op (`split`, `LSTMCell`, a recurrent layer with
     `return_state`) lists every output in `parts` (its `type` is the first); consumers read
     part k through a `part` node (`args={"index": k}`)."""
@@ -180,7 +181,7 @@ class Node(BaseModel):
     loc: Loc | None = None
 
 
-class Scope(BaseModel):
+class Scope(Record):
     """One call of a block (or model-as-layer) instance: where its nodes live and how it was
     called. A shared instance called twice has two entries with the same `path` (its layers);
     `span` tells their nodes apart. `caller_names` are the names the caller binds the outputs
@@ -198,26 +199,26 @@ class Scope(BaseModel):
     loc: Loc | None = None
 
 
-class SymbolSource(BaseModel):
+class SymbolSource(Record):
     """Where a symbolic dimension comes from at run time: `inputs[input].shape[axis]`."""
 
     input: int
     axis: int
 
 
-class Optimizer(BaseModel):
+class Optimizer(Record):
     name: Literal["SGD", "Adam", "AdamW"]
     args: dict[str, Any] = {}
 
 
-class Schedule(BaseModel):
+class Schedule(Record):
     """A learning-rate schedule of the `train` section (archdsl/schedules.py)."""
 
     name: Literal["Cosine", "Step", "OneCycle"]
     args: dict[str, Any] = {}
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(Record):
     loss: str | None = None
     optimizer: Optimizer | None = None
     schedule: Schedule | None = None
@@ -230,7 +231,7 @@ class TrainConfig(BaseModel):
     data: str | None = None
 
 
-class Graph(BaseModel):
+class Graph(Record):
     kind: Literal["model"] = "model"
     name: str
     file: str = ""
@@ -271,7 +272,7 @@ class Graph(BaseModel):
                 if p.kind == kind}
 
 
-class GanGraph(BaseModel):
+class GanGraph(Record):
     """A generator and a discriminator. With `latent`, the generator's first input is the
     latent, drawn N(0, 1) with its declared shape; its other inputs are the `conditions` (by
     name, in the generator's order), which the discriminator takes after its sample under the

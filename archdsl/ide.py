@@ -83,15 +83,6 @@ def analyze(file: str, text: str, overlay: Mapping[str, str] | None = None,
 
 
 # ---- where the cursor is --------------------------------------------------------------------
-def _children(node: Any) -> Iterator[ast.Node]:
-    for name in getattr(node, "__slots__", ()):
-        child = getattr(node, name, None)
-        if isinstance(child, ast.Node):
-            yield child
-        elif isinstance(child, tuple):
-            yield from (c for c in child if isinstance(c, ast.Node))
-
-
 def _within(loc: Loc | None, pos: Pos) -> bool:
     return loc is not None and (loc.line, loc.col) <= pos <= (loc.end_line, loc.end_col)
 
@@ -156,7 +147,7 @@ def cursor(a: Analysis, pos: Pos) -> Cursor | None:
         inside = _within(node.loc, at) or _on_name(node, at)
         if inside and (best is None or len(parents) >= len(best[1])):
             best = (node, parents)
-        stack.extend((c, (*parents, node)) for c in _children(node))
+        stack.extend((c, (*parents, node)) for c in ast.children(node))
     if best is None:
         return None
     node, parents = best

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from archdsl.records import Record
 
 
-class Limits(BaseModel):
+class Limits(Record):
     """Generous defaults for real models; pass your own to `archdsl.load(..., limits=...)`."""
 
     max_source_chars: int = 4_000_000

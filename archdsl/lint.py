@@ -45,12 +45,7 @@ def lint(module: ast.Module, text: str) -> list[Diagnostic]:
             warning = _pipe_after_if(node, node.source, offsets, closing, module.file)
             if warning is not None:
                 out.append(warning)
-        for name in getattr(node, "__slots__", ()):
-            child = getattr(node, name, None)
-            if isinstance(child, ast.Node):
-                stack.append(child)
-            elif isinstance(child, tuple):
-                stack.extend(c for c in child if isinstance(c, ast.Node))
+        stack.extend(ast.children(node))
     return sorted(out, key=lambda d: (d.loc.line, d.loc.col) if d.loc else (0, 0))
 
 

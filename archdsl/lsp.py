@@ -6,9 +6,11 @@ layers, functions and their arguments from the op registry; formatting by `archd
 answers come from `archdsl.ide`; this module speaks the protocol.
 
 Re-checking does only what it must: a change waits `DEBOUNCE` seconds for the next keystroke;
-a text already checked is not checked again; unchanged imports are not parsed again (one
-`ParseCache` for the session); open documents are read from the editor, not the disk, and a
-change re-checks the open documents that import the changed one.
+a text already checked is not checked again; one `ParseCache` for the session keeps unchanged
+imports, parses again only the lines between the items an edit left alone, skips the check
+while every definition is the same, and reuses block calls while only a model changed; open
+documents are read from the editor, not the disk, and a change re-checks the open documents
+that import the changed one.
 """
 
 from __future__ import annotations

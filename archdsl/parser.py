@@ -396,12 +396,7 @@ def _check_expression_depth(module: ast.Module, limits: Limits) -> None:
             raise Problem("E0801", "an expression nested too deeply", loc=loc,
                           label=f"nesting depth exceeds the limit of {limits.max_nesting}",
                           hint="split the expression into several statements")
-        for name in getattr(node, "__slots__", ()):
-            child = getattr(node, name, None)
-            if isinstance(child, ast.Node):
-                stack.append((child, depth + 1))
-            elif isinstance(child, tuple):
-                stack.extend((c, depth + 1) for c in child if isinstance(c, ast.Node))
+        stack.extend((c, depth + 1) for c in ast.children(node))
 
 
 def _token_text(tok: Token) -> str:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-
-from pydantic import BaseModel
 
 from archdsl import syntax as ast
 from archdsl.diagnostics import Diagnostic, Loc, Note, Problem, Reporter, SourceMap, SpecError
@@ -24,7 +22,8 @@ from archdsl.lint import lint
 from archdsl.names import check_class_name
 from archdsl.ops import REGISTRY
 from archdsl.outputs import PathRefused, open_regular
-from archdsl.parser import decode, normalize_newlines, parse
+from archdsl.parser import decode, normalize_newlines, parse, prescan
+from archdsl.records import Record
 from archdsl.values import LayerClass, LayerValue, Skip, a_kind, with_article
 
 Source = str | bytes | os.PathLike
@@ -37,13 +36,13 @@ FATAL_LOAD_CODES = frozenset({"E0001", "E0002", "E0003", "E0004", "E0101", "E010
                               "E0501", "E0502", "E0503", "E0504", "E0801"})
 
 
-class ParamInfo(BaseModel):
+class ParamInfo(Record):
     name: str
     type: str
     has_default: bool
 
 
-class DefinitionInfo(BaseModel):
+class DefinitionInfo(Record):
     name: str
     kind: str
     file: str
@@ -55,8 +54,10 @@ class Program:
     """A loaded, checked spec. `graph()` elaborates one target with chosen parameters."""
 
     def __init__(self, entry: str, scopes: dict[str, FileScope], sources: SourceMap,
-                 limits: Limits):
+                 limits: Limits, cache: ParseCache | None = None):
         self.entry = entry
+        self.cache = cache  # remembers checks of the same definitions
+        self.calls: dict[tuple, Any] | None = None  # block calls to stamp out, from the cache
         self.scopes = scopes
         self.sources = sources
         self.limits = limits
@@ -138,7 +139,7 @@ class Program:
             raise SpecError(self.load_errors, self.sources)
         defn = self.select(name)
         reporter = Reporter(self.sources)
-        elab = Elaborator(reporter, self.limits, self.scopes, trace=trace)
+        elab = Elaborator(reporter, self.limits, self.scopes, trace=trace, calls=self.calls)
         result: Graph | GanGraph | None = None
         try:
             values = _coerce_params(defn, params or {})
@@ -250,24 +251,44 @@ class Program:
         if any(d.code in FATAL_LOAD_CODES for d in diags):
             raise SpecError(diags, self.sources)  # checking now would only cascade
         load_errors, self.load_errors = self.load_errors, []
-        checked = []
         seen = {x.key() for x in diags}
+        if self.cache is not None and not diags:
+            graphs, errors, warnings = self.cache.checked(self, lambda: self._elaborate(seen))
+            for g in graphs.values():  # from an earlier program with the same definitions
+                g._origin = (self, g.name, None, None)
+                if isinstance(g, GanGraph):
+                    g.generator._origin = (self, g.name, None, "generator")
+                    g.discriminator._origin = (self, g.name, None, "discriminator")
+        else:
+            graphs, errors, warnings = self._elaborate(seen)
+        self.checked.update(graphs)
+        if warnings is not None:
+            self.warnings = self.load_warnings + warnings
+        diags += errors
+        self.load_errors = load_errors
+        if diags:
+            raise SpecError(diags, self.sources)
+        self._passed = (list(graphs), self.warnings)
+        return list(graphs)
+
+    def _elaborate(self, seen: set[tuple]) -> _Checked:
+        """Elaborate every target whose parameters all have defaults: the graphs, the errors
+        not `seen` before, and the warnings of the last elaboration (None without one)."""
+        graphs: dict[str, Graph | GanGraph] = {}
+        errors: list[Diagnostic] = []
+        elaborated = False
         for d in self.definitions:
             if d.kind not in ("model", "gan") or not all(p.has_default for p in d.params):
                 continue
+            elaborated = True
             try:
-                self.checked[d.name] = self.graph(d.name)
-                checked.append(d.name)
+                graphs[d.name] = self.graph(d.name)
             except SpecError as err:
                 for x in err.diagnostics:
                     if x.key() not in seen:
                         seen.add(x.key())
-                        diags.append(x)
-        self.load_errors = load_errors
-        if diags:
-            raise SpecError(diags, self.sources)
-        self._passed = (list(checked), self.warnings)
-        return checked
+                        errors.append(x)
+        return graphs, errors, self.warnings[len(self.load_warnings):] if elaborated else None
 
 
 def _coerce_params(defn: ast.Definition, params: dict[str, Any]) -> dict[str, Any]:
@@ -314,12 +335,7 @@ def _referenced_names(d: ast.Definition) -> set[str]:
             local.add(n.name)
         elif isinstance(n, ast.For):
             local.add(n.var)
-        for attr in getattr(n, "__slots__", ()):
-            child = getattr(n, attr, None)
-            if isinstance(child, ast.Node):
-                stack.append(child)
-            elif isinstance(child, tuple):
-                stack.extend(c for c in child if isinstance(c, ast.Node))
+        stack.extend(ast.children(n))
     return names - local
 
 
@@ -328,25 +344,155 @@ _RESERVED = set(REGISTRY) | {"min", "max", "SGD", "Adam", "AdamW"}
 
 
 class ParseCache:
-    """Parsed files by name and text, for callers that load the same files again and again (a
-    language server re-checking as its user types): an unchanged import is not parsed again.
-    Only files the last load read are kept."""
+    """What a caller that loads the same files again and again keeps between loads (a language
+    server re-checking as its user types).
+
+    Parsed files by name and text: an unchanged file is not parsed again, and in a changed one
+    the items on lines the edit did not touch are kept, the very same objects, so only the
+    lines between them are parsed (`_reparse`). And the outcome of the last check of each entry
+    file: while every definition and constant loaded is the same object, the same limits and
+    ops, `Program.check` answers from it instead of elaborating again (the same graph objects
+    in `Program.checked`); while only models nothing uses changed, the check stamps out the
+    block calls the last one recorded (`_block_calls`). Only files the last load read are
+    kept."""
 
     def __init__(self) -> None:
         self._modules: dict[tuple[str, str], ast.Module] = {}
         self._used: set[tuple[str, str]] = set()
+        self._latest: dict[str, tuple[str, Limits, ast.Module]] = {}  # file -> last parse
+        self._checks: dict[str, tuple[tuple, list[Any], _Checked]] = {}  # entry -> last check
+        # entry -> what its last check's block calls depended on, and those calls recorded
+        self._calls: dict[str, tuple[tuple, dict[str, dict[str, Any]], dict]] = {}
 
     def parse(self, text: str, file: str, limits: Limits) -> ast.Module:
         key = (file, text)
         self._used.add(key)
         module = self._modules.get(key)
         if module is None:
-            module = self._modules[key] = parse(text, file, limits)
+            module = self._modules[key] = self._reparse(text, file, limits)
+            self._latest[file] = (text, limits, module)
         return module
+
+    def _reparse(self, text: str, file: str, limits: Limits) -> ast.Module:
+        """`parse(text, file, limits)`, reusing the items of the file's last parse that lie on
+        lines the edit left as they were (after the edit, only when it added or removed no
+        line, as their locations would move).
+
+        Items follow each other with nothing but space and comments between them, no token
+        spans lines, and no item keyword continues an expression: so where an item's line
+        holds nothing before it but its keyword (`_alone`), the text splits into what comes
+        before that line and what comes after, and the lines between kept items parse on
+        their own to the items a parse of the whole text finds there. Any problem there
+        parses the whole text again, so errors are always the whole parse's."""
+        last = self._latest.get(file)
+        if last is None or last[1] != limits:
+            return parse(text, file, limits)
+        old, new = last[0].split("\n"), text.split("\n")
+        top = 0  # lines [0, top) are the same
+        while top < min(len(old), len(new)) and old[top] == new[top]:
+            top += 1
+        tail = 0  # so are the last `tail` lines
+        while tail < min(len(old), len(new)) - top and old[-1 - tail] == new[-1 - tail]:
+            tail += 1
+        items = last[2].items
+        # k: the text splits before items[k] (the end, for k = len(items)) at this line
+        splits = {k: it.loc.line for k, it in enumerate(items) if _alone(old, it)}
+        splits[len(items)] = len(old) + 1
+        head, start = 0, 0  # items[:head] are kept; new lines [start, stop) are parsed
+        for k in sorted(splits, reverse=True):
+            code = splits[k] - 1  # the last line of code before the split: kept items end there
+            while code > 0 and _comment(old[code - 1]):
+                code -= 1
+            if code <= top:
+                head, start = k, code
+                break
+        rest, stop = len(items), len(new)
+        if len(old) == len(new):
+            for k in sorted(splits):
+                if head <= k < len(items) and splits[k] - 1 >= max(start, len(old) - tail):
+                    rest, stop = k, splits[k] - 1
+                    break
+        prescan(text, file, limits)  # the limits and characters of the whole text, first
+        try:
+            middle = parse("\n" * start + "\n".join(new[start:stop]), file, limits)
+        except (Problem, RecursionError):
+            return parse(text, file, limits)
+        if middle.items and not _alone(new, middle.items[0]):
+            return parse(text, file, limits)  # its first word lexed alone, not after an item
+        return ast.Module(file=file, items=[*items[:head], *middle.items, *items[rest:]])
+
+    def _block_calls(self, program: Program) -> dict:
+        """The block calls the last check of this entry recorded (archdsl/elaborate/calls.py),
+        while they hold: every name in every file stands for the same definition or constant,
+        but for models and gans nothing uses (an edited model), which no block call reaches;
+        and the same limits and ops. Otherwise a fresh record."""
+        names = {file: {**scope.definitions, **scope.consts}
+                 for file, scope in program.scopes.items()}
+        context = (tuple(program.limits.__dict__.items()), len(REGISTRY),
+                   tuple((f, tuple(n)) for f, n in names.items()))
+        last = self._calls.get(program.entry)
+        calls: dict = {}
+        if last is not None and last[0] == context:
+            changed = {name for f, n in names.items() for name, v in n.items()
+                       if last[1][f][name] is not v}
+            if not changed - set(program.targets):
+                calls = last[2]
+        self._calls[program.entry] = (context, names, calls)  # `names` keeps the keys' objects
+        return calls
 
     def forget_unused(self) -> None:
         self._modules = {k: m for k, m in self._modules.items() if k in self._used}
+        files = {file for file, _ in self._used}
+        self._latest = {f: v for f, v in self._latest.items() if f in files}
         self._used = set()
+
+    def checked(self, program: Program, check: Callable[[], _Checked]) -> _Checked:
+        """`check()` of `program`, or its outcome for the same definitions, remembered."""
+        key, alive = _check_key(program)
+        last = self._checks.get(program.entry)
+        if last is not None and last[0] == key:
+            return last[2]
+        program.calls = self._block_calls(program)
+        outcome = check()
+        self._checks[program.entry] = (key, alive, outcome)
+        return outcome
+
+
+def _alone(lines: list[str], item: ast.Node) -> bool:
+    """Whether the item's line holds nothing before it but its keyword, followed by space.
+    Lark's lexer reads the first word of a file with only the item keywords in mind, so
+    `modelZ` reads as `model Z` there and as a name after an item: a split before a keyword
+    that a name could continue would not parse as the whole text does."""
+    keyword = item.kind if isinstance(item, ast.Definition) else \
+        "import" if isinstance(item, ast.Import) else "const"
+    before = lines[item.loc.line - 1][:item.loc.col - 1]  # the item's location: its name's
+    return before.strip() == keyword and before[-1:].isspace()
+
+
+def _comment(line: str) -> bool:
+    """A line holding only space or a comment (a string never spans lines)."""
+    return not line.strip() or line.lstrip().startswith("#")
+
+
+# what a check found: the graphs checked, the errors, the warnings of the last elaboration
+_Checked = tuple[dict[str, Graph | GanGraph], list[Diagnostic], list[Diagnostic] | None]
+
+
+def _check_key(program: Program) -> tuple[tuple, list[Any]]:
+    """What checking `program` depends on: every file's definitions and constants, by
+    identity (each kept alive by the list returned beside the key), their names, the entry,
+    the limits and the ops registered."""
+    alive: list[Any] = []
+    files = []
+    for file, scope in program.scopes.items():
+        alive += scope.definitions.values()
+        alive += scope.consts.values()
+        files.append((file, tuple(scope.own), tuple(scope.definitions),
+                      tuple(map(id, scope.definitions.values())), tuple(scope.consts),
+                      tuple(map(id, scope.consts.values())),
+                      tuple(s.file for s in scope.const_scopes.values())))
+    limits = tuple(program.limits.__dict__.items())
+    return (program.entry, limits, len(REGISTRY), tuple(files)), alive
 
 
 class Loader:
@@ -582,7 +728,7 @@ def load_program(source: Source, *, search_paths: list[str] | tuple[str, ...] = 
     loader = Loader(limits, roots, reporter, sources, overlay, parse_cache)
     stack = (real,) if real else ()
     loader.load_text(display, real, text, stack)  # type: ignore[arg-type]
-    program = Program(display, loader.scopes, sources, limits)
+    program = Program(display, loader.scopes, sources, limits, parse_cache)
     program.load_errors = reporter.errors
     program.load_warnings = program.warnings = reporter.warnings
     return program

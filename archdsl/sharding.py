@@ -24,15 +24,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel
-
 from archdsl.graph import DTYPE_BYTES, Graph, ParamSpec
+from archdsl.records import Record
 
 STRATEGIES = ("ddp", "fsdp", "zero2", "zero3")
 TRAIN_STRATEGIES = ("ddp", "fsdp")  # what `train --nproc` runs; ZeRO is planned, not run
 
 
-class DeviceMemory(BaseModel):
+class DeviceMemory(Record):
     """Training memory of one of `devices` devices, in bytes."""
 
     strategy: str

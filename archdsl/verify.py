@@ -17,13 +17,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, computed_field
+from pydantic import computed_field
 
 from archdsl import backends as registry
 from archdsl import memory
 from archdsl.draws import Draws, noise
 from archdsl.graph import Graph, Optimizer
 from archdsl.limits import Limits
+from archdsl.records import Record
 from archdsl.symbolic import Sym
 from archdsl.weights import WeightsError
 
@@ -53,7 +54,7 @@ def adam_for(gradients: dict[str, np.ndarray]) -> Optimizer:
     return Optimizer(name="Adam", args={**ADAM.args, "eps": eps})
 
 
-class Row(BaseModel):
+class Row(Record):
     check: str
     backend: str
     name: str
@@ -64,7 +65,7 @@ class Row(BaseModel):
     ok: bool
 
 
-class Report(BaseModel):
+class Report(Record):
     model: str
     backends: list[str]
     bind: dict[str, int]

@@ -54,7 +54,7 @@ class Elaborator(Evaluator, Layers, Declarations):
     expression made and how every size was computed (`staging`, `archdsl.expr.Traced`)."""
 
     def __init__(self, reporter: Reporter, limits: Limits, scopes: dict[str, FileScope],
-                 trace: bool = False):
+                 trace: bool = False, calls: dict[tuple, RecordedCall | None] | None = None):
         self.reporter = reporter
         self.limits = limits
         self.scopes = scopes  # file -> the names visible in it
@@ -62,7 +62,9 @@ class Elaborator(Evaluator, Layers, Declarations):
         self.suggestions = 100  # "did you mean" hints left for this run
         self.staging = Staging(scopes) if trace else None
         self._site_names: dict[int, dict[int, str]] = {}
-        self.calls: dict[tuple, RecordedCall | None] = {}  # block calls to stamp out (calls.py)
+        # block calls to stamp out (calls.py); a language server's ParseCache passes those of
+        # the last check while the blocks are the same
+        self.calls: dict[tuple, RecordedCall | None] = {} if calls is None else calls
         if trace:
             self.ev = self._ev_traced  # type: ignore[method-assign]
 
@@ -245,10 +247,7 @@ class Elaborator(Evaluator, Layers, Declarations):
             n = stack.pop()
             if isinstance(n, ast.Name) and n.id not in names:
                 names.append(n.id)
-            for attr in getattr(n, "__slots__", ()):
-                child = getattr(n, attr, None)
-                if isinstance(child, ast.Node):
-                    stack.append(child)
+            stack.extend(ast.children(n))
         shown = []
         for name in sorted(names):
             v = frame.env.get(name)

@@ -61,11 +61,6 @@ def reads(node: Any) -> set[str]:
         n = stack.pop()
         if isinstance(n, ast.Name):
             found.add(n.id)
-        elif isinstance(n, ast.Node):
-            for attr in getattr(n, "__slots__", ()):
-                child = getattr(n, attr, None)
-                if isinstance(child, ast.Node):
-                    stack.append(child)
-                elif isinstance(child, tuple):
-                    stack.extend(c for c in child if isinstance(c, ast.Node))
+        else:
+            stack.extend(ast.children(n))
     return found

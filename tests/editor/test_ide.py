@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from contract import EXAMPLE_FILES
 
+import archdsl
+from archdsl.diagnostics import SpecError
 from archdsl.ide import analyze, completions, definition, hover
+from archdsl.limits import Limits
 from archdsl.program import ParseCache
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,6 +187,83 @@ def test_an_unchanged_import_is_not_parsed_again(tmp_path: Path) -> None:
         first.program.scopes[lib].definitions["Lib"]
     assert second.program.scopes[str(main)].definitions["Net"] is not \
         first.program.scopes[str(main)].definitions["Net"]
+
+
+# (spec, what the edit replaces, with what): typing in one item, around items, a new item, and
+# words a split between items would read differently (`modelZ` is a name after an item)
+EDITS = [
+    ("resnet50.arch", "Linear(classes)", "Linear(classes + 1)"),
+    ("resnet50.arch", "x = x |> Bottleneck(64) * 3", "y = x |> Bottleneck(64) * 3\n    x = y"),
+    ("resnet50.arch", "\nmodel ResNet50", "\n# a comment\nmodel ResNet50"),
+    ("resnet50.arch", "    output y = relu", "    output y = rel"),
+    ("resnet50.arch", "}\n\nmodel", "}\nconst k = 3\nmodel"),
+    ("resnet50.arch", "}\n\nmodel ResNet50", "}\n\nmodelResNet50"),
+    ("digits_gan.arch", "model Discriminator", "model Critic"),
+    ("digits_gan.arch", "gan ", "block Extra {\n    input x: [B, 1]\n    output y = x\n}\n\ngan "),
+    ("gpt2_small.arch", "heads: int = 12,", "heads: int = 5,"),
+]
+
+
+@pytest.mark.parametrize(("spec", "old", "new"), EDITS)
+def test_a_reparse_after_an_edit_finds_what_a_parse_from_scratch_finds(spec: str, old: str,
+                                                                      new: str) -> None:
+    """The cache parses again only the lines between items the edit left alone, and checks
+    again only when a definition changed; every answer equals a fresh analysis's."""
+    path = ROOT / "specs" / spec
+    text = path.read_text()
+    assert old in text
+    cache = ParseCache()
+    before = analyze(str(path), text, cache=cache)
+    edited = text.replace(old, new, 1)
+    after, fresh = analyze(str(path), edited, cache=cache), analyze(str(path), edited)
+    assert (after.module and after.module.items) == (fresh.module and fresh.module.items)
+    assert [d.render() for d in after.diagnostics] == [d.render() for d in fresh.diagnostics]
+    assert [g.model_dump_json() for g in after.graphs] == \
+        [g.model_dump_json() for g in fresh.graphs]
+    assert before.module is not None
+    if after.module is not None:  # the items that end above the edit are the same objects
+        line = text[:text.index(old)].count("\n") + 1
+        items = before.module.items
+        above = [a for a, b in zip(items, items[1:], strict=False) if b.loc.line < line]
+        assert all(a is b for a, b in zip(above, after.module.items, strict=False))
+
+
+def test_an_edit_outside_every_definition_is_not_checked_again() -> None:
+    path = ROOT / "specs" / "resnet50.arch"
+    text = path.read_text()
+    cache = ParseCache()
+    first = analyze(str(path), text, cache=cache)
+    second = analyze(str(path), f"{text}# a comment at the end\n", cache=cache)
+    assert second.module is not None and first.module is not None
+    assert all(a is b for a, b in zip(first.module.items, second.module.items, strict=True))
+    assert second.graphs[0] is first.graphs[0]
+    assert second.graphs[0]._origin[0] is second.program  # graph.traced() uses the new text
+    third = analyze(str(path), text.replace("= 1000", "= 10"), cache=cache)
+    assert third.graphs[0] is not first.graphs[0] and third.graphs[0].params["classes"] == 10
+
+
+def test_block_calls_are_reused_while_only_the_model_changes() -> None:
+    """An edit in the model stamps out the block calls the last check recorded; an edit in
+    the block records them again."""
+    path = ROOT / "specs" / "resnet50.arch"
+    text = path.read_text()
+    cache = ParseCache()
+    first = analyze(str(path), text, cache=cache).program
+    in_model = analyze(str(path), text.replace("= 1000", "= 10"), cache=cache).program
+    in_block = analyze(str(path), text.replace("out = width", "out = 1 * width"),
+                       cache=cache).program
+    assert first and in_model and in_block and first.calls
+    assert in_model.calls is first.calls
+    assert in_block.calls is not first.calls
+
+
+def test_a_check_is_reused_only_under_the_same_limits() -> None:
+    path = str(ROOT / "specs" / "resnet50.arch")
+    cache = ParseCache()
+    assert archdsl.load(path, parse_cache=cache).checked
+    with pytest.raises(SpecError) as err:
+        archdsl.load(path, parse_cache=cache, limits=Limits(max_nodes=50))
+    assert [d.code for d in err.value.diagnostics] == ["E0801"]
 
 
 def test_text_that_does_not_parse_still_gets_diagnostics_and_completion() -> None:
