@@ -20,6 +20,7 @@ from archdsl.backends.numpy import gan as numpy_gan
 from archdsl.backends.tensorflow import gan as tf_gan
 from archdsl.backends.torch import gan as torch_gan
 from archdsl.cli import app
+from archdsl.devices import DeviceError
 from archdsl.graph import GAN_LOSSES, GanGraph, Optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,6 +233,33 @@ def test_resume_continues_bit_for_bit(tiny, tmp_path, backend):
         np.testing.assert_array_equal(straight[k], resumed[k], err_msg=k)
     with pytest.raises(checkpoint.CheckpointError, match="another spec"):
         run(tmp_path / "resumed", 3, resume=True, spec=text + "\n")
+
+
+def test_resume_keeps_the_device_and_precision_unless_given(tiny, tmp_path, monkeypatch):
+    """As a model's run, a gan's records its device and precision and a resume keeps them; a
+    recorded device this machine lacks is refused by name until `device` chooses another."""
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    text = SPEC.read_text(encoding="utf-8")
+    said: list[str] = []
+
+    def run(epochs: int, **options):
+        return gan_mod.fit(tiny, text, "torch", tmp_path, epochs=epochs, batch=256,
+                           max_steps=1, judge_samples=0, progress=False, log=said.append,
+                           **options)
+
+    run(1, device="cpu", precision="bf16")
+    run(2, resume=True)
+    assert "resuming DigitsGAN after epoch 1, on cpu (as recorded)" in said
+    assert said[-2].endswith("on cpu in bf16")
+    state, meta = checkpoint.load(tmp_path / "checkpoint.npz")
+    checkpoint.save(tmp_path / "checkpoint.npz", state,
+                    {**meta, "options": {**meta["options"], "device": "cuda:0"}})
+    with pytest.raises(DeviceError, match="the run in .* trained on cuda:0: no CUDA device"):
+        run(3, resume=True)
+    run(3, resume=True, device="cpu")
+    assert "resuming DigitsGAN after epoch 2, on cpu (--device cpu; the run trained on " \
+        "cuda:0)" in said
 
 
 def test_resume_without_a_checkpoint_is_an_error_not_a_crash(tmp_path):
