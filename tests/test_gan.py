@@ -194,12 +194,12 @@ def test_train_writes_samples_losses_metrics_and_the_verdict(tiny, tmp_path, mon
     assert messages == [] and accuracy == pytest.approx(verdict["judge_accuracy"], abs=1e-4)
 
 
-def test_the_distance_tells_noise_and_one_epoch_from_a_trained_run(tmp_path, monkeypatch,
-                                                                   judge_cache):
-    """The judge of issue 16 read pure noise as 10 of 10 digits. After one epoch this GAN
-    still draws noise, and the Fréchet distance puts it as far from the digits as noise; ten
-    epochs later the digits are readable and the distance is less than half of either, yet
-    above that of real digits the judge trained on."""
+def test_the_distance_ranks_noise_one_epoch_a_trained_run_and_real_digits(
+        tmp_path, monkeypatch, judge_cache):
+    """The judge of issue 16 read pure noise as 10 of 10 digits. The Fréchet distance ranks
+    uniform noise, this GAN after one epoch (blurred first strokes), the same run after five
+    and real digits the judge trained on, each clearly nearer the held-out digits than the
+    one before (docs/gan.md measures 983, 476, 189 and 22)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(judge_cache))
 
     def train(*options: str) -> dict:
@@ -208,11 +208,12 @@ def test_the_distance_tells_noise_and_one_epoch_from_a_trained_run(tmp_path, mon
         return json.loads((tmp_path / "judge.json").read_text())
 
     one = train("--epochs", "1")
-    ten = train("--epochs", "10", "--resume")
-    assert one["frechet_noise"] == ten["frechet_noise"]  # the same noise, the same judge
-    trained = ten["frechet_distance"]
-    assert one["frechet_noise"] > 2 * trained and one["frechet_distance"] > 2 * trained
-    assert trained > ten["frechet_real"]
+    five = train("--epochs", "5", "--resume")
+    assert one["frechet_noise"] == five["frechet_noise"]  # the same noise, the same judge
+    assert one["frechet_real"] == five["frechet_real"]
+    assert one["frechet_noise"] > 1.5 * one["frechet_distance"]
+    assert one["frechet_distance"] > 1.5 * five["frechet_distance"]
+    assert five["frechet_distance"] > 2 * five["frechet_real"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
