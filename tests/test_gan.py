@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +196,21 @@ def test_train_writes_samples_losses_metrics_and_the_verdict(tiny, tmp_path, mon
     messages: list[str] = []
     _, _, accuracy = gan_mod.trained_judge(log=messages.append)  # from the cache, re-measured
     assert messages == [] and accuracy == pytest.approx(verdict["judge_accuracy"], abs=1e-4)
+
+
+def test_tensorflow_gan_training_writes_no_framework_log_lines(tmp_path, judge_cache):
+    """TensorFlow's C++ logs (absl's `E0000 ... remapper failed` on the discriminator step
+    among them) stay off the terminal of a TensorFlow GAN run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    env["XDG_CACHE_HOME"] = str(judge_cache)
+    sets = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+    done = subprocess.run([sys.executable, "-m", "archdsl.cli", "train", str(SPEC), "--backend",
+                           "tensorflow", "--epochs", "1", "--batch", "256", *sets, "--out",
+                           str(tmp_path / "run")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert done.returncode == 0, done.stdout
+    absl = re.compile(r"[IWEF]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.-]+:\d+\]")
+    assert not [line for line in done.stdout.splitlines() if absl.match(line)], done.stdout
 
 
 def test_the_distance_ranks_noise_one_epoch_a_trained_run_and_real_digits(
