@@ -15,7 +15,10 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0, start: int | None = None
     start = x.ndim - len(pads) if start is None else start
     around = [(0, 0)] * x.ndim
     around[start:start + len(pads)] = [(max(b, 0), max(e, 0)) for b, e in pads]
-    if any(b or e for b, e in around):
+    if any(b or e for b, e in around) and channels_last(x):  # np.pad lays out channels-first
+        x = np.moveaxis(np.pad(np.moveaxis(x, 1, -1), [*around[:1], *around[2:], around[1]],
+                               constant_values=value), -1, 1)
+    elif any(b or e for b, e in around):
         x = np.pad(x, around, constant_values=value)
     if any(b < 0 or e < 0 for b, e in pads):
         crop = [slice(None)] * x.ndim
@@ -56,5 +59,19 @@ def to_last(x: np.ndarray, pads: Pads) -> np.ndarray:
 
 
 def to_first(y: np.ndarray) -> np.ndarray:
-    """(B, *size, C) -> contiguous (B, C, *size)."""
-    return np.ascontiguousarray(np.moveaxis(y, -1, 1))
+    """(B, *size, C) -> (B, C, *size), a view: the next ops keep the layout (NumPy's ufuncs
+    lay their outputs out as their inputs), so a convolution after them reads its input
+    channels-last at the cost of a plain copy, and dL/dy comes back channels-last too."""
+    return np.moveaxis(y, -1, 1)
+
+
+def channels_last(x: np.ndarray) -> bool:
+    """Whether (B, C, *size) x lies channels-last in memory (and not also channels-first)."""
+    return x.ndim > 2 and not x.flags.c_contiguous and np.moveaxis(x, 1, -1).flags.c_contiguous
+
+
+def empty(shape, dtype, last: bool) -> np.ndarray:
+    """An uninitialised (B, C, *size) array, laid out channels-last if `last`."""
+    if not last:
+        return np.empty(shape, dtype)
+    return np.moveaxis(np.empty((shape[0], *shape[2:], shape[1]), dtype), -1, 1)
