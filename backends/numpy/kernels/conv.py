@@ -14,7 +14,7 @@ import numpy as np
 from . import channels_first as first
 from . import channels_last as last
 from .base import Kernel
-from .windows import out_size, pad, to_first, to_last
+from .windows import channel_sums, out_size, pad, to_first, to_last
 
 MANY, WIDE = 4, 32  # measured with bench/numpy_vs_torch.py: see README.md, Decisions
 
@@ -60,7 +60,7 @@ def _conv_back(dy, cache):
         dw = first.weight_grad(xp, dy, w.shape[2:], a["stride"], a["dilation"], a["groups"])
     grads = {"weight": dw}
     if has_bias:
-        grads["bias"] = dy.sum(axis=(0, *range(2, dy.ndim)))
+        grads["bias"] = channel_sums(dy)
     return [dx], grads
 
 
@@ -102,7 +102,7 @@ def _convt_back(dy, cache):
         dw = first.weight_grad(dyp, x, w.shape[2:], a["stride"], ones, a["groups"])
     grads = {"weight": dw}
     if has_bias:
-        grads["bias"] = dy.sum(axis=(0, *range(2, dy.ndim)))
+        grads["bias"] = channel_sums(dy)
     return [dx], grads
 
 

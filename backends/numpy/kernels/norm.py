@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .base import Kernel, row_blocks
+from .windows import column_sums
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,7 @@ class _Channels:
         return v if self.last else v.reshape(1, -1, 1)
 
     def sum(self, v: np.ndarray) -> np.ndarray:
-        if not self.last:
-            return v.sum(axis=(0, 2))
-        # NumPy sums a narrow matrix's columns row by row: fold k rows into one first
-        rows, c = v.shape
-        k = math.gcd(rows, 1 << max(0, (1024 // c).bit_length() - 1))
-        return v.reshape(rows // k, k * c).sum(axis=0).reshape(k, c).sum(axis=0)
+        return column_sums(v) if self.last else v.sum(axis=(0, 2))
 
     def sum_products(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Per channel, the sum of u * v (`einsum`: one pass, no temporary)."""

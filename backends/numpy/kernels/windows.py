@@ -1,7 +1,10 @@
 """Geometry shared by convolution and pooling: padding, output sizes, each kernel offset's
-strided region, and the moves between channels-first and channels-last layouts."""
+strided region, the moves between channels-first and channels-last layouts, and sums per
+channel in either layout."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -75,3 +78,18 @@ def empty(shape, dtype, last: bool) -> np.ndarray:
     if not last:
         return np.empty(shape, dtype)
     return np.moveaxis(np.empty((shape[0], *shape[2:], shape[1]), dtype), -1, 1)
+
+
+def column_sums(m: np.ndarray) -> np.ndarray:
+    """The column sums of a contiguous (rows, C) matrix. NumPy sums a narrow matrix's columns
+    row by row (a few times slower): k rows are folded into one wide row first."""
+    rows, c = m.shape
+    k = math.gcd(rows, 1 << max(0, (1024 // max(c, 1)).bit_length() - 1))
+    return m.reshape(rows // k, k * c).sum(axis=0).reshape(k, c).sum(axis=0)
+
+
+def channel_sums(x: np.ndarray) -> np.ndarray:
+    """Per channel, the sum of (B, C, *size) x over everything else, in either layout."""
+    if channels_last(x):
+        return column_sums(np.moveaxis(x, 1, -1).reshape(-1, x.shape[1]))
+    return x.sum(axis=(0, *range(2, x.ndim)))
