@@ -63,7 +63,7 @@ class Plan:
         v = v[(slice(None), *(slice(None, None, s) for s in self.stride), slice(None),
                *(slice(None, None, d) for d in self.dilation))]  # (B, *out, C, *kernel)
         v = v.reshape(*v.shape[:1 + n], self.groups, -1, *self.kernel)
-        return np.moveaxis(v, 2 + n, -1)
+        return v.transpose(*(i for i in range(v.ndim) if i != 2 + n), 2 + n)  # C/G last
 
     def chunks(self, b: int, out, width: int) -> Iterator[tuple[slice, slice]]:
         """(batch, first output axis) slices of at most about `CHUNK` bytes of rows `width`

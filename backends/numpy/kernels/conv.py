@@ -14,7 +14,7 @@ import numpy as np
 from . import channels_first as first
 from . import channels_last as last
 from .base import Kernel
-from .windows import channel_sums, out_size, pad, to_first, to_last
+from .windows import channel_sums, last_view, out_size, pad, to_first, to_last
 
 MANY, WIDE = 4, 32  # measured with bench/numpy_vs_torch.py: see README.md, Decisions
 
@@ -50,7 +50,7 @@ def _conv_back(dy, cache):
     a, w, has_bias, size, state = cache
     if isinstance(state, tuple):
         plan, m, xl = state
-        dyl = np.ascontiguousarray(np.moveaxis(dy, 1, -1))
+        dyl = np.ascontiguousarray(last_view(dy))
         dx = to_first(last.input_grad(dyl, w, m, plan, size, a["padding"]))
         dw = last.weight_grad(xl, dyl, plan)
     else:
@@ -76,7 +76,7 @@ def _convt_fwd(a, p, xs, ctx):
     if _channels_last(w, x[:, 0].size):
         plan = last.Plan(w.shape[2:], tuple(a["stride"]), tuple(ones), a["groups"])
         m = plan.matrix(w)
-        xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+        xl = np.ascontiguousarray(last_view(x))
         yl = last.input_grad(xl, w, m, plan, size, pads)
         if "bias" in p:
             yl += p["bias"]

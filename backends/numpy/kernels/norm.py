@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Kernel, row_blocks
-from .windows import column_sums
+from .windows import column_sums, first_view, last_view
 
 
 @dataclass(frozen=True)
@@ -21,17 +21,17 @@ class _Channels:
 
     @staticmethod
     def of(x: np.ndarray) -> _Channels:
-        return _Channels(bool(np.moveaxis(x, 1, -1).flags.c_contiguous), x.shape)
+        return _Channels(bool(last_view(x).flags.c_contiguous), x.shape)
 
     def view(self, x: np.ndarray) -> np.ndarray:
         if self.last:
-            return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+            return last_view(x).reshape(-1, x.shape[1])
         return x.reshape(x.shape[0], x.shape[1], -1)
 
     def back(self, v: np.ndarray) -> np.ndarray:
         """A view made by `view` (or an array of its shape) as (B, C, ...)."""
         b, c, *size = self.shape
-        return np.moveaxis(v.reshape(b, *size, c), -1, 1) if self.last else v.reshape(self.shape)
+        return first_view(v.reshape(b, *size, c)) if self.last else v.reshape(self.shape)
 
     def vector(self, v: np.ndarray) -> np.ndarray:
         """A (C,) vector broadcast over a view."""
