@@ -628,7 +628,7 @@ def test_conv_layouts(case: Case, layout: str, monkeypatch: pytest.MonkeyPatch) 
 
 def _laid_last(v: np.ndarray) -> np.ndarray:
     """A (B, C, H, W) array laid out channels-last, as a channels-last convolution returns it
-    (`windows.to_first`); other arrays as they are."""
+    (`windows.first_view`); other arrays as they are."""
     if v.ndim != 4:
         return v
     return np.moveaxis(np.ascontiguousarray(np.moveaxis(v, 1, -1)), -1, 1)

@@ -18,11 +18,12 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0, start: int | None = None
     start = x.ndim - len(pads) if start is None else start
     around = [(0, 0)] * x.ndim
     around[start:start + len(pads)] = [(max(b, 0), max(e, 0)) for b, e in pads]
-    if any(b or e for b, e in around) and channels_last(x):  # np.pad lays out channels-first
-        x = first_view(np.pad(last_view(x), [*around[:1], *around[2:], around[1]],
-                              constant_values=value))
-    elif any(b or e for b, e in around):
-        x = np.pad(x, around, constant_values=value)
+    if any(b or e for b, e in around):
+        if channels_last(x):  # padded as it lies (np.pad lays its result out channels-first)
+            x = first_view(np.pad(last_view(x), [*around[:1], *around[2:], around[1]],
+                                  constant_values=value))
+        else:
+            x = np.pad(x, around, constant_values=value)
     if any(b < 0 or e < 0 for b, e in pads):
         crop = [slice(None)] * x.ndim
         crop[start:start + len(pads)] = [slice(max(-b, 0), n - max(-e, 0)) for (b, e), n
@@ -68,15 +69,11 @@ def last_view(x: np.ndarray) -> np.ndarray:
 
 
 def first_view(y: np.ndarray) -> np.ndarray:
-    """(B, *size, C) -> (B, C, *size), a view."""
+    """(B, *size, C) -> (B, C, *size), a view. A channels-last convolution returns its output
+    so, not copied back: the next ops keep the layout (NumPy's ufuncs lay their outputs out as
+    their inputs), so a convolution after them reads its input channels-last at the cost of a
+    plain copy, and dL/dy comes back channels-last too."""
     return y.transpose(0, y.ndim - 1, *range(1, y.ndim - 1))
-
-
-def to_first(y: np.ndarray) -> np.ndarray:
-    """(B, *size, C) -> (B, C, *size), a view: the next ops keep the layout (NumPy's ufuncs
-    lay their outputs out as their inputs), so a convolution after them reads its input
-    channels-last at the cost of a plain copy, and dL/dy comes back channels-last too."""
-    return first_view(y)
 
 
 def channels_last(x: np.ndarray) -> bool:
