@@ -915,7 +915,14 @@ def _write_stdout(text: str) -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # A large spec leaves a heap of cyclic garbage (elaboration pauses the collector);
+        # exiting, the collector would walk it all once more (1 s at 10,000 blocks) for
+        # memory the process returns anyway.
+        import gc
+        gc.freeze()
 
 
 if __name__ == "__main__":

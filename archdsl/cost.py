@@ -12,11 +12,12 @@ from typing import Any
 from pydantic import BaseModel, model_serializer
 
 from archdsl.diagnostics import Diagnostic, SpecError
-from archdsl.graph import DTYPE_BYTES, GanGraph, Graph
+from archdsl.graph import DTYPE_BYTES, GanGraph, Graph, TensorType, construct
 from archdsl.layer_args import args_text, key_args
 from archdsl.ops import REGISTRY
 from archdsl.sharding import DeviceMemory, describe, state_per_parameter
 from archdsl.symbolic import Dim, Sym, evaluate, format_dim
+from archdsl.text_table import lay_out, plain
 
 # Ops whose output is a view of their input: they keep no memory of their own. A `part` is
 # a view of its multi-output node, which counts every one of its outputs.
@@ -135,18 +136,27 @@ def _analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None, train: 
     rows: dict[str, LayerRow] = {}
     counters: dict[tuple[str, str], int] = {}
     flops = other = activation = 0
+    bound: dict[tuple[str, tuple[Dim, ...]], TensorType] = {}  # a type at these values
+
+    def at_values(t: TensorType) -> TensorType:
+        key = (t.dtype, t.shape)
+        concrete = bound.get(key)
+        if concrete is None:
+            concrete = bound[key] = t.with_shape(_shape(t.shape, values))
+        return concrete
+
+    types = [at_values(node.type) for node in graph.nodes]
     for node in graph.nodes:
         op = REGISTRY[node.op]
-        ins = [graph.nodes[i].type.with_shape(_shape(graph.nodes[i].type.shape, values))
-               for i in node.inputs]
-        out = node.type.with_shape(_shape(node.type.shape, values))
+        ins = [types[i] for i in node.inputs]
+        out = types[node.id]
         cost = op.flops(node.args, ins, out) if op.flops else None
         f = int(cost.flops) if cost else 0
         flops += f
         other += int(cost.other) if cost else 0
         if node.op not in VIEW_OPS:
-            activation += sum(math.prod(_shape(t.shape, values)) * DTYPE_BYTES[t.dtype]
-                              for t in node.parts or [node.type])
+            activation += sum(math.prod(t.shape) * DTYPE_BYTES[t.dtype]
+                              for t in map(at_values, node.parts or [node.type]))
         if node.op in ("input", "param", "part"):
             continue
         path = node.layer
@@ -161,9 +171,10 @@ def _analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None, train: 
             layer = graph.layers.get(path)
             n = sum(math.prod(p.shape) for p in layer.params if p.kind == "param") if layer \
                 else 0
-            rows[path] = LayerRow(path=path, op=node.op, args=_plain(key_args(node.op, node.args)),
-                                  input_shapes=[list(t.shape) for t in ins],
-                                  output_shape=list(out.shape), params=n, flops=f)
+            rows[path] = construct(LayerRow, path=path, op=node.op,
+                                   args=_plain(key_args(node.op, node.args)),
+                                   input_shapes=[list(t.shape) for t in ins],
+                                   output_shape=list(out.shape), params=n, flops=f)
         else:
             row.flops += f
             row.output_shape = list(out.shape)
@@ -178,10 +189,11 @@ def _analyze_graph(graph: Graph | GanGraph, bind: dict[str, int] | None, train: 
         activation_bytes=activation)
     blocks: dict[str, BlockRow] = {}
     for scope in graph.scopes:
-        blocks.setdefault(scope.path, BlockRow(
-            path=scope.path, definition=scope.definition, args=_plain(scope.args),
-            input_shapes=[_shape(graph.nodes[i].type.shape, values) for i in scope.inputs],
-            output_shapes=[_shape(graph.nodes[i].type.shape, values) for i in scope.outputs]))
+        if scope.path not in blocks:
+            blocks[scope.path] = construct(
+                BlockRow, path=scope.path, definition=scope.definition, args=_plain(scope.args),
+                input_shapes=[list(types[i].shape) for i in scope.inputs],
+                output_shapes=[list(types[i].shape) for i in scope.outputs])
     report = Report(model=graph.name, bind=values, params=dict(graph.params), total=total,
                     layers=list(rows.values()), blocks=list(blocks.values()))
     if train:
@@ -244,7 +256,7 @@ def collapse(report: Report, depth: int | None) -> list[LayerRow]:
     if depth <= 0:
         return []
     blocks = {b.path: b for b in report.blocks}
-    out: dict[str, LayerRow] = {}
+    out: dict[str, LayerRow | list] = {}  # a block's sums: [params, flops, output shape]
     for row in report.layers:
         # the blocks enclosing the row, outermost first: the prefixes of its path that end
         # before a dot
@@ -252,20 +264,24 @@ def collapse(report: Report, depth: int | None) -> list[LayerRow]:
         chain = [path[:i] for i, ch in enumerate(path) if ch == "." and path[:i] in blocks]
         if len(chain) >= depth:
             owner = chain[depth - 1]
-            agg = out.get(owner)
-            if agg is None:
-                b = blocks[owner]
-                out[owner] = LayerRow(path=owner, op=b.definition, args=b.args,
-                                      input_shapes=b.input_shapes,
-                                      output_shape=row.output_shape, params=row.params,
-                                      flops=row.flops)
+            sums = out.get(owner)
+            if sums is None:
+                out[owner] = [row.params, row.flops, row.output_shape]
             else:
-                agg.params += row.params
-                agg.flops += row.flops
-                agg.output_shape = row.output_shape
+                sums[0] += row.params  # type: ignore[index]
+                sums[1] += row.flops  # type: ignore[index]
+                sums[2] = row.output_shape  # type: ignore[index]
         else:
             out[row.path] = row.model_copy()
-    return list(out.values())
+    return [v if isinstance(v, LayerRow) else _block_row(blocks[k], *v) for k, v in out.items()]
+
+
+def _block_row(b: BlockRow, params: int, flops: int, output_shape: list[int]) -> LayerRow:
+    """A block call's row: its definition as the op, its arguments and inputs, the sums of the
+    rows it holds and the output of the last."""
+    return construct(LayerRow, path=b.path, op=b.definition, args=dict(b.args),
+                     input_shapes=[list(s) for s in b.input_shapes],
+                     output_shape=list(output_shape), params=params, flops=flops)
 
 
 FORMATS = ("table", "json", "markdown", "csv")
@@ -314,24 +330,37 @@ def _render(report: Report, fmt: str, depth: int | None) -> str:
                                     for i, c in enumerate(r)) + " |" for r in body]
         lines += ["", "| total | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in summary]
         return "\n".join(lines)
+    title = f"{report.model} ({bind})"
+    footer = ["total", "", "", "", "", human(t.params), human(t.flops, "FLOP"), "100%"]
+    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(header)]
+    width = min(200, max(120, sum(widths) + 3 * len(widths) + 1))
+    lines = [f"{k:>18}: {v}" for k, v in summary]
+    table = lay_out(title, header, [i >= 5 for i in range(len(header))], body, footer, width)
+    if table is not None and all(len(line) <= width and plain(line) for line in lines):
+        return "\n".join([table, *lines]).rstrip()
+    return _rich_table(title, header, body, footer, lines, width)
+
+
+def _rich_table(title: str, header: list[str], body: list[list[str]], footer: list[str],
+                lines: list[str], width: int) -> str:
+    """The table as rich lays it out, for what `archdsl.text_table.lay_out` does not write:
+    text rich would style or wrap, or a table wider than the console."""
     from io import StringIO
 
     from rich.console import Console
     from rich.table import Table
-    table = Table(title=f"{report.model} ({bind})", title_justify="left")
+    table = Table(title=title, title_justify="left")
     for i, h in enumerate(header):
         table.add_column(h, justify="right" if i >= 5 else "left", no_wrap=i != 2)
     for r in body:
         table.add_row(*r)
     table.add_section()
-    table.add_row("total", "", "", "", "", human(t.params), human(t.flops, "FLOP"), "100%")
-    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(header)]
+    table.add_row(*footer)
     buf = StringIO()
-    console = Console(file=buf, width=min(200, max(120, sum(widths) + 3 * len(widths) + 1)),
-                      force_terminal=False, highlight=False)
+    console = Console(file=buf, width=width, force_terminal=False, highlight=False)
     console.print(table)
-    for k, v in summary:
-        console.print(f"{k:>18}: {v}", markup=False)
+    for line in lines:
+        console.print(line, markup=False)
     return buf.getvalue().rstrip()
 
 

@@ -79,9 +79,19 @@ _REQUIRED = object()
 
 
 @cache
-def _fields(cls: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
-    return tuple((name, _REQUIRED if f.is_required() else f.default)
-                 for name, f in cls.__pydantic_fields__.items())
+def _layout(cls: type[BaseModel]) -> tuple[dict[str, Any], tuple[tuple[str, type], ...],
+                                           frozenset[str], frozenset[str]]:
+    """The field defaults of `cls` in field order (`_REQUIRED` for a required field), its
+    fields whose default is a fresh `[]` or `{}` each time, its field names and its required
+    ones."""
+    defaults: dict[str, Any] = {}
+    fresh: list[tuple[str, type]] = []
+    for name, f in cls.__pydantic_fields__.items():
+        defaults[name] = _REQUIRED if f.is_required() else f.default
+        if f.default in ([], {}):
+            fresh.append((name, type(f.default)))
+    required = frozenset(k for k, v in defaults.items() if v is _REQUIRED)
+    return defaults, tuple(fresh), frozenset(defaults), required
 
 
 def construct(cls: type[_M], **values: Any) -> _M:
@@ -90,13 +100,14 @@ def construct(cls: type[_M], **values: Any) -> _M:
     layer and block call, tens of thousands for a large spec."""
     if cls.__pydantic_post_init__:  # private attributes to initialise
         return cls.model_construct(**values)
-    data: dict[str, Any] = {}
-    for name, default in _fields(cls):
-        if name in values:
-            data[name] = values[name]
-        elif default is not _REQUIRED:
-            # a fresh copy of a mutable default, as pydantic makes one
-            data[name] = type(default)() if default in ([], {}) else default
+    defaults, fresh, names, required = _layout(cls)
+    data = defaults.copy()  # in field order, as pydantic keeps them
+    data.update(values)
+    for name, kind in fresh:  # a fresh copy of a mutable default, as pydantic makes one
+        if name not in values:
+            data[name] = kind()
+    if len(data) != len(names) or not required <= values.keys():  # unknown or missing fields
+        data = {k: v for k, v in data.items() if k in names and v is not _REQUIRED}
     m = cls.__new__(cls)
     object.__setattr__(m, "__dict__", data)
     object.__setattr__(m, "__pydantic_fields_set__", set(values))

@@ -2,7 +2,10 @@
 
 The grammar ships inside the package (`archdsl/grammars/arch.lark`). Parsing is LALR with the
 contextual lexer; the parser builds the syntax tree itself, one node per reduction (no parse
-tree in between, and no recursion, so deep nesting cannot overflow Python's stack). Nesting
+tree in between, and no recursion, so deep nesting cannot overflow Python's stack). Our own
+LALR driver over Lark's table (`_drive`) finds each reduction's callback without hashing the rule
+and skips the reductions that only pass a child up; a syntax error is reported from Lark's own
+loop, run again to the same token. Nesting
 depth, input size and token count are bounded, and numbers and characters checked, by a scan
 before Lark sees the text.
 """
@@ -12,11 +15,15 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Iterator
 from contextvars import ContextVar
 from functools import cache
+from typing import Any, NoReturn
 
 from lark import Lark, Token, Transformer, UnexpectedInput, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+from lark.lexer import LexerThread
+from lark.parsers.lalr_analysis import Shift
 
 from archdsl import syntax as ast
 from archdsl.delimiters import explain
@@ -269,7 +276,10 @@ def parse(text: str, file: str, limits: Limits) -> ast.Module:
     prescan(text, file, limits)
     token = _PARSING.set((file, limits))
     try:
-        items = _lark().parse(text)
+        try:
+            items = _drive(_lark(), text)
+        except UnexpectedInput:  # Lark's own parse, for the exception it raises at the error
+            items = _lark().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_problem(exc, text, file) from None
     except _KeywordAsName as exc:
@@ -283,6 +293,97 @@ def parse(text: str, file: str, limits: Limits) -> ast.Module:
     module = ast.Module(file=file, items=list(items))
     _check_expression_depth(module, limits)
     return module
+
+
+class _Position:
+    """What Lark's contextual lexer reads of the parser: the state it stands in."""
+
+    __slots__ = ("stack",)
+
+    def __init__(self, stack: list[int]):
+        self.stack = stack
+
+    @property
+    def position(self) -> int:
+        return self.stack[-1]
+
+
+# One state's actions: terminal or rule name -> (True, (next state, the terminal's callback or
+# None)) to shift, or (False, (symbols popped, the rule's name, its callback)) to reduce
+_Actions = dict[str, tuple[bool, Any]]
+
+
+@cache
+def _actions(lark: Lark) -> tuple[dict[int, _Actions], int, int]:
+    """Lark's LALR table with each reduction's rule looked up once: Lark's own loop hashes
+    the rule (its name and every symbol of its expansion) to find its callback at each
+    reduction. Also the start and end states."""
+    parser = lark.parser.parser.parser
+    table, callbacks = parser.parse_table, parser.callbacks
+    terminal = {k: v for k, v in callbacks.items() if isinstance(k, str)}
+    reduce = {rule: (len(rule.expansion), rule.origin.name,
+                     None if _passes_through(rule, callbacks[rule]) else callbacks[rule])
+              for rule in callbacks if not isinstance(rule, str)}
+    states = {state: {name: (True, (arg, terminal.get(name))) if action is Shift else
+                      (False, reduce[arg]) for name, (action, arg) in row.items()}
+              for state, row in table.states.items()}
+    return states, table.start_states["start"], table.end_states["start"]
+
+
+def _passes_through(rule: Any, callback: Any) -> bool:
+    """Whether reducing `rule` leaves its one child as it is: a `?rule` of one symbol, a rule
+    of the grammar's that only names the precedence level below it (`?sum: product`).
+    Hundreds of thousands of reductions in a large spec are these."""
+    if not (rule.options.expand1 and not rule.alias and len(rule.expansion) == 1
+            and not rule.expansion[0].is_term and not rule.expansion[0].name.startswith("_")
+            and not rule.options.empty_indices):
+        return False
+    probe = object()
+    return callback([probe]) is probe
+
+
+def _drive(lark: Lark, text: str) -> Any:
+    """`lark.parse(text)`: the same LALR loop over the same contextual lexer, with every
+    reduction's callback found in `_actions`. A token the table has no action for raises
+    `UnexpectedInput` here without Lark's details; the caller parses again with Lark."""
+    states, start, end = _actions(lark)
+    stack, values = [start], []
+    tokens = LexerThread.from_text(lark.parser.lexer, text).lex(_Position(stack))
+    for token in _and_end(tokens):
+        while True:
+            shift, arg = states[stack[-1]].get(token.type) or _unexpected(token)
+            if shift:
+                if token.type == "$END":  # never in an LALR table: Lark's loop would assert
+                    _unexpected(token)
+                stack.append(arg[0])
+                values.append(token if arg[1] is None else arg[1](token))
+                break
+            size, origin, callback = arg
+            if callback is None:  # the child stays on the stack as the rule's value
+                del stack[-1]
+            elif size:
+                popped = values[-size:]
+                del stack[-size:]
+                del values[-size:]
+                values.append(callback(popped))
+            else:
+                values.append(callback([]))
+            stack.append(states[stack[-1]][origin][1][0])
+            if stack[-1] == end and token.type == "$END":
+                return values[-1]
+    raise AssertionError("the end token reduces to the end state or is unexpected")
+
+
+def _and_end(tokens: Iterator[Token]) -> Iterator[Token]:
+    """The lexer's tokens, then Lark's end token (at the last token's position)."""
+    last = None
+    for last in tokens:
+        yield last
+    yield Token.new_borrow_pos("$END", "", last) if last else Token("$END", "", 0, 1, 1)
+
+
+def _unexpected(token: Token) -> NoReturn:
+    raise UnexpectedInput(f"unexpected {token.type}")
 
 
 def _check_expression_depth(module: ast.Module, limits: Limits) -> None:
@@ -381,11 +482,20 @@ def _tok_loc(file: str, tok: Token) -> Loc:
 
 
 def _span(file: str, *parts: object) -> Loc:
-    locs = [p if isinstance(p, Loc) else (_tok_loc(file, p) if isinstance(p, Token) else p.loc)
-            for p in parts if p is not None]
-    first, last = locs[0], locs[-1]
-    return Loc(file=file, line=first.line, col=first.col, end_line=last.end_line,
-               end_col=last.end_col)
+    """From the start of the first part to the end of the last (None parts left out)."""
+    present = [p for p in parts if p is not None]
+    first, last = present[0], present[-1]
+    if isinstance(first, Token):
+        line, col = first.line, first.column
+    else:
+        start = first if isinstance(first, Loc) else first.loc  # type: ignore[attr-defined]
+        line, col = start.line, start.col
+    if isinstance(last, Token):
+        end_line, end_col = last.end_line, last.end_column
+    else:
+        end = last if isinstance(last, Loc) else last.loc  # type: ignore[attr-defined]
+        end_line, end_col = end.end_line, end.end_col
+    return Loc(file=file, line=line, col=col, end_line=end_line, end_col=end_col)
 
 
 _STRING_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}

@@ -33,7 +33,7 @@ def snake(name: str) -> str:
 def site_names(defn: ast.Definition, stem_of: Callable[[str], str | None]) -> dict[int, str]:
     """`id(site node) -> base name` for every layer site of `defn`. `stem_of(name)` is the
     stem of a layer or block called `name`, or None if `name` is not one."""
-    bound = _bound_names(defn)
+    bound = bound_names(defn)
     assigned = _assignment_counts(defn.body)
     sites: list[tuple[ast.Node, str]] = []  # (site, stem) in source order
     groups: dict[int, str] = {}
@@ -174,7 +174,7 @@ def _children(e: ast.Node) -> Iterator[ast.Node]:
         yield e.value
 
 
-def _bound_names(defn: ast.Definition) -> set[str]:
+def bound_names(defn: ast.Definition) -> set[str]:
     """Every name the definition binds: parameters, inputs, assignments, loop variables and
     the sizes its input types name."""
     out = {p.name for p in defn.params}

@@ -10,8 +10,9 @@
    language server's re-check after an edit (`archdsl.ide.analyze` with its parse cache).
 3. `archdsl.load` and `archdsl.analyze` of specs of 10 to 10,000 blocks in this process, and
    each time's ratio to the previous size's: linear growth shows as a ratio near 10.
-4. The whole commands `archdsl check` and `archdsl analyze --bind T=128` of specs of
-   `--blocks` blocks (default 10,000), in CPU seconds.
+4. The whole commands `archdsl check`, `archdsl analyze --bind T=128` and the same with
+   `--format json`, of specs of `--blocks` blocks (default 10,000), in CPU seconds, each
+   with its ratio to the previous size's.
 
 Child processes run from bytecode caches, as an installed package does (a first run of each
 writes them; PYTHONDONTWRITEBYTECODE is dropped from their environment).
@@ -133,8 +134,12 @@ def scaling() -> None:
 
 
 def whole_commands(sizes: list[int]) -> None:
-    print("\nwhole command, CPU s:")
-    print(f"{'blocks':>7} {'check':>8} {'analyze':>8}")
+    print("\nwhole command, CPU s (x prev: the ratio to the previous size's time, per 10x "
+          "blocks when sizes step by 10):")
+    commands = {"check": ["check"], "analyze": ["analyze", "--bind", "T=128"],
+                "analyze json": ["analyze", "--bind", "T=128", "--format", "json"]}
+    print(f"{'blocks':>7}" + "".join(f" {name:>12} {'x prev':>6}" for name in commands))
+    prev: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             spec = Path(tmp) / f"deep{n}.arch"
@@ -142,9 +147,13 @@ def whole_commands(sizes: list[int]) -> None:
             # a block is 8 tokens and 5 nodes: past 10,000 blocks the default limits refuse
             limits = ["--limit", f"max_tokens={max(100_000, 10 * n)}",
                       "--limit", f"max_nodes={max(100_000, 6 * n)}"]
-            check = child_cpu([*CLI, *limits, "check", str(spec)])
-            analyze = child_cpu([*CLI, *limits, "analyze", str(spec), "--bind", "T=128"])
-            print(f"{n:>7} {check:>8.2f} {analyze:>8.2f}")
+            line = f"{n:>7}"
+            for name, command in commands.items():
+                t = child_cpu([*CLI, *limits, command[0], str(spec), *command[1:]])
+                ratio = f"{t / prev[name]:.1f}" if name in prev else "-"
+                line += f" {t:>12.2f} {ratio:>6}"
+                prev[name] = t
+            print(line)
 
 
 def main() -> None:
@@ -152,10 +161,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="cold runs of each side")
     parser.add_argument("--blocks", type=int, nargs="+", default=[10_000],
                         help="spec sizes of the whole-command timings")
+    parser.add_argument("--only-commands", action="store_true",
+                        help="only the whole-command timings (part 4)")
     args = parser.parse_args()
-    cold_start(args.rounds)
-    warm(args.rounds)
-    scaling()
+    if not args.only_commands:
+        cold_start(args.rounds)
+        warm(args.rounds)
+        scaling()
     whole_commands(args.blocks)
 
 

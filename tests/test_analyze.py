@@ -217,3 +217,40 @@ def test_section_10_drafts_reference_figures(name, params):
     publish (each source is named in the spec's comment)."""
     report = archdsl.analyze(SPECS / "drafts" / name, bind={"T": 16} if "llama" in name else {})
     assert report.total.params == params
+
+
+TABLE_CASES = [
+    # (spec, bind, collapse depth): tables of plain rows, collapsed blocks and none at all
+    ("resnet50.arch", {}, 1), ("resnet_block.arch", {}, None), ("resnet_block.arch", {}, 0),
+    ("gpt2_small.arch", {"T": 16}, 2), ("char_lstm.arch", {"T": 16}, None),
+]
+
+
+@pytest.mark.parametrize("spec,bind,depth", TABLE_CASES)
+def test_table_writer_prints_what_rich_prints(spec, bind, depth):
+    """`analyze`'s table is written without rich when rich would print its cells unchanged;
+    the bytes are rich's, at the same console width."""
+    from archdsl import cost
+    from archdsl.text_table import lay_out
+
+    report = archdsl.analyze(SPECS / spec, bind=bind, train=True)
+    rows = cost.collapse(report, depth)
+    header = ["layer", "op", "args", "input", "output", "params", "FLOPs", "share"]
+    body = [[r.path, r.op, cost.row_args(r), str(r.input_shapes), str(r.output_shape),
+             str(r.params), str(r.flops), "1%"] for r in rows]
+    footer = ["total", "", "", "", "", "9", "9", "100%"]
+    width = 200
+    table = lay_out("M (B=1)", header, [i >= 5 for i in range(8)], body, footer, width)
+    assert table is not None
+    assert table == cost._rich_table("M (B=1)", header, body, footer, [], width)
+
+
+@pytest.mark.parametrize("cell", ["[bold]x[/]", ":smile: it", "a\\b", "naïve", "x" * 300])
+def test_table_writer_leaves_to_rich_what_rich_would_change(cell):
+    """Markup, emoji codes, escapes, text beyond ASCII and a row wider than the console are
+    rich's to lay out: the direct writer declines them."""
+    from archdsl.text_table import lay_out
+
+    header, footer = ["layer", "op"], ["total", ""]
+    assert lay_out("M", header, [False, False], [["a", "b"]], footer, 120) is not None
+    assert lay_out("M", header, [False, False], [[cell, "b"]], footer, 120) is None

@@ -8,6 +8,7 @@ from typing import Any
 
 from archdsl import syntax as ast
 from archdsl.diagnostics import Diagnostic, Loc, Note, Problem, Reporter
+from archdsl.elaborate.calls import RecordedCall
 from archdsl.elaborate.declarations import Declarations
 from archdsl.elaborate.evaluator import Evaluator
 from archdsl.elaborate.frames import (
@@ -61,6 +62,7 @@ class Elaborator(Evaluator, Layers, Declarations):
         self.suggestions = 100  # "did you mean" hints left for this run
         self.staging = Staging(scopes) if trace else None
         self._site_names: dict[int, dict[int, str]] = {}
+        self.calls: dict[tuple, RecordedCall | None] = {}  # block calls to stamp out (calls.py)
         if trace:
             self.ev = self._ev_traced  # type: ignore[method-assign]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from archdsl import syntax as ast
 from archdsl.diagnostics import Loc, Note, Problem, suggest
+from archdsl.elaborate.calls import RecordedCall, call_key
 from archdsl.elaborate.frames import (
     Frame,
     GraphBuilder,
@@ -108,9 +109,7 @@ class Layers:
                         locate: Callable[[str | int], Loc | None] | None, loc: Loc
                         ) -> dict[str, Any]:
         """Check given values against parameter types and fill defaults in order."""
-        scope = self.scopes[defn.file]
-        tmp = Frame(scope, defn,
-                    GraphBuilder("", "", self.limits, self.steps), "")
+        tmp: Frame | None = None  # made only to evaluate a default: a call rarely needs one
         out: dict[str, Any] = {}
         for i, p in enumerate(defn.params):
             if p.name in given:
@@ -119,13 +118,17 @@ class Layers:
                 if isinstance(v, str):
                     check_string_limit(len(v), self.limits)
             elif p.default is not None:
+                if tmp is None:
+                    tmp = Frame(self.scopes[defn.file], defn,
+                                GraphBuilder("", "", self.limits, self.steps), "", env=dict(out))
                 v = self.ev(p.default, tmp)
                 where = p.default.loc
             else:
                 raise Problem("E0401", f"`{defn.name}` needs the parameter `{p.name}`",
                               loc=loc, label=f"missing `{p.name}`", hint=def_signature(defn))
             out[p.name] = check_param_type(defn, p, v, where)
-            tmp.env[p.name] = out[p.name]
+            if tmp is not None:
+                tmp.env[p.name] = out[p.name]
         return out
 
     def apply_layer(self, lv: LayerValue, inputs: list[Any], kw_inputs: dict[str, Any],
@@ -302,6 +305,19 @@ class Layers:
                           hint=raise_hint("max_call_depth"))
         declared = [s.name for s in defn.body if isinstance(s, ast.Input)]
         tensors = self.order_inputs(defn.name, declared, len(declared), inputs, kw_inputs, loc)
+        g = caller.builder.graph
+        key = None
+        if self.staging is None and not (reuse or caller.reuse):
+            key = call_key(defn, params, tensors, caller.depth, caller.stack)
+            recorded = self.calls.get(key) if key is not None else None
+            if recorded is not None:
+                stamped = recorded.stamp(g, path, [t.node for t in tensors], loc, self.steps,
+                                         self.limits.max_nodes)
+                if stamped is not None:
+                    return self._call_outputs(caller, *stamped)
+        first_scope, diagnostics, steps = len(g.scopes), len(self.reporter.diagnostics), \
+            self.steps[0]
+        input_names = [g.nodes[t.node].name for t in tensors]
         scope = self.scopes[defn.file]
         frame = Frame(scope, defn, caller.builder, path,
                       reuse=reuse or caller.reuse, depth=caller.depth + 1,
@@ -311,7 +327,6 @@ class Layers:
         frame.taken.update(params)
         for name, t in zip(declared, tensors, strict=True):
             frame.env[f" input:{name}"] = t
-        g = caller.builder.graph
         scope_entry = construct(Scope, path=path, definition=defn.name, args=dict(params),
                                 inputs=[t.node for t in tensors], input_names=declared,
                                 outputs=[], output_names=[], loc=loc)
@@ -337,8 +352,12 @@ class Layers:
         scope_entry.outputs = [t.node for t in outs]  # type: ignore[union-attr]
         scope_entry.output_names = [n for n, _, _ in frame.outputs]
         scope_entry.caller_names = [None] * len(outs)
-        for k, t in enumerate(outs):
-            caller.block_outputs.setdefault(t.node, (scope_entry, k))  # type: ignore[union-attr]
+        if key is not None and key not in self.calls:
+            unchanged = len(self.reporter.diagnostics) == diagnostics and \
+                input_names == [g.nodes[t.node].name for t in tensors]
+            self.calls[key] = RecordedCall.of(
+                g, path, [t.node for t in tensors], outs, start, first_scope,  # type: ignore[arg-type]
+                self.steps[0] - steps) if unchanged else None
         if frame.log is not None:  # the caller reads the outputs' sizes in its own names
             frame.log.inputs = list(frame.inputs)
             frame.log.outputs = [(n, t) for n, t, _ in frame.outputs]  # type: ignore[misc]
@@ -346,6 +365,14 @@ class Layers:
                     for t in outs]  # type: ignore[union-attr]
             self.record(caller, Record("call", caller.loop, scope=scope_entry,
                                        outputs=tuple(outs)))  # type: ignore[arg-type]
+        return self._call_outputs(caller, scope_entry, outs)  # type: ignore[arg-type]
+
+    def _call_outputs(self, caller: Frame, scope_entry: Scope, outs: list[Tensor]
+                      ) -> Tensor | tuple[Tensor, ...]:
+        """A block call's value: its output, or a tuple of them; the caller remembers which
+        call made each (for the names it binds them to)."""
+        for k, t in enumerate(outs):
+            caller.block_outputs.setdefault(t.node, (scope_entry, k))
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 

@@ -16,7 +16,7 @@ from pathlib import PurePath
 
 from .classes import ClassCode, Fail, For, If, Line, Local, Module, Param, Stmt
 from .docs import docstring
-from .emitter import TOKEN
+from .lowering import TOKEN, plain, token_uses
 from .pycode import INDENT, Call, Chain, Comp, Expr, Index, Seq, flat, layout, statement
 
 CLASS_TOKEN = re.compile("\0c:([0-9]+)\0")
@@ -85,7 +85,7 @@ def tokens_of(stmts: list[Stmt]) -> set[str]:
         if isinstance(s, Module):
             found |= _expr_tokens(s.make)
         elif isinstance(s, Line):
-            found |= _expr_tokens(s.code) | _text_tokens(" ".join(s.before))
+            found |= _expr_tokens(s.code) | token_uses(" ".join(s.before))
         elif isinstance(s, Local):
             found |= s.uses
         elif isinstance(s, If):
@@ -95,12 +95,8 @@ def tokens_of(stmts: list[Stmt]) -> set[str]:
     return found
 
 
-def _expr_tokens(e: Expr) -> set[str]:
-    return _text_tokens(flat(e))
-
-
-def _text_tokens(text: str) -> set[str]:
-    return {f"{k}:{n}" for k, n in TOKEN.findall(text)}
+def _expr_tokens(e: Expr) -> frozenset[str]:
+    return token_uses(flat(e))
 
 
 # ---- spelling names in a method ---------------------------------------------------------------
@@ -184,7 +180,7 @@ class Method:
         if isinstance(s, Line):
             before = [f"{pad}{self.text(b)}" for b in s.before]
             return before + statement(self.expr(s.code), self.text(s.target),
-                                      _plain(s.comment), depth)
+                                      plain(s.comment), depth)
         if isinstance(s, Local):
             return statement(self.text(s.code), s.name, indent=depth)
         if isinstance(s, Fail):
@@ -215,10 +211,6 @@ def _modules(stmts: list[Stmt]) -> list[Module]:
         elif isinstance(s, For):
             out += _modules(s.body)
     return out
-
-
-def _plain(text: str) -> str:
-    return TOKEN.sub(lambda m: m.group(2), text)
 
 
 def _quoted(text: str) -> str:

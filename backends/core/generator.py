@@ -25,7 +25,8 @@ from archdsl.ops import REGISTRY
 from archdsl.ops.registry import OpDef, always
 
 from .classes import ClassCode
-from .emitter import Emitter, Lowered, OpSite, Refused
+from .emitter import Emitter
+from .lowering import Lowered, OpSite, Refused
 from .pycode import Call, Comp, Expr
 
 Rule = Callable[[OpSite], "Expr | Lowered"]

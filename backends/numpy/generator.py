@@ -19,9 +19,9 @@ from archdsl.symbolic import Sym, format_dim
 from ..core.assemble import class_names, class_source
 from ..core.classes import ClassCode
 from ..core.docs import docstring
-from ..core.emitter import OpSite
 from ..core.generator import Generator, TorchContainers, environment
 from ..core.generator import generate as generate_with
+from ..core.lowering import OpSite
 from ..core.pycode import Call, Expr, layout
 from . import target
 

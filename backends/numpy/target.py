@@ -23,7 +23,7 @@ from archdsl.expr import Lit, Op, Traced, Var
 from archdsl.ops.registry import never
 from archdsl.symbolic import Sym
 
-from ..core.emitter import TOKEN, OpSite, Refused
+from ..core.lowering import OpSite, Refused, plain
 from ..core.pycode import Call, Expr, Seq
 from .kernels import KERNELS
 from .nn import tables
@@ -119,7 +119,7 @@ def _binary(site: OpSite) -> Expr:
 def _slice(bounds: list[str]) -> str:
     """`0:4`, `1:`; around a bound that is an expression, spaced as the formatter spaces
     it: `0 : F // parts`, `F // parts :`, `:: n + 1`."""
-    if all(re.fullmatch(r"-?[\w.]*", TOKEN.sub(r"\2", b)) for b in bounds):
+    if all(re.fullmatch(r"-?[\w.]*", plain(b)) for b in bounds):
         return ":".join(bounds)
     text = bounds[0]
     for b in bounds[1:]:

@@ -27,10 +27,10 @@ from archdsl.sites import snake
 from ..core.assemble import Method, constructor_params, late_defaults, tokens_of
 from ..core.classes import ClassCode, For, If, Line, Local, Module, Stmt
 from ..core.docs import docstring, module_docstring
-from ..core.emitter import TOKEN, OpSite, Refused
 from ..core.generator import Generator, Output, Target, environment, identifier
 from ..core.generator import generate as generate_with
 from ..core.helpers import needed, sources
+from ..core.lowering import TOKEN, OpSite, Refused
 from ..core.pycode import INDENT, Call, Chain, Comp, Expr, Index, Seq, flat, layout
 from . import target
 from .layout import Callee, Made, Value, Walk, axis_in, held, module_ref

@@ -447,6 +447,7 @@ class Shared:
         return self.model(list(inputs) if len(inputs) > 1 else inputs[0])
 
 
+@keras.saving.register_keras_serializable(package="archdsl")
 class MultiInputModel(keras.Model):
     """A functional model that also takes its inputs as separate arguments,
     `model(a, b)`, as PyTorch's modules do (and as a list, as Keras's)."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core.classes import ClassCode, For, If, Line, Module, Stmt
-from ..core.emitter import TOKEN, Refused
+from ..core.lowering import Refused, plain
 from ..core.pycode import Call, Chain, Comp, Expr, Index, Seq, binop, flat, level_of
 from .steps import ANCHOR, AXIS, FIRST, LAST, Layer, M, Op, Repeat, Stack, Stages, X
 
@@ -72,7 +72,7 @@ def _tuple(values: Any) -> str:
 
 
 def names_in(e: Expr) -> set[str]:
-    return set(re.findall(r"[A-Za-z_]\w*", TOKEN.sub(lambda m: m.group(2), flat(e))))
+    return set(re.findall(r"[A-Za-z_]\w*", plain(flat(e))))
 
 
 # ---- filling templates ------------------------------------------------------------------------

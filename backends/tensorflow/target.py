@@ -18,7 +18,7 @@ from typing import Any
 from archdsl.expr import Lit, Op, binary, expr_of
 from archdsl.ops import plugin
 
-from ..core.emitter import OpSite, Refused
+from ..core.lowering import OpSite, Refused
 from ..core.pycode import Call, Expr, Index, Seq, binop, call, unary
 from . import steps
 from .steps import ANCHOR, AXIS, FIRST, LAST, Layer, M, Stack, X

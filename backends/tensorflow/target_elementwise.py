@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from itertools import accumulate
 
-from ..core.emitter import OpSite
+from ..core.lowering import OpSite
 from ..core.pycode import Expr, Seq, binop, call, flat
 from . import steps
 from .steps import AXIS, FIRST, LAST, Layer, M, X

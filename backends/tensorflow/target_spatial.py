@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from ..core.emitter import OpSite
+from ..core.lowering import OpSite
 from ..core.pycode import Expr, binop, call, unary
 from . import steps, target
 from .steps import FIRST, LAST, Layer, M, Stack, X

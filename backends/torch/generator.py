@@ -16,10 +16,10 @@ from archdsl.graph import GanGraph, Graph
 from ..core.assemble import class_names, class_source
 from ..core.classes import ClassCode
 from ..core.docs import docstring, module_docstring
-from ..core.emitter import OpSite
 from ..core.generator import Generator, Output, TorchContainers, environment
 from ..core.generator import generate as generate_with
 from ..core.helpers import needed, sources
+from ..core.lowering import OpSite
 from ..core.pycode import INDENT, Expr
 from . import target
 

@@ -20,8 +20,8 @@ from typing import Any
 from archdsl.expr import Lit, Op, expr_of
 from archdsl.ops import plugin
 
-from ..core.emitter import TOKEN, Lowered, OpSite, Refused
 from ..core.helpers import definitions
+from ..core.lowering import Lowered, OpSite, Refused, plain
 from ..core.pycode import Call, Expr, Seq, binop, call, flat, level_of, unary
 
 
@@ -32,16 +32,6 @@ def _kw(site: OpSite, name: str, default: Any, keyword: str | None = None) -> li
                          type(given.value) is type(default)):
         return []
     return [f"{keyword or name}={site.text(given)}"]
-
-
-def _ints(site: OpSite, name: str) -> str:
-    """A size argument as written (`3`, `(3, 5)`), or its resolved value compacted."""
-    if name in site.given:
-        return site.text(site.given[name])
-    v = site.args[name]
-    if isinstance(v, list) and len(set(map(int, v))) == 1:
-        return site.text(v[0])
-    return site.text(tuple(v) if isinstance(v, list) else v)
 
 
 def _same_stride(site: OpSite) -> bool:
@@ -84,7 +74,7 @@ def _conv(site: OpSite) -> Expr:
     # Without padding here (none, or an uneven "same" that `forward` pads) the mode is moot.
     mode = _kw(site, "padding_mode", "zeros") if pad and not transposed else []
     return call(
-        f"nn.{site.op.name}", site.arg("in"), site.arg("out"), _ints(site, "kernel"),
+        f"nn.{site.op.name}", site.arg("in"), site.arg("out"), site.ints("kernel"),
         *_kw(site, "stride", 1), *pad,
         *(_kw(site, "output_padding", 0) if transposed else []),
         *([] if transposed else _kw(site, "dilation", 1)),
@@ -220,7 +210,7 @@ CONSTRUCT: dict[str, Callable[[OpSite], Expr]] = {
 
 def _pool_module(site: OpSite) -> Expr:
     stride = [] if site.given.get("stride") is None else [f"stride={site.arg('stride')}"]
-    return call(f"nn.{site.op.name}", _ints(site, "kernel"), *stride, *_kw(site, "padding", 0),
+    return call(f"nn.{site.op.name}", site.ints("kernel"), *stride, *_kw(site, "padding", 0),
                 *_kw(site, "ceil_mode", False), *_kw(site, "count_include_pad", True))
 
 
@@ -278,9 +268,9 @@ AS_MODULE: dict[str, Callable[[OpSite], Expr | None]] = {
     "AvgPool1d": _pool_module,
     "AvgPool2d": _pool_module,
     "AvgPool3d": _pool_module,
-    "AdaptiveAvgPool1d": lambda s: call("nn.AdaptiveAvgPool1d", _ints(s, "size")),
-    "AdaptiveAvgPool2d": lambda s: call("nn.AdaptiveAvgPool2d", _ints(s, "size")),
-    "AdaptiveMaxPool2d": lambda s: call("nn.AdaptiveMaxPool2d", _ints(s, "size")),
+    "AdaptiveAvgPool1d": lambda s: call("nn.AdaptiveAvgPool1d", s.ints("size")),
+    "AdaptiveAvgPool2d": lambda s: call("nn.AdaptiveAvgPool2d", s.ints("size")),
+    "AdaptiveMaxPool2d": lambda s: call("nn.AdaptiveMaxPool2d", s.ints("size")),
     "Upsample": _upsample_module,
     "PixelShuffle": lambda s: call("nn.PixelShuffle", s.arg("r")),
     "PixelUnshuffle": lambda s: call("nn.PixelUnshuffle", s.arg("r")),
@@ -299,8 +289,8 @@ def _conv_forward(site: OpSite) -> Expr:
     if isinstance(given, Lit) and given.value == "same" and not _same_stride(site):
         # PyTorch's padding="same" takes no stride: pad as the spec means it (the odd cell
         # after), which depends on the input's size.
-        pads = call("same_padding", f"{_recv(site.x)}.shape[2:]", _ints(site, "kernel"),
-                    _ints(site, "stride"), _ints(site, "dilation"))
+        pads = call("same_padding", f"{_recv(site.x)}.shape[2:]", site.ints("kernel"),
+                    site.ints("stride"), site.ints("dilation"))
         mode = site.args["padding_mode"]  # the class is this instance's: written as a literal
         modes = [] if mode == "zeros" else [f'mode="{mode}"']
         return call(site.module or "", call("F.pad", site.x, pads, *modes))
@@ -350,8 +340,8 @@ def _attention_forward(site: OpSite) -> Expr:
 
 def _positional_embedding(site: OpSite) -> Expr:
     length = site.dim(site.ins[0].shape[1])
-    plain = TOKEN.sub(lambda m: m.group(2), length)
-    cut = f"[:{length}]" if plain.isidentifier() or plain.isdigit() else f"[: {length}]"
+    bare = plain(length)
+    cut = f"[:{length}]" if bare.isidentifier() or bare.isdigit() else f"[: {length}]"
     return binop("+", site.x, f"{site.module}.weight{cut}")
 
 
@@ -385,7 +375,7 @@ def _dropout(func: str) -> Callable[[OpSite], Expr]:
 
 def _pool(func: str) -> Callable[[OpSite], Expr]:
     def rule(site: OpSite) -> Expr:
-        kernel = _ints(site, "kernel")
+        kernel = site.ints("kernel")
         stride = [] if site.given.get("stride") is None else [f"stride={site.arg('stride')}"]
         return call(func, site.x, kernel, *stride, *_kw(site, "padding", 0),
                     *_kw(site, "ceil_mode", False), *_kw(site, "count_include_pad", True))
@@ -587,9 +577,9 @@ FORWARD: dict[str, Rule] = {
     "AvgPool1d": _pool("F.avg_pool1d"),
     "AvgPool2d": _pool("F.avg_pool2d"),
     "AvgPool3d": _pool("F.avg_pool3d"),
-    "AdaptiveAvgPool1d": lambda s: call("F.adaptive_avg_pool1d", s.x, _ints(s, "size")),
-    "AdaptiveAvgPool2d": lambda s: call("F.adaptive_avg_pool2d", s.x, _ints(s, "size")),
-    "AdaptiveMaxPool2d": lambda s: call("F.adaptive_max_pool2d", s.x, _ints(s, "size")),
+    "AdaptiveAvgPool1d": lambda s: call("F.adaptive_avg_pool1d", s.x, s.ints("size")),
+    "AdaptiveAvgPool2d": lambda s: call("F.adaptive_avg_pool2d", s.x, s.ints("size")),
+    "AdaptiveMaxPool2d": lambda s: call("F.adaptive_max_pool2d", s.x, s.ints("size")),
     "GlobalAvgPool": _global_pool("mean"),
     "GlobalMaxPool": _global_pool("amax"),
     "Upsample": lambda s: call("F.interpolate", s.x, *_resample_args(s)),

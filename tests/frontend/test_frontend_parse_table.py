@@ -55,3 +55,15 @@ def test_table_parses_as_the_grammar(path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(parser, "_lark", lambda: GRAMMAR_BUILT)
     assert _outcome(path) == from_table
 
+
+
+HOSTILE = sorted(ROOT.glob("tests/hostile/**/*.arch"))
+
+
+@pytest.mark.parametrize("path", INPUTS + HOSTILE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_our_parse_loop_parses_as_larks(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`parser._drive` runs Lark's LALR loop with the rules' callbacks looked up once: the same
+    syntax tree, and the same problem at the same place, as `Lark.parse`."""
+    ours = _outcome(path)
+    monkeypatch.setattr(parser, "_drive", lambda lark, text: lark.parse(text))
+    assert _outcome(path) == ours

@@ -142,18 +142,27 @@ def test_load_state_dict_names_every_problem() -> None:
         assert part in message
 
 
-def test_keras_saves_and_loads_the_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("spec", "params", "inputs"), [
+    ("resnet_block.arch", None, [("float32", (2, 3, 32, 32))]),
+    ("seq2seq_transformer.arch",  # two inputs: a `MultiInputModel`
+     {"src_vocab": 20, "tgt_vocab": 20, "d_model": 16, "heads": 2, "layers": 1},
+     [("int64", (2, 5)), ("int64", (2, 4))]),
+])
+def test_keras_saves_and_loads_the_model(tmp_path: Path, spec: str, params: dict | None,
+                                         inputs: list) -> None:
     """A `.keras` file of a generated model loads back once its module is imported (its
-    layers are registered)."""
-    g = archdsl.load(ROOT / "specs" / "resnet_block.arch").graph()
+    layers and model class are registered)."""
+    g = archdsl.load(ROOT / "specs" / spec).graph(params=params)
     namespace: dict = {}
     exec(generate(g), namespace)  # noqa: S102
-    model = namespace["ResNet20"]()
-    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype("float32")
-    before = np.asarray(model(x))
+    model = namespace[g.name]()
+    rng = np.random.default_rng(0)
+    xs = [rng.integers(0, 20, shape) if dtype == "int64" else
+          rng.standard_normal(shape).astype(dtype) for dtype, shape in inputs]
+    before = np.asarray(model(*xs))
     model.save(tmp_path / "model.keras")
     loaded = keras.models.load_model(tmp_path / "model.keras")
-    np.testing.assert_array_equal(np.asarray(loaded(x)), before)
+    np.testing.assert_array_equal(np.asarray(loaded(*xs)), before)
 
 
 def test_a_block_given_one_tensor_twice() -> None:
