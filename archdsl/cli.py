@@ -374,8 +374,9 @@ def train(
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="Processes for data-parallel "
                                        "PyTorch training under torchrun (gloo on CPU, NCCL on "
                                        "GPUs); the batch is the global batch.")] = 1,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps; "
-                                        "auto takes a GPU when there is one.")] = "auto",
+    device: Annotated[str | None, typer.Option("--device", help="auto (default), cpu, cuda, "
+                                               "cuda:N or mps; auto takes a GPU when there is "
+                                               "one. A resumed run keeps its own.")] = None,
     precision: Annotated[str | None, typer.Option("--precision", help="fp32 (default), or "
                                                   "bf16 / fp16 mixed precision (torch and "
                                                   "tensorflow).")] = None,
@@ -403,7 +404,7 @@ def train(
              f"then export: archdsl compile FILE --backend {backend} --weights "
              "runs/<model>/checkpoint.npz -o model.onnx")
     try:
-        check_device(backend, device, precision or "fp32")
+        check_device(backend, device or "auto", precision or "fp32")
     except DeviceError as exc:
         fail(str(exc))
     params = parse_assignments(set_ or [], "--set")
@@ -478,7 +479,7 @@ def train(
                                      epochs=epochs, batch=batch, lr=lr, seed=seed or 0,
                                      resume=resume, max_steps=steps, overwrite=overwrite,
                                      progress=sys.stderr.isatty(), device=device,
-                                     precision=precision or "fp32",
+                                     precision=precision,
                                      log=lambda m: typer.echo(m, err=True), limits=limits)
             except (runs.RunError, DeviceError) as exc:
                 fail(str(exc))

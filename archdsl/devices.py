@@ -19,6 +19,7 @@ Nothing here imports a framework: each backend's training module reports its acc
 from __future__ import annotations
 
 import re
+from typing import Any
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
@@ -61,9 +62,11 @@ def check(backend: str, device: str, precision: str) -> None:
                           "mixed precision")
 
 
-def pick(device: str, accelerators: dict[str, int], local_rank: int = 0) -> str:
+def pick(device: str, accelerators: dict[str, int], local_rank: int = 0,
+         asked: str = "--device") -> str:
     """The device to use, as PyTorch names it (`cpu`, `cuda:1`, `mps`), given how many of
-    each accelerator the backend found; a device that is not there is refused by name."""
+    each accelerator the backend found; a device that is not there is refused by name, as
+    `asked` for (the option, or the run that recorded it)."""
     kind, index = parse_device(device)
     if kind == "auto":
         if accelerators.get("cuda", 0):
@@ -76,13 +79,13 @@ def pick(device: str, accelerators: dict[str, int], local_rank: int = 0) -> str:
         return "cpu"
     found = accelerators.get(kind, 0)
     if not found:
-        raise DeviceError(f"--device {device}: no {_NAMES[kind]} device is available to this "
+        raise DeviceError(f"{asked} {device}: no {_NAMES[kind]} device is available to this "
                           "backend here; use --device cpu, or auto to take one when present")
     if kind == "mps":
         return "mps"
     index = local_rank if index is None else index
     if index >= found:
-        raise DeviceError(f"--device cuda:{index}: this machine has {found} CUDA device"
+        raise DeviceError(f"{asked} cuda:{index}: this machine has {found} CUDA device"
                           f"{'s' if found != 1 else ''} (cuda:0 to cuda:{found - 1})")
     return f"cuda:{index}"
 
@@ -95,8 +98,35 @@ def caution(device: str, precision: str) -> str | None:
     return None
 
 
-def resolve(backend: str, device: str, precision: str, local_rank: int = 0) -> str:
+def resolve(backend: str, device: str, precision: str, local_rank: int = 0,
+            asked: str = "--device") -> str:
     """Check the request, then ask the backend what it finds (this imports the framework)."""
     from archdsl import backends as registry
     check(backend, device, precision)
-    return pick(device, registry.get(backend).part("training").accelerators(), local_rank)
+    return pick(device, registry.get(backend).part("training").accelerators(), local_rank,
+                asked)
+
+
+def resolve_run(backend: str, device: str | None, recorded: Any, precision: str,
+                checkpoint: str, local_rank: int = 0) -> tuple[str, str]:
+    """The device of a run and how it came to be chosen, for the line that starts the run.
+
+    A resumed run keeps the device its `checkpoint` `recorded` unless `device` (`--device`)
+    is given; a recorded device this machine does not have is refused like `--device` (the
+    user chooses where the run goes on). `recorded` is None for a new run or a run that
+    recorded none."""
+    if recorded is None or device is not None:
+        chosen = resolve(backend, device or "auto", precision, local_rank)
+        kept = recorded in (None, chosen) or (recorded == "cuda" and chosen.startswith("cuda:"))
+        return chosen, "" if kept else f" (--device {device}; the run trained on {recorded})"
+    asked = f"the run in {checkpoint} trained on"
+    if not isinstance(recorded, str):
+        raise DeviceError(f"{asked} {recorded!r}, which is not a device; choose one with "
+                          "--device")
+    return resolve(backend, recorded, precision, local_rank, asked), " (as recorded)"
+
+
+def to_record(device: str, processes: int) -> str:
+    """What a run records of its device: `cuda` for a CUDA run of several processes, each of
+    which takes its own device (`LOCAL_RANK`) when resumed."""
+    return "cuda" if processes > 1 and device.startswith("cuda") else device

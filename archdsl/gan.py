@@ -212,28 +212,24 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
         batch: int | None = None, lr: float | None = None, seed: int = 0,
         resume: bool = False, max_steps: int | None = None, judge_samples: int = 1000,
         progress: bool = True, log: Any = print, overwrite: bool = False,
-        limits: Limits | None = None, device: str = "auto", precision: str = "fp32"
-        ) -> GanResult:
+        limits: Limits | None = None, device: str | None = None,
+        precision: str | None = None) -> GanResult:
     """Train `gan` into the run folder `out` (runs.py: refused if it holds another run,
-    unless `resume` or `overwrite`), on `device` in `precision` (archdsl/devices.py); a gan
-    trains in one process."""
+    unless `resume` or `overwrite`), on `device` in `precision` (archdsl/devices.py; left as
+    None, a resumed run keeps its own, a new one takes auto and fp32); a gan trains in one
+    process."""
     from archdsl import devices
     from archdsl.train import _progress, distributed_rank, say
     if distributed_rank()[1] > 1:
         raise ValueError(f"`{gan.name}` is a gan: it trains in one process (drop --nproc)")
     settings = resolve(gan, epochs, batch, lr, seed)
-    settings.device = devices.resolve(backend, device, precision)
-    settings.precision = precision
-    if warning := devices.caution(settings.device, precision):
-        log(f"warning: {warning}")
     real = real_images(gan)
     conditions = real_conditions(gan)
     for side in (gan.generator, gan.discriminator):
         memory.check_model(side, limits or Limits(), "training")
-    runs.claim(out, resume, overwrite)
     ckpt = out / runs.CHECKPOINT
-    checkpoint.remove_stale_temporaries(ckpt)
     spec_hash = checkpoint.spec_hash(spec_text, gan.name, gan.params)
+    recorded: dict[str, Any] = {}  # the device and precision of the run resumed
     if resume:  # checked before the (slow) build
         if not ckpt.exists():
             raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
@@ -242,6 +238,16 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
         checkpoint.require_numbers(meta, ckpt, "history", ("epoch", "d_loss", "g_loss"))
         if meta.get("spec_hash") != spec_hash or meta.get("backend") != backend:
             raise checkpoint.CheckpointError(f"{ckpt} was written for another spec or backend")
+        if isinstance(meta.get("options"), dict):  # older runs recorded none
+            recorded = meta["options"]
+    precision = precision or recorded.get("precision") or "fp32"
+    settings.device, how = devices.resolve_run(backend, device, recorded.get("device"),
+                                               precision, str(ckpt))
+    settings.precision = precision
+    if warning := devices.caution(settings.device, precision):
+        log(f"warning: {warning}")
+    runs.claim(out, resume, overwrite)
+    checkpoint.remove_stale_temporaries(ckpt)
     trainer = make_trainer(backend, gan, settings)
     rng = np.random.default_rng(seed)
     draws = Draws(rng, settings.latent, conditions)
@@ -256,7 +262,7 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
             raise checkpoint.CheckpointError(f"{ckpt}: its meta has no valid rng ({exc})"
                                              ) from None
         start, history = meta["epoch"], meta["history"]
-        log(f"resuming {gan.name} after epoch {start}")
+        log(f"resuming {gan.name} after epoch {start}, on {settings.device}{how}")
     log(f"training {gan.name} ({settings.loss}) on {len(real)} real digits with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.n_critic} critic step(s) "
         f"per generator step, on {settings.device} in {precision}")
@@ -292,7 +298,8 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
             save_grid(trainer.sample(*fixed), out / f"samples_epoch{epoch + 1:03d}.png")
             checkpoint.save(ckpt, trainer.state(), {
                 "spec_hash": spec_hash, "backend": backend, "epoch": epoch + 1,
-                "rng": rng.bit_generator.state, "history": history})
+                "rng": rng.bit_generator.state, "history": history,
+                "options": {"device": settings.device, "precision": precision}})
             weights.save(out / weights.FILE, {
                 **{f"generator.{k}": v for k, v in api.state_dict(trainer.g).items()},
                 **{f"discriminator.{k}": v for k, v in api.state_dict(trainer.d).items()}},

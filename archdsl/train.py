@@ -202,15 +202,16 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         seed: int | None = None, resume: bool = False, seq_len: int = 32,
         progress: bool = True, log: Any = print, steps: int | None = None,
         schedule: Schedule | None = None, early_stop: int | None = None,
-        overwrite: bool = False, limits: Limits | None = None, device: str = "auto",
+        overwrite: bool = False, limits: Limits | None = None, device: str | None = None,
         precision: str | None = None, strategy: str = "ddp") -> Result:
     """Train `graph` with `backend` into the run folder `out` (runs.py: refused if it holds
     another run, unless `resume` or `overwrite`). `steps` (a smoke run) caps the optimizer
     steps of each epoch and the held-out batches; `schedule` overrides the spec's;
     `early_stop` ends the run after that many epochs without a better held-out metric;
     `limits` bound the parameters (docs/limits.md) before anything is allocated.
-    Resuming, the options left as None take the interrupted run's values (`seed` 0 and
-    `precision` fp32 when neither gives one). `device` and `precision` are described in
+    Resuming, the options left as None take the interrupted run's values (`seed` 0,
+    `precision` fp32 and `device` auto when neither gives one; a recorded device this machine
+    lacks is refused: devices.resolve_run). `device` and `precision` are described in
     archdsl/devices.py, `strategy` (ddp or fsdp, under torchrun) in
     backends/torch/distributed.py."""
     from archdsl import devices
@@ -221,12 +222,14 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
     options = {"data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed,
                "steps": steps, "early_stop": early_stop, "precision": precision,
                "schedule": schedule.model_dump() if schedule else None}
+    recorded = None  # the device of the run resumed
     if resume:
         if not ckpt.exists():
             raise checkpoint.CheckpointError(f"--resume: no checkpoint in {out}")
         state, meta = checkpoint.load(ckpt)
         checkpoint.require(meta, ckpt, epoch=int, step=int, shuffle_state=dict, history=list,
                            epoch_losses=list)
+        recorded = meta.get("options", {}).get("device")
         checkpoint.require_numbers(meta, ckpt, "history", HISTORY_KEYS)
         checkpoint.require_numbers(meta, ckpt, "epoch_losses")
         if meta.get("spec_hash") != spec_hash:
@@ -242,7 +245,9 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
     settings = resolve(graph, options["epochs"], options["batch"], options["lr"], seed,
                        label_key(graph), options["schedule"] and Schedule(**options["schedule"]))
     settings.rank, settings.world = distributed_rank()
-    settings.device = devices.resolve(backend, device, precision, local_rank())
+    settings.device, how = devices.resolve_run(backend, device, recorded, precision, str(ckpt),
+                                               local_rank())
+    options["device"] = devices.to_record(settings.device, settings.world)
     settings.precision, settings.strategy = precision, strategy
     if (warning := devices.caution(settings.device, precision)) and settings.rank == 0:
         log(f"warning: {warning}")
@@ -289,7 +294,8 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         done = meta["epoch_losses"]
         if lead:  # rows written after the checkpoint (a kill in between) are not run yet
             write_metrics(out, history)
-        log(f"resuming {graph.name} at epoch {start_epoch + 1}, step {skip}")
+        log(f"resuming {graph.name} at epoch {start_epoch + 1}, step {skip}, on "
+            f"{settings.device}{how}")
     log(f"training {graph.name} on {dataset.name} ({dataset.description}) with {backend}: "
         f"{settings.epochs} epochs, batch {settings.batch}, {settings.optimizer.name} "
         f"lr={settings.optimizer.args.get('lr')}"

@@ -178,3 +178,40 @@ def test_bf16_digits_reach_95_percent_on_the_cpu(tmp_path):
     assert "on cpu in bf16" in result.output
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert len(rows) == 10 and max(r["val_accuracy"] for r in rows) >= 0.95
+
+
+def _record_device(ckpt: Path, device: str) -> None:
+    state, meta = checkpoint.load(ckpt)
+    checkpoint.save(ckpt, state, {**meta, "options": {**meta["options"], "device": device}})
+
+
+def test_a_resumed_run_keeps_its_device_unless_given_another(tiny, tmp_path, monkeypatch):
+    """Like its precision, a run's device is recorded and kept by `--resume`; a recorded
+    device this machine lacks is refused by name (the run stays as it was) until `--device`
+    chooses another, which the run's first line announces."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    spec, data = tiny
+    ckpt = tmp_path / "run" / "checkpoint.npz"
+    common = ["train", str(spec), "--data", str(data), "--out", str(tmp_path / "run")]
+
+    def train(*options: str, code: int = 0) -> str:
+        result = runner.invoke(app, [*common, *options])
+        assert result.exit_code == code, result.output
+        assert "Traceback" not in result.output
+        return result.output
+
+    train("--epochs", "1", "--device", "cpu")
+    assert checkpoint.meta(ckpt)["options"]["device"] == "cpu"
+    assert "resuming Tiny at epoch 2, step 0, on cpu (as recorded)\n" in train(
+        "--resume", "--epochs", "2")
+    _record_device(ckpt, "cuda:0")  # as if trained on a GPU machine
+    before = ckpt.read_bytes()
+    refused = train("--resume", "--epochs", "3", code=2)
+    assert f"error: the run in {ckpt} trained on cuda:0: no CUDA device is available" in refused
+    assert "use --device cpu" in refused and ckpt.read_bytes() == before
+    moved = train("--resume", "--epochs", "3", "--device", "cpu")
+    assert "resuming Tiny at epoch 3, step 0, on cpu (--device cpu; the run trained on " \
+        "cuda:0)\n" in moved
+    assert checkpoint.meta(ckpt)["options"]["device"] == "cpu" and \
+        checkpoint.meta(ckpt)["epoch"] == 3

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from archdsl.backends.numpy import gan as numpy_gan
 from archdsl.backends.tensorflow import gan as tf_gan
 from archdsl.backends.torch import gan as torch_gan
 from archdsl.cli import app
+from archdsl.devices import DeviceError
 from archdsl.graph import GAN_LOSSES, GanGraph, Optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,12 +198,27 @@ def test_train_writes_samples_losses_metrics_and_the_verdict(tiny, tmp_path, mon
     assert messages == [] and accuracy == pytest.approx(verdict["judge_accuracy"], abs=1e-4)
 
 
-def test_the_distance_tells_noise_and_one_epoch_from_a_trained_run(tmp_path, monkeypatch,
-                                                                   judge_cache):
-    """The judge of issue 16 read pure noise as 10 of 10 digits. After one epoch this GAN
-    still draws noise, and the Fréchet distance puts it as far from the digits as noise; ten
-    epochs later the digits are readable and the distance is less than half of either, yet
-    above that of real digits the judge trained on."""
+def test_tensorflow_gan_training_writes_no_framework_log_lines(tmp_path, judge_cache):
+    """TensorFlow's C++ logs (absl's `E0000 ... remapper failed` on the discriminator step
+    among them) stay off the terminal of a TensorFlow GAN run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    env["XDG_CACHE_HOME"] = str(judge_cache)
+    sets = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+    done = subprocess.run([sys.executable, "-m", "archdsl.cli", "train", str(SPEC), "--backend",
+                           "tensorflow", "--epochs", "1", "--batch", "256", *sets, "--out",
+                           str(tmp_path / "run")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert done.returncode == 0, done.stdout
+    absl = re.compile(r"[IWEF]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.-]+:\d+\]")
+    assert not [line for line in done.stdout.splitlines() if absl.match(line)], done.stdout
+
+
+def test_the_distance_ranks_noise_one_epoch_a_trained_run_and_real_digits(
+        tmp_path, monkeypatch, judge_cache):
+    """The judge of issue 16 read pure noise as 10 of 10 digits. The Fréchet distance ranks
+    uniform noise, this GAN after one epoch (blurred first strokes), the same run after five
+    and real digits the judge trained on, each clearly nearer the held-out digits than the
+    one before (docs/gan.md measures 983, 476, 189 and 22)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(judge_cache))
 
     def train(*options: str) -> dict:
@@ -207,11 +227,12 @@ def test_the_distance_tells_noise_and_one_epoch_from_a_trained_run(tmp_path, mon
         return json.loads((tmp_path / "judge.json").read_text())
 
     one = train("--epochs", "1")
-    ten = train("--epochs", "10", "--resume")
-    assert one["frechet_noise"] == ten["frechet_noise"]  # the same noise, the same judge
-    trained = ten["frechet_distance"]
-    assert one["frechet_noise"] > 2 * trained and one["frechet_distance"] > 2 * trained
-    assert trained > ten["frechet_real"]
+    five = train("--epochs", "5", "--resume")
+    assert one["frechet_noise"] == five["frechet_noise"]  # the same noise, the same judge
+    assert one["frechet_real"] == five["frechet_real"]
+    assert one["frechet_noise"] > 1.5 * one["frechet_distance"]
+    assert one["frechet_distance"] > 1.5 * five["frechet_distance"]
+    assert five["frechet_distance"] > 2 * five["frechet_real"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -232,6 +253,33 @@ def test_resume_continues_bit_for_bit(tiny, tmp_path, backend):
         np.testing.assert_array_equal(straight[k], resumed[k], err_msg=k)
     with pytest.raises(checkpoint.CheckpointError, match="another spec"):
         run(tmp_path / "resumed", 3, resume=True, spec=text + "\n")
+
+
+def test_resume_keeps_the_device_and_precision_unless_given(tiny, tmp_path, monkeypatch):
+    """As a model's run, a gan's records its device and precision and a resume keeps them; a
+    recorded device this machine lacks is refused by name until `device` chooses another."""
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    text = SPEC.read_text(encoding="utf-8")
+    said: list[str] = []
+
+    def run(epochs: int, **options):
+        return gan_mod.fit(tiny, text, "torch", tmp_path, epochs=epochs, batch=256,
+                           max_steps=1, judge_samples=0, progress=False, log=said.append,
+                           **options)
+
+    run(1, device="cpu", precision="bf16")
+    run(2, resume=True)
+    assert "resuming DigitsGAN after epoch 1, on cpu (as recorded)" in said
+    assert said[-2].endswith("on cpu in bf16")
+    state, meta = checkpoint.load(tmp_path / "checkpoint.npz")
+    checkpoint.save(tmp_path / "checkpoint.npz", state,
+                    {**meta, "options": {**meta["options"], "device": "cuda:0"}})
+    with pytest.raises(DeviceError, match="the run in .* trained on cuda:0: no CUDA device"):
+        run(3, resume=True)
+    run(3, resume=True, device="cpu")
+    assert "resuming DigitsGAN after epoch 2, on cpu (--device cpu; the run trained on " \
+        "cuda:0)" in said
 
 
 def test_resume_without_a_checkpoint_is_an_error_not_a_crash(tmp_path):

@@ -116,8 +116,13 @@ class Module:
             self._grad[name] = np.zeros_like(value)
 
     def _accumulate(self, name: str, g: np.ndarray) -> None:
-        self._grad[name] += g
-        self._reached.add(name)
+        """The first gradient since `zero_grad` is written over the stale one (no pass to zero
+        it first), later ones are added."""
+        if name in self._reached:
+            self._grad[name] += g
+        else:
+            np.copyto(self._grad[name], g)
+            self._reached.add(name)
 
     def forward(self, *inputs: Any) -> Any:
         raise NotImplementedError
@@ -153,9 +158,8 @@ class Module:
         return {k: m._grad[n] for k, m, n in self._arrays() if n in m._reached}
 
     def zero_grad(self) -> None:
+        """Forget every gradient (`grads()` is empty until the next backward pass)."""
         for _, m in self.modules():
-            for g in m._grad.values():
-                g[...] = 0
             m._reached.clear()
 
     def train(self, mode: bool = True) -> Module:

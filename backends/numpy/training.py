@@ -17,7 +17,7 @@ def loss_grad(name: str, out: np.ndarray, target: np.ndarray) -> tuple[float, np
     """The loss of the `train` section and its gradient, with the target shaped to fit."""
     if name == "cross_entropy":
         return LOSSES[name](out, target.reshape(out.shape[:-1]))
-    return LOSSES[name](out, target.astype(out.dtype).reshape(out.shape))
+    return LOSSES[name](out, target.astype(out.dtype, copy=False).reshape(out.shape))
 
 
 def rng_state(rng: np.random.Generator) -> np.ndarray:

@@ -54,6 +54,11 @@ def _constants(arrays: Sequence[np.ndarray]) -> tuple[tf.Tensor, ...]:
 class GanTrainer:
     def __init__(self, gan: GanGraph, settings: Any):
         keras.utils.set_random_seed(settings.seed)
+        # Grappler's remapper fails on the discriminator step, which applies the
+        # discriminator twice under one tape ("remapper failed: ... fanout ... for missing
+        # node", an error line on the terminal), and drops its rewrite of that function: off
+        # for the process, as the seed above is
+        tf.config.optimizer.set_experimental_options({"remapping": False})
         self.settings = settings
         self.device = device_name(settings.device)
         with tf.device(self.device), dtype_policy(settings.precision):

@@ -9,6 +9,7 @@ import platform
 import resource
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy_oracle
 import pytest
 import torch
 
-from archdsl.backends.numpy.kernels import KERNELS, Ctx, channels_last, conv, memory
+from archdsl.backends.numpy.kernels import KERNELS, Ctx, channels_last, conv, memory, windows
 from archdsl.backends.numpy.kernels.activation import normal_cdf
 from archdsl.backends.numpy.kernels.base import add_gradient
 from archdsl.graph import ParamSpec, TensorType
@@ -294,6 +295,10 @@ CASES = [
          "depthwise-multiplier"),
     Case("Conv2d", {"out": 5, "kernel": 1}, [(2, 3, 4, 4)], "pointwise"),
     Case("Conv2d", {"out": 5, "kernel": 1, "stride": 2}, [(2, 3, 5, 5)], "pointwise-stride2"),
+    Case("Conv2d", {"out": 4, "kernel": 2, "stride": 2}, [(2, 3, 6, 4)], "patches"),
+    Case("Conv2d", {"out": 4, "kernel": 2, "stride": 2}, [(2, 3, 5, 4)], "patches-ragged"),
+    Case("Conv2d", {"out": 4, "kernel": 2, "stride": 4, "dilation": 3}, [(2, 3, 9, 8)],
+         "dilated-apart"),
     Case("Conv2d", {"out": 4, "kernel": 3, "padding": 1}, [(2, 12, 6, 5)], "wide"),
     Case("Conv2d", {"out": 12, "kernel": 3, "padding": 1, "groups": 2}, [(1, 4, 3, 3)],
          "deep-small"),
@@ -360,6 +365,10 @@ CASES = [
                                    "softmax", "LeakyReLU")),
     Case("GELU", {"approximate": "tanh"}, [S], "tanh"),
     Case("LeakyReLU", {"slope": 0.2}, [S], "slope"),
+    Case("LeakyReLU", {"slope": 0.2}, [KINKS], "kinks", fd=False),
+    Case("LeakyReLU", {"slope": 0.0}, [KINKS], "flat", fd=False),
+    Case("LeakyReLU", {"slope": 1.5}, [S], "steep"),
+    Case("LeakyReLU", {"slope": -0.3}, [S], "negative"),
     Case("Softmax", {"dim": 1}, [S], "dim1"),
     Case("Dropout", {"p": 0.3}, [S], "eval"),
     Case("Dropout", {"p": 0.3}, [S], "train", train=True, torch=False),
@@ -540,13 +549,16 @@ def _tensor(v: Any, grad: bool = True) -> Any:
                         requires_grad=grad and _is_float(v))
 
 
-def _against_torch(case: Case, dtype: type, rtol: float, atol: float) -> None:
+def _against_torch(case: Case, dtype: type, rtol: float, atol: float,
+                   lay: Callable[[Any], Any] = lambda v: v) -> Any:
     """Our kernel in `dtype` against PyTorch in float64 on the same values, forward and back,
-    part by part for multi-output ops."""
+    part by part for multi-output ops; `lay` lays out our inputs and dL/dy. Returns our
+    output."""
     a, specs, _ = _bind(case)
     xs, p, rng = _values(case, specs, dtype)
+    xs = [lay(x) for x in xs]
     y, cache, p_after = _forward(case, a, p, xs)
-    g = _cotangent(case, y, rng, dtype)
+    g = lay(_cotangent(case, y, rng, dtype))
     dxs, dps = KERNELS[case.op].backward(g, cache) if any(
         d is not None for d in _parts(g)) else ([None] * len(xs), {})
 
@@ -577,6 +589,7 @@ def _against_torch(case: Case, dtype: type, rtol: float, atol: float) -> None:
             close(dps[s.name], pt[s.name].grad, f"grad of {s.name}")
         else:
             close(p_after[s.name], pt[s.name], f"buffer {s.name}")
+    return y
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.torch], ids=lambda c: c.id)
@@ -611,6 +624,28 @@ def test_conv_layouts(case: Case, layout: str, monkeypatch: pytest.MonkeyPatch) 
     if case.torch:
         _against_torch(case, np.float64, 1e-5, 1e-8)
         _against_torch(case, np.float32, 1e-4, 1e-5)
+
+
+def _laid_last(v: np.ndarray) -> np.ndarray:
+    """A (B, C, H, W) array laid out channels-last, as a channels-last convolution returns it
+    (`windows.first_view`); other arrays as they are."""
+    if v.ndim != 4:
+        return v
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(v, 1, -1)), -1, 1)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.torch and len(c.inputs) == 1 and
+                                  isinstance(c.inputs[0], tuple) and len(c.inputs[0]) == 4 and
+                                  c.op in ("Conv2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d")],
+                         ids=lambda c: c.id)
+def test_channels_last_inputs(case: Case) -> None:
+    """What follows a convolution gets its channels-last output (and, from the ops after it,
+    a channels-last dL/dy): the same values as PyTorch, and batch normalisation and pooling
+    keep the layout (not ceil mode's pooling, which pads by `pad_by_mode`)."""
+    y = _against_torch(case, np.float64, 1e-5, 1e-8, _laid_last)
+    kept = case.op != "Conv2d" and not case.args.get("ceil_mode")
+    if kept and y.shape[1] > 1 and y[0, 0].size > 1:
+        assert windows.channels_last(y)
 
 
 def test_float32_normal_cdf_is_accurate() -> None:

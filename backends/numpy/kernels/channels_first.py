@@ -8,7 +8,9 @@ see `conv.py`.
   (groups are the batch);
 - `weight_grad`: the same im2col and one product with dL/dy;
 - `input_grad`, the transposed convolution: one product gives every window's gradient, then
-  col2im adds the windows into place with one strided add per kernel offset.
+  col2im adds the windows into place with one strided add per kernel offset (a copy where
+  windows do not overlap, on no zeros where they also tile the input; for a 1x1 kernel at
+  stride 1 the product is the gradient).
 """
 
 from __future__ import annotations
@@ -64,8 +66,18 @@ def input_grad(dy: np.ndarray, w: np.ndarray, size, stride, padding: Pads, dilat
     wm = w.reshape(groups, w.shape[0] // groups, -1).swapaxes(1, 2)  # (G, C/G*K, O/G)
     cols = (wm @ _rows(dy, groups)).reshape(-1, math.prod(kernel), b, *out)  # (C, K, B, *out)
     padded = [m + before + after for m, (before, after) in zip(size, padding, strict=True)]
-    dxp = np.zeros((cols.shape[0], b, *padded), dy.dtype)  # (C, B, *padded)
-    for k, index in enumerate(regions(kernel, stride, dilation, out)):
-        dxp[index] += cols[:, k]
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
+    apart = all(s >= n for s, n in zip(stride, spans, strict=True))  # no window overlaps
+    tiled = apart and all(s == k == n and m % k == 0 for s, k, n, m
+                          in zip(stride, kernel, spans, padded, strict=True))
+    if tiled and math.prod(kernel) == 1:  # a 1x1 kernel at stride 1: the product is dL/dx
+        dxp = cols[:, 0]
+    else:
+        dxp = (np.empty if tiled else np.zeros)((cols.shape[0], b, *padded), dy.dtype)
+        for k, index in enumerate(regions(kernel, stride, dilation, out)):
+            if apart:  # each cell gets one window's value
+                dxp[index] = cols[:, k]
+            else:
+                dxp[index] += cols[:, k]
     dx = pad(dxp, [[-before, -after] for before, after in padding])
     return np.ascontiguousarray(dx.swapaxes(0, 1))

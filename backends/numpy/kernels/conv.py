@@ -14,7 +14,7 @@ import numpy as np
 from . import channels_first as first
 from . import channels_last as last
 from .base import Kernel
-from .windows import out_size, pad, to_first, to_last
+from .windows import channel_sums, first_view, last_view, out_size, pad, to_last
 
 MANY, WIDE = 4, 32  # measured with bench/numpy_vs_torch.py: see README.md, Decisions
 
@@ -38,7 +38,7 @@ def _conv_fwd(a, p, xs, ctx):
         yl = last.correlate(xl, m, plan)
         if "bias" in p:
             yl += p["bias"]
-        return to_first(yl), (a, w, "bias" in p, size, (plan, m, xl))
+        return first_view(yl), (a, w, "bias" in p, size, (plan, m, xl))
     xp = pad(x, a["padding"])
     y = first.correlate(xp, w, stride, dilation, groups)
     if "bias" in p:
@@ -50,8 +50,8 @@ def _conv_back(dy, cache):
     a, w, has_bias, size, state = cache
     if isinstance(state, tuple):
         plan, m, xl = state
-        dyl = np.ascontiguousarray(np.moveaxis(dy, 1, -1))
-        dx = to_first(last.input_grad(dyl, w, m, plan, size, a["padding"]))
+        dyl = np.ascontiguousarray(last_view(dy))
+        dx = first_view(last.input_grad(dyl, w, m, plan, size, a["padding"]))
         dw = last.weight_grad(xl, dyl, plan)
     else:
         xp = state
@@ -60,7 +60,7 @@ def _conv_back(dy, cache):
         dw = first.weight_grad(xp, dy, w.shape[2:], a["stride"], a["dilation"], a["groups"])
     grads = {"weight": dw}
     if has_bias:
-        grads["bias"] = dy.sum(axis=(0, *range(2, dy.ndim)))
+        grads["bias"] = channel_sums(dy)
     return [dx], grads
 
 
@@ -76,11 +76,11 @@ def _convt_fwd(a, p, xs, ctx):
     if _channels_last(w, x[:, 0].size):
         plan = last.Plan(w.shape[2:], tuple(a["stride"]), tuple(ones), a["groups"])
         m = plan.matrix(w)
-        xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+        xl = np.ascontiguousarray(last_view(x))
         yl = last.input_grad(xl, w, m, plan, size, pads)
         if "bias" in p:
             yl += p["bias"]
-        return to_first(yl), (a, w, "bias" in p, pads, (plan, m, xl))
+        return first_view(yl), (a, w, "bias" in p, pads, (plan, m, xl))
     y = first.input_grad(x, w, size, a["stride"], pads, ones, a["groups"])
     if "bias" in p:
         y += p["bias"].reshape(-1, *[1] * len(size))
@@ -93,7 +93,7 @@ def _convt_back(dy, cache):
     if isinstance(state, tuple):
         plan, m, xl = state
         dyl = to_last(dy, pads)
-        dx = to_first(last.correlate(dyl, m, plan))
+        dx = first_view(last.correlate(dyl, m, plan))
         dw = last.weight_grad(dyl, xl, plan)
     else:
         x = state
@@ -102,7 +102,7 @@ def _convt_back(dy, cache):
         dw = first.weight_grad(dyp, x, w.shape[2:], a["stride"], ones, a["groups"])
     grads = {"weight": dw}
     if has_bias:
-        grads["bias"] = dy.sum(axis=(0, *range(2, dy.ndim)))
+        grads["bias"] = channel_sums(dy)
     return [dx], grads
 
 

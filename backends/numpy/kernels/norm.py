@@ -2,57 +2,91 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .base import Kernel, row_blocks
+from .windows import column_sums, first_view, last_view
 
 
-def _per_channel(x: np.ndarray) -> np.ndarray:
-    """(B, C, ...) as (B, C, positions), a view for the contiguous arrays kernels make."""
-    return x.reshape(x.shape[0], x.shape[1], -1)
+@dataclass(frozen=True)
+class _Channels:
+    """How a (B, C, ...) array is viewed per channel: as (rows, C) when its channels lie
+    innermost in memory (a channels-last convolution's output), else as (B, C, positions);
+    either is a view of the arrays kernels make, and the outputs keep that layout."""
+
+    last: bool
+    shape: tuple[int, ...]
+
+    @staticmethod
+    def of(x: np.ndarray) -> _Channels:
+        return _Channels(bool(last_view(x).flags.c_contiguous), x.shape)
+
+    def view(self, x: np.ndarray) -> np.ndarray:
+        if self.last:
+            return last_view(x).reshape(-1, x.shape[1])
+        return x.reshape(x.shape[0], x.shape[1], -1)
+
+    def back(self, v: np.ndarray) -> np.ndarray:
+        """A view made by `view` (or an array of its shape) as (B, C, ...)."""
+        b, c, *size = self.shape
+        return first_view(v.reshape(b, *size, c)) if self.last else v.reshape(self.shape)
+
+    def vector(self, v: np.ndarray) -> np.ndarray:
+        """A (C,) vector broadcast over a view."""
+        return v if self.last else v.reshape(1, -1, 1)
+
+    def sum(self, v: np.ndarray) -> np.ndarray:
+        return column_sums(v) if self.last else v.sum(axis=(0, 2))
+
+    def sum_products(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Per channel, the sum of u * v (`einsum`: one pass, no temporary)."""
+        return np.einsum("rc,rc->c" if self.last else "bcn,bcn->c", u, v)
 
 
 def _bn_fwd(a, p, xs, ctx):
     """y = (x - mean) inv w + b per channel; the cache keeps x - mean, from which the
-    backward pass needs two sums per channel (`einsum`, one pass each)."""
+    backward pass needs two sums per channel."""
     (x,) = xs
-    shape = (1, -1, *[1] * (x.ndim - 2))  # broadcast a (C,) vector over (B, C, ...)
+    ch = _Channels.of(x)
+    v = ch.view(x)
     n = x.size // x.shape[1]
     if ctx.training:
         if n < 2:
             raise ValueError(f"BatchNorm needs more than one value per channel in training, "
                              f"got input of shape {x.shape}")
-        mean = x.mean(axis=(0, *range(2, x.ndim)))
-        xc = x - mean.reshape(shape)
-        var = np.einsum("bcn,bcn->c", _per_channel(xc), _per_channel(xc)) / n
+        mean = ch.sum(v) / n
+        xc = v - ch.vector(mean)
+        var = ch.sum_products(xc, xc) / n
         m = a["momentum"]
         p["running_mean"][...] = (1 - m) * p["running_mean"] + m * mean
         p["running_var"][...] = (1 - m) * p["running_var"] + m * var * (n / (n - 1))
         p["num_batches_tracked"] += 1
     else:
-        xc, var = x - p["running_mean"].reshape(shape), p["running_var"]
+        xc, var = v - ch.vector(p["running_mean"]), p["running_var"]
     inv = (1 / np.sqrt(var + a["eps"])).astype(x.dtype)
     w = p["weight"] if a["affine"] else np.ones_like(inv)
-    y = xc * (inv * w).reshape(shape)
+    y = xc * ch.vector(inv * w)
     if a["affine"]:
-        y += p["bias"].reshape(shape)
-    return y, (xc, inv, w, a["affine"], ctx.training)
+        y += ch.vector(p["bias"])
+    return ch.back(y), (ch, xc, inv, w, a["affine"], ctx.training)
 
 
 def _bn_back(dy, cache):
     """With xhat = xc inv: dL/dx = w inv (dy - mean dy - xhat mean(dy xhat)) in training,
     w inv dy in evaluation, as three per-channel coefficients of dy, xc and 1."""
-    xc, inv, w, affine, training = cache
-    shape = (1, -1, *[1] * (dy.ndim - 2))
-    sum_dy = _per_channel(dy).sum(axis=(0, 2))
-    sum_dy_xhat = np.einsum("bcn,bcn->c", _per_channel(dy), _per_channel(xc)) * inv
+    ch, xc, inv, w, affine, training = cache
+    g = ch.view(dy)  # a copy only where dy's layout differs from x's
+    sum_dy = ch.sum(g)
+    sum_dy_xhat = ch.sum_products(g, xc) * inv
     grads = {"weight": sum_dy_xhat, "bias": sum_dy} if affine else {}
-    dx = dy * (w * inv).reshape(shape)
+    dx = g * ch.vector(w * inv)
     if training:
-        n = dy.size // dy.shape[1]
-        dx -= xc * (w * inv * inv * sum_dy_xhat / n).reshape(shape)
-        dx -= (w * inv * sum_dy / n).reshape(shape)
-    return [dx], grads
+        n = xc.size // inv.size
+        dx -= xc * ch.vector(w * inv * inv * sum_dy_xhat / n)
+        dx -= ch.vector(w * inv * sum_dy / n)
+    return [ch.back(dx)], grads
 
 
 def _ln_fwd(a, p, xs, ctx):

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .base import Kernel
-from .windows import out_size, pad, regions
+from .windows import channels_last, empty, out_size, pad, regions
 
 
 def _regions(a, padded: tuple[int, ...]) -> list[tuple]:
@@ -23,12 +23,15 @@ def _regions(a, padded: tuple[int, ...]) -> list[tuple]:
     return list(regions(a["kernel"], a["stride"], ones, out))
 
 
-def _scatter(a, padded: tuple[int, ...], shares, dtype) -> np.ndarray:
-    """dL/dx from each kernel offset's share of dL/dy (one per region of the padded input)."""
+def _scatter(a, padded: tuple[int, ...], shares, dy: np.ndarray) -> np.ndarray:
+    """dL/dx from each kernel offset's share of dL/dy (one per region of the padded input),
+    laid out as dL/dy is."""
     apart = all(s >= k for s, k in zip(a["stride"], a["kernel"], strict=True))
     tiled = apart and all(s == k and m % k == 0
                           for m, s, k in zip(padded[2:], a["stride"], a["kernel"], strict=True))
-    dxp = (np.empty if tiled else np.zeros)(padded, dtype)
+    dxp = empty(padded, dy.dtype, channels_last(dy))
+    if not tiled:
+        dxp[...] = 0
     for ix, share in zip(_regions(a, padded), shares, strict=True):
         if apart:
             dxp[ix] = share
@@ -41,7 +44,7 @@ def _maxpool_fwd(a, p, xs, ctx):
     (x,) = xs
     xp = pad(x, [[q, q] for q in a["padding"]], -np.inf)
     index = _regions(a, xp.shape)
-    y = xp[index[0]].copy()
+    y = xp[index[0]].copy(order="K")  # in the input's layout
     for ix in index[1:]:
         np.maximum(y, xp[ix], out=y)
     return y, (a, xp, y)
@@ -50,21 +53,21 @@ def _maxpool_fwd(a, p, xs, ctx):
 def _maxpool_back(dy, cache):
     """Each window's gradient goes to its first maximum, the element PyTorch picks."""
     a, xp, y = cache
-    taken = np.zeros(y.shape, bool)
+    taken = np.zeros_like(y, bool)
 
     def shares():
         for ix in _regions(a, xp.shape):
             first = (xp[ix] == y) & ~taken
             taken[...] |= first
             yield dy * first
-    return [_scatter(a, xp.shape, shares(), dy.dtype)], {}
+    return [_scatter(a, xp.shape, shares(), dy)], {}
 
 
 def _avgpool_fwd(a, p, xs, ctx):
     (x,) = xs
     xp = pad(x, [[q, q] for q in a["padding"]])  # padded zeros count (count_include_pad)
     index = _regions(a, xp.shape)
-    y = xp[index[0]].copy()
+    y = xp[index[0]].copy(order="K")
     for ix in index[1:]:
         y += xp[ix]
     y *= 1 / len(index)
@@ -74,7 +77,7 @@ def _avgpool_fwd(a, p, xs, ctx):
 def _avgpool_back(dy, cache):
     a, padded = cache
     share = dy * (1 / math.prod(a["kernel"]))
-    return [_scatter(a, padded, [share] * math.prod(a["kernel"]), dy.dtype)], {}
+    return [_scatter(a, padded, [share] * math.prod(a["kernel"]), dy)], {}
 
 
 def _bins(n_in: int, n_out: int, dtype) -> np.ndarray:
