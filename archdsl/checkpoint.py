@@ -150,6 +150,30 @@ def restore(trainer: Any, state: dict[str, np.ndarray], path: Path) -> None:
         raise CheckpointError(f"{path} does not fit this model ({exc})") from None
 
 
+# What a run records of its options, for `--resume` to take those it is not given again
+_INT, _NUMBER, _TEXT, _OBJECT = ((int,), "an integer"), ((int, float), "a number"), \
+    ((str,), "a string"), ((dict,), "an object")
+OPTION_TYPES = {"data": _TEXT, "epochs": _INT, "batch": _INT, "lr": _NUMBER, "seed": _INT,
+                "steps": _INT, "early_stop": _INT, "precision": _TEXT, "schedule": _OBJECT,
+                "device": _TEXT}
+
+
+def recorded_options(meta: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The options the run recorded (none in older runs), each of its type or null."""
+    options = meta.get("options", {})
+    if not isinstance(options, dict):
+        raise CheckpointError(f"{path}: its meta's `options` should be an object, found "
+                              f"{json.dumps(options)[:60]}")
+    for key, v in options.items():
+        if key not in OPTION_TYPES or v is None:
+            continue
+        kinds, name = OPTION_TYPES[key]
+        if not isinstance(v, kinds) or isinstance(v, bool):
+            raise CheckpointError(f"{path}: its meta's option `{key}` should be {name}, "
+                                  f"found {json.dumps(v)[:60]}")
+    return options
+
+
 def require_numbers(meta: dict[str, Any], path: Path, key: str, row_keys: tuple[str, ...] = ()
                     ) -> None:
     """`meta[key]` is a list of numbers, or (with `row_keys`) of objects holding those keys as

@@ -238,8 +238,7 @@ def fit(gan: GanGraph, spec_text: str, backend: str, out: Path, epochs: int | No
         checkpoint.require_numbers(meta, ckpt, "history", ("epoch", "d_loss", "g_loss"))
         if meta.get("spec_hash") != spec_hash or meta.get("backend") != backend:
             raise checkpoint.CheckpointError(f"{ckpt} was written for another spec or backend")
-        if isinstance(meta.get("options"), dict):  # older runs recorded none
-            recorded = meta["options"]
+        recorded = checkpoint.recorded_options(meta, ckpt)
     precision = precision or recorded.get("precision") or "fp32"
     settings.device, how = devices.resolve_run(backend, device, recorded.get("device"),
                                                precision, str(ckpt))

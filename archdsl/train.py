@@ -229,7 +229,8 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
         state, meta = checkpoint.load(ckpt)
         checkpoint.require(meta, ckpt, epoch=int, step=int, shuffle_state=dict, history=list,
                            epoch_losses=list)
-        recorded = meta.get("options", {}).get("device")
+        kept = checkpoint.recorded_options(meta, ckpt)
+        recorded = kept.get("device")
         checkpoint.require_numbers(meta, ckpt, "history", HISTORY_KEYS)
         checkpoint.require_numbers(meta, ckpt, "epoch_losses")
         if meta.get("spec_hash") != spec_hash:
@@ -238,8 +239,7 @@ def fit(graph: Graph, spec_text: str, backend: str, out: Path, data: str | None 
                 "changed since); start a new run with another --out, or drop --resume")
         if meta.get("backend") != backend:
             raise checkpoint.CheckpointError(f"{ckpt} is a {meta.get('backend')} checkpoint")
-        options = {k: v if v is not None else meta.get("options", {}).get(k)
-                   for k, v in options.items()}
+        options = {k: v if v is not None else kept.get(k) for k, v in options.items()}
     seed, precision = options["seed"] or 0, options["precision"] or "fp32"
     steps, early_stop = options["steps"], options["early_stop"]
     settings = resolve(graph, options["epochs"], options["batch"], options["lr"], seed,

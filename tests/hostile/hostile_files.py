@@ -166,6 +166,9 @@ RECIPES: dict[str, Callable[[Path], None]] = {
         {**m, "shuffle_state": {"bit_generator": "MT19937"}})}),
     "ckpt_bad_history": _checkpoint(lambda a, m: {**a, "meta": _json(
         {**m, "history": [{"epoch": "one"}]})}),
+    "ckpt_list_options": _checkpoint(lambda a, m: {**a, "meta": _json({**m, "options": [1]})}),
+    "ckpt_bad_option": _checkpoint(lambda a, m: {**a, "meta": _json(
+        {**m, "options": {"epochs": "many", "device": "cpu"}})}),
     "ckpt_missing_weight": _checkpoint(
         lambda a, m: {k: v for k, v in a.items() if k != _first_weight(a)}),
     "ckpt_wrong_shape": _checkpoint(
