@@ -108,7 +108,7 @@ def compile(source: Source | Program, backend: str = "torch", model: str | None 
     target = registry.get(backend)
     with located(program):
         if target.writes_weights:
-            check_memory(g, program)
+            check_memory(g, program, export=True)
         return target.generate(g, **options)
 
 
@@ -124,11 +124,13 @@ def build(source: Source | Program, backend: str = "torch", model: str | None = 
         return registry.get(backend).build(g, **options)
 
 
-def check_memory(g: Graph | GanGraph, program: Program) -> None:
-    """Refuse, before anything is allocated, weights past the limits or the machine."""
-    from archdsl.memory import check_model
+def check_memory(g: Graph | GanGraph, program: Program, export: bool = False) -> None:
+    """Refuse, before anything is allocated, weights past the limits or the machine (for an
+    `export` to a file that carries them, the copies the export makes)."""
+    from archdsl.memory import EXPORT_COPIES, check_model
+    how = ("exporting", EXPORT_COPIES) if export else ("building", 1)
     for side in (g.generator, g.discriminator) if isinstance(g, GanGraph) else (g,):
-        check_model(side, program.limits)
+        check_model(side, program.limits, *how)
 
 
 def state_dict(model: Any) -> dict[str, Any]:

@@ -316,7 +316,7 @@ def compile_(
             options = {} if weights is None else {"weights": weight_files.load(weights)}
             with located(program):
                 if backend == "onnx":
-                    check_memory(g, program)  # the file carries the weights
+                    check_memory(g, program, export=True)  # the file carries the weights
                     content, beside = _onnx(g, output, options)
                 else:
                     content = _generate(g, backend)
