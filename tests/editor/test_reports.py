@@ -23,6 +23,7 @@ SPECS = ROOT / "specs"
 ALL_SPECS = sorted(SPECS.glob("*.arch"))
 BIND = {"char_lstm": ["--bind", "T=16"], "attention_summarizer": ["--bind", "T=16"],
         "gpt2_small": ["--bind", "T=64"], "text_transformer": ["--bind", "T=32"],
+        "llama_decoder": ["--bind", "T=64"],
         "seq2seq_transformer": ["--bind", "T=16", "--bind", "S=24"],
         "digits_gan": ["--model", "Generator"], "cdcgan_digits": ["--model", "Generator"]}
 
