@@ -170,6 +170,12 @@ def layout(head: str, e: Expr, tail: str = "", indent: int = 0) -> list[str]:
             lines = layout(f"{head}{flat(e.operands[0])} {e.ops[0]} ", last, tail, indent)
             if len(lines[0]) <= WIDTH:
                 return lines
+        if len(e.ops) == 1 and isinstance(e.operands[0], Call):
+            # `f(a) * g(b)` whose last call cannot split: the first call's brackets split,
+            # the operator and the rest on the closing line, when every line fits
+            lines = layout(head, e.operands[0], f" {e.ops[0]} {flat(last)}{tail}", indent)
+            if all(len(line) <= WIDTH for line in lines):
+                return lines
         inner = f"{pad}{INDENT}{flat(e)}"
         if len(inner) <= WIDTH:
             return [f"{pad}{head}(", inner, f"{pad}){tail}"]

@@ -150,7 +150,10 @@ class InstanceNorm(keras.layers.Layer):
                 shape=channels, initializer="zeros", trainable=False, name="moving_mean"
             )
             self.moving_variance = self.add_weight(
-                shape=channels, initializer="ones", trainable=False, name="moving_variance"
+                shape=channels,
+                initializer="ones",
+                trainable=False,
+                name="moving_variance",
             )
             self.num_batches_tracked = self.add_weight(
                 shape=(),
