@@ -109,9 +109,14 @@ def construct(cls: type[_M], **values: Any) -> _M:
             data[name] = kind()
     if len(data) != len(names) or not required <= values.keys():  # unknown or missing fields
         data = {k: v for k, v in data.items() if k in names and v is not _REQUIRED}
+    return instance(cls, data, set(values))
+
+
+def instance(cls: type[_M], data: dict[str, Any], fields_set: set[str]) -> _M:
+    """A `cls` holding `data` as its fields, unvalidated, as `model_construct` makes one."""
     m = cls.__new__(cls)
     object.__setattr__(m, "__dict__", data)
-    object.__setattr__(m, "__pydantic_fields_set__", set(values))
+    object.__setattr__(m, "__pydantic_fields_set__", fields_set)
     object.__setattr__(m, "__pydantic_extra__", None)
     object.__setattr__(m, "__pydantic_private__", None)
     return m

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from archdsl.diagnostics import Loc
-from archdsl.graph import Graph, Layer, Node, ParamSpec, Scope
+from archdsl.graph import Graph, Layer, Node, ParamSpec, Scope, instance
 from archdsl.symbolic import Sym
 from archdsl.values import Tensor
 
@@ -54,12 +54,7 @@ def _clone(model: BaseModel, **changes: Any) -> Any:
     for k in _MUTABLE[cls]:
         data[k] = data[k].copy()
     data.update(changes)
-    m = cls.__new__(cls)
-    object.__setattr__(m, "__dict__", data)
-    object.__setattr__(m, "__pydantic_fields_set__", model.__pydantic_fields_set__.copy())
-    object.__setattr__(m, "__pydantic_extra__", None)
-    object.__setattr__(m, "__pydantic_private__", None)
-    return m
+    return instance(cls, data, model.__pydantic_fields_set__.copy())
 
 
 def _under(name: str | None, path: str) -> bool:
