@@ -62,9 +62,11 @@ def check_fits(need: int, what: str) -> None:
                             f"{human_bytes(free)} free")
 
 
-# An ONNX export holds the weights about four times at its peak (drawn, in the protobuf
-# message, serialized, written); `/usr/bin/time -v archdsl compile SPEC --backend onnx`: 1.9 GB
-# above the command's start for gpt2_small's 497 MB of weights, 13.8 GB for llama_decoder's 4.4 GB
+# An ONNX export holds the weights three to five times at its peak (drawn, in the protobuf
+# message, serialized, written); `/usr/bin/time -v archdsl compile SPEC --backend onnx`, its
+# maximum resident size less cnn_digits' (98 MB): 2.23 GB for gpt2_small's 497 MB of weights
+# (4.5 times), 14.4 GB for llama_decoder's 4.4 GB (3.3 times). Four copies bound the models
+# where the check matters, gigabytes of weights; a smaller one's few hundred MB more is slack
 EXPORT_COPIES = 4
 
 
